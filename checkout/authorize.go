@@ -1,0 +1,70 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+)
+
+// Decline reasons an Authorizer reports. They are kept on the attempt for
+// the merchant's history; the shopper sees one message for all of them.
+const (
+	DeclineGeneric           = "generic"
+	DeclineInsufficientFunds = "insufficient_funds"
+	DeclineExpiredCard       = "expired_card"
+	DeclineIncorrectCVC      = "incorrect_cvc"
+	DeclineCVCRequired       = "cvc_required" // "X" for a card that has a code
+)
+
+// AuthRequest asks the issuer to authorize an amount on a card. It lives only
+// in memory for the length of one call; every way of printing it leaves out
+// the card number and the security code.
+type AuthRequest struct {
+	Key        string // idempotency key at the issuer: the same key never charges twice
+	MerchantID string
+	Amount     int64
+	Currency   string
+	PAN        PAN
+	Expiry     Expiry
+	Holder     string
+	// CVC is the shopper's security code: the request buffer itself, zeroed
+	// by the Service as soon as Authorize returns (PCI DSS 3.3.1.2). Empty
+	// when CVCPresence is not CVCProvided.
+	CVC         []byte `json:"-"`
+	CVCPresence CVCPresence
+}
+
+// String leaves out the card number and security code.
+func (r *AuthRequest) String() string {
+	return fmt.Sprintf("AuthRequest{key=%s amount=%d %s card=%s cvc=%s}", r.Key, r.Amount, r.Currency, r.PAN.Masked(), r.CVCPresence)
+}
+
+// Format prints String under every verb, so %v and %+v cannot reach the code.
+func (r *AuthRequest) Format(f fmt.State, verb rune) { fmt.Fprint(f, r.String()) }
+
+// LogValue leaves out the card number and security code.
+func (r *AuthRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("key", r.Key), slog.Int64("amount", r.Amount),
+		slog.String("currency", r.Currency), slog.String("card", r.PAN.Masked()),
+		slog.String("cvc_presence", string(r.CVCPresence)))
+}
+
+// AuthResult is the issuer's answer.
+type AuthResult struct {
+	Approved      bool
+	AuthCode      string // the issuer's approval code
+	DeclineReason string // one of the Decline* reasons when not approved
+	CVCCheck      CVCCheck
+}
+
+// Authorizer authorizes card payments at an issuer (through a processor).
+// checkout/sandbox implements it for development and tests.
+type Authorizer interface {
+	// Authorize asks for the amount. It must honour ctx's deadline; a
+	// declined card is a result, not an error. Errors mean the issuer could
+	// not answer (the Service reports EUNAVAILABLE, or ETIMEOUT past the
+	// deadline). Authorize must not keep req.CVC or anything derived from it.
+	Authorize(ctx context.Context, req *AuthRequest) (AuthResult, error)
+	// Reverse cancels any authorization made under key; no error when there was none.
+	Reverse(ctx context.Context, key string) error
+}

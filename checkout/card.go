@@ -1,0 +1,347 @@
+package checkout
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Brand is a card network.
+type Brand string
+
+// Brands the checkout accepts.
+const (
+	BrandVisa       Brand = "visa"
+	BrandMastercard Brand = "mastercard"
+	BrandAmex       Brand = "amex"
+	BrandJCB        Brand = "jcb"
+	BrandDiners     Brand = "diners"
+	BrandUnknown    Brand = ""
+)
+
+// brandRule says how to recognise a brand by its leading digits and what its
+// cards look like. Ranges come from the networks' published IIN tables.
+type brandRule struct {
+	brand   Brand
+	name    string
+	lengths []int
+	cvcLen  int
+	front   bool     // security code printed on the front (American Express CID)
+	ranges  [][2]int // inclusive prefix ranges; both ends have the same number of digits
+}
+
+var brandRules = []brandRule{
+	{BrandAmex, "American Express", []int{15}, 4, true, [][2]int{{34, 34}, {37, 37}}},
+	{BrandDiners, "Diners Club", []int{14, 16}, 3, false, [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}},
+	{BrandJCB, "JCB", []int{16}, 3, false, [][2]int{{3528, 3589}}},
+	{BrandMastercard, "Mastercard", []int{16}, 3, false, [][2]int{{51, 55}, {2221, 2720}}},
+	{BrandVisa, "Visa", []int{16}, 3, false, [][2]int{{4, 4}}},
+}
+
+func (b Brand) rule() (brandRule, bool) {
+	for _, r := range brandRules {
+		if r.brand == b {
+			return r, true
+		}
+	}
+	return brandRule{}, false
+}
+
+// Name is the brand as printed for people ("American Express").
+func (b Brand) Name() string {
+	if r, ok := b.rule(); ok {
+		return r.name
+	}
+	return "unknown"
+}
+
+// CVCLength is the number of digits of the brand's security code: 4 for
+// American Express (CID on the front), 3 for the others (on the back).
+func (b Brand) CVCLength() int {
+	if r, ok := b.rule(); ok {
+		return r.cvcLen
+	}
+	return 3
+}
+
+// CVCOnFront reports whether the brand prints its security code on the front.
+func (b Brand) CVCOnFront() bool {
+	r, _ := b.rule()
+	return r.front
+}
+
+// DetectBrand recognises the brand from the leading digits of a card number.
+// It works on a prefix as short as one digit, so the page can show the brand
+// while the shopper types.
+func DetectBrand(digits string) Brand {
+	for _, r := range brandRules {
+		for _, rg := range r.ranges {
+			n := len(strconv.Itoa(rg[0]))
+			if len(digits) < n {
+				continue
+			}
+			p, err := strconv.Atoi(digits[:n])
+			if err == nil && p >= rg[0] && p <= rg[1] {
+				return r.brand
+			}
+		}
+	}
+	return BrandUnknown
+}
+
+// Luhn reports whether digits pass the Luhn (mod 10) check.
+func Luhn(digits []byte) bool {
+	if len(digits) == 0 {
+		return false
+	}
+	sum := 0
+	double := false
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if d < 0 || d > 9 {
+			return false
+		}
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// PAN is a card number. Every way of printing it masks it, so that a PAN that
+// reaches a log, an error or a JSON body shows at most the first 6 and last 4
+// digits (PCI DSS 3.4.1). The raw digits are reachable only through Reveal,
+// which the vault and the authorization call use.
+type PAN struct {
+	digits []byte
+	brand  Brand
+}
+
+// ParsePAN reads a card number as a shopper types it (digits, with spaces or
+// dashes between groups) and checks brand, length and Luhn. It copies the
+// digits into memory the PAN owns; Wipe zeroes them.
+func ParsePAN(input []byte) (PAN, error) {
+	digits := make([]byte, 0, 19)
+	for _, c := range input {
+		switch {
+		case c >= '0' && c <= '9':
+			if len(digits) == 19 {
+				wipe(digits)
+				return PAN{}, FieldError("number", "card.number.length", "The card number is too long.", nil)
+			}
+			digits = append(digits, c)
+		case c == ' ' || c == '-':
+		default:
+			wipe(digits)
+			return PAN{}, FieldError("number", "card.number.chars", "The card number may contain only digits and spaces.", nil)
+		}
+	}
+	if len(digits) == 0 {
+		return PAN{}, FieldError("number", "card.number.required", "Enter the card number.", nil)
+	}
+	brand := DetectBrand(string(digits[:min(len(digits), 6)]))
+	rule, ok := brand.rule()
+	if !ok {
+		wipe(digits)
+		return PAN{}, FieldError("number", "card.number.brand", "This card brand is not accepted. We accept Visa, Mastercard, JCB, American Express and Diners Club.", nil)
+	}
+	lengthOK := false
+	for _, l := range rule.lengths {
+		lengthOK = lengthOK || len(digits) == l
+	}
+	if !lengthOK {
+		want := strconv.Itoa(rule.lengths[0])
+		if len(rule.lengths) > 1 {
+			want = fmt.Sprintf("%d or %d", rule.lengths[0], rule.lengths[1])
+		}
+		wipe(digits)
+		return PAN{}, FieldError("number", "card.number.length_brand",
+			fmt.Sprintf("%s card numbers have %s digits.", rule.name, want),
+			map[string]string{"Brand": rule.name, "Digits": want})
+	}
+	if !Luhn(digits) {
+		wipe(digits)
+		return PAN{}, FieldError("number", "card.number.luhn", "This card number is not valid. Check it for a mistyped digit.", nil)
+	}
+	return PAN{digits: digits, brand: brand}, nil
+}
+
+// Brand is the card's network.
+func (p PAN) Brand() Brand { return p.brand }
+
+// Last4 is the last four digits, safe to show.
+func (p PAN) Last4() string {
+	if len(p.digits) < 4 {
+		return ""
+	}
+	return string(p.digits[len(p.digits)-4:])
+}
+
+// BIN is the first six digits (the issuer identification number), safe to
+// keep beside the last four (PCI DSS 3.4.1).
+func (p PAN) BIN() string {
+	if len(p.digits) < 6 {
+		return ""
+	}
+	return string(p.digits[:6])
+}
+
+// Len is the number of digits.
+func (p PAN) Len() int { return len(p.digits) }
+
+// Reveal returns the raw digits. The slice is the PAN's own memory: do not
+// keep it, log it or convert it to a string.
+func (p PAN) Reveal() []byte { return p.digits }
+
+// Wipe zeroes the digits once the request is done with them.
+func (p PAN) Wipe() { wipe(p.digits) }
+
+// Masked is the number with everything but the first 6 and last 4 digits
+// replaced by '•'.
+func (p PAN) Masked() string {
+	n := len(p.digits)
+	if n < 10 {
+		return strings.Repeat("•", n)
+	}
+	return p.BIN() + strings.Repeat("•", n-10) + p.Last4()
+}
+
+// String masks the number.
+func (p PAN) String() string { return p.Masked() }
+
+// GoString masks the number, also under %#v.
+func (p PAN) GoString() string { return "checkout.PAN(" + p.Masked() + ")" }
+
+// Format masks the number under every verb, including %v of a struct holding it.
+func (p PAN) Format(f fmt.State, verb rune) { fmt.Fprint(f, p.Masked()) }
+
+// LogValue masks the number in structured logs.
+func (p PAN) LogValue() slog.Value { return slog.StringValue(p.Masked()) }
+
+// MarshalJSON masks the number.
+func (p PAN) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(p.Masked())), nil }
+
+// MarshalText masks the number.
+func (p PAN) MarshalText() ([]byte, error) { return []byte(p.Masked()), nil }
+
+func wipe(b []byte) {
+	clear(b)
+}
+
+// Expiry is a card's expiry month; the card is valid through its last day.
+type Expiry struct {
+	Month int // 1-12
+	Year  int // four digits
+}
+
+// ParseExpiry reads an expiry as shoppers type it: "MM/YY", "MM / YY",
+// "MM/YYYY" or "MMYY", and refuses a card that expired before now. Cards more
+// than 20 years ahead are refused as mistyped.
+func ParseExpiry(s string, now time.Time) (Expiry, error) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	var mm, yy string
+	switch {
+	case strings.Count(s, "/") == 1:
+		mm, yy, _ = strings.Cut(s, "/")
+	case len(s) == 4:
+		mm, yy = s[:2], s[2:]
+	default:
+		return Expiry{}, FieldError("expiry", "card.expiry.format", "Enter the expiry date as MM/YY.", nil)
+	}
+	if !allDigits(mm) || !allDigits(yy) || (len(mm) != 1 && len(mm) != 2) || (len(yy) != 2 && len(yy) != 4) {
+		return Expiry{}, FieldError("expiry", "card.expiry.format", "Enter the expiry date as MM/YY.", nil)
+	}
+	month, _ := strconv.Atoi(mm)
+	year, _ := strconv.Atoi(yy)
+	if len(yy) == 2 {
+		year += 2000
+	}
+	if month < 1 || month > 12 {
+		return Expiry{}, FieldError("expiry", "card.expiry.month", "The expiry month must be from 01 to 12.", nil)
+	}
+	now = now.UTC()
+	if year < now.Year() || (year == now.Year() && month < int(now.Month())) {
+		return Expiry{}, FieldError("expiry", "card.expiry.past", "This card has expired. Check the date or use another card.", nil)
+	}
+	if year > now.Year()+20 {
+		return Expiry{}, FieldError("expiry", "card.expiry.far", "The expiry date is too far in the future. Check the year.", nil)
+	}
+	return Expiry{Month: month, Year: year}, nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CVCPresence is what the shopper said about the security code.
+type CVCPresence string
+
+// Security code presence, after the shopper's input. The source documents let
+// a shopper whose card has no code enter X, and I when it is printed but
+// illegible.
+const (
+	CVCProvided   CVCPresence = "provided"
+	CVCNotPresent CVCPresence = "not_present" // "X": the card has no security code
+	CVCIllegible  CVCPresence = "illegible"   // "I": printed, but cannot be read
+)
+
+// CVCCheck is the outcome of the security code check, as the merchant sees it.
+type CVCCheck string
+
+// Security code check outcomes (docs/API.md).
+const (
+	CVCPass      CVCCheck = "pass"
+	CVCFail      CVCCheck = "fail"
+	CVCCheckNone CVCCheck = "not_present"
+	CVCCheckIlg  CVCCheck = "illegible"
+	CVCUnchecked CVCCheck = "unchecked"
+)
+
+// CheckSecurityCode checks the shopper's security code input against the
+// card's brand without copying it: code is the request's own buffer, which
+// the caller zeroes after authorization (PCI DSS 3.3.1.2). The error messages
+// tell where the code is for the brand and never echo the input.
+func CheckSecurityCode(code []byte, brand Brand) (CVCPresence, error) {
+	if len(code) == 1 {
+		switch code[0] {
+		case 'X', 'x':
+			return CVCNotPresent, nil
+		case 'I', 'i':
+			return CVCIllegible, nil
+		}
+	}
+	if len(code) == 0 {
+		return "", FieldError("cvc", "card.cvc.required", "Enter the security code, or X if your card has none.", nil)
+	}
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			return "", FieldError("cvc", "card.cvc.chars", "The security code is digits only (or X if your card has none, I if it cannot be read).", nil)
+		}
+	}
+	want := brand.CVCLength()
+	if len(code) != want {
+		params := map[string]string{"Brand": brand.Name(), "Digits": strconv.Itoa(want)}
+		if brand.CVCOnFront() {
+			return "", FieldError("cvc", "card.cvc.length_front",
+				fmt.Sprintf("The security code of %s cards is the %d digits printed on the front.", brand.Name(), want), params)
+		}
+		return "", FieldError("cvc", "card.cvc.length_back",
+			fmt.Sprintf("The security code of %s cards is the last %d digits on the back.", brand.Name(), want), params)
+	}
+	return CVCProvided, nil
+}

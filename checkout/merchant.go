@@ -1,0 +1,82 @@
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Merchant is a shop that may create checkout sessions. Its pages may embed
+// the checkout, and its return URLs may point, only at its registered Origins.
+type Merchant struct {
+	ID         string
+	Name       string
+	Origins    []Origin
+	APIKeyHash []byte // SHA-256 of the secret key; the key itself is shown once and never stored
+	CreatedAt  time.Time
+}
+
+// MerchantStore keeps merchants.
+type MerchantStore interface {
+	// CreateMerchant stores a new merchant; ECONFLICT when the id exists.
+	CreateMerchant(ctx context.Context, m Merchant) error
+	// MerchantByAPIKeyHash finds the merchant owning a key; ENOTFOUND when none does.
+	MerchantByAPIKeyHash(ctx context.Context, hash []byte) (Merchant, error)
+	// Merchant returns one merchant; ENOTFOUND when missing.
+	Merchant(ctx context.Context, id string) (Merchant, error)
+}
+
+// APIKeyRotator replaces a merchant's key hash (used for the demo merchant).
+type APIKeyRotator interface {
+	// SetMerchantAPIKeyHash replaces the key hash; ENOTFOUND when the merchant is missing.
+	SetMerchantAPIKeyHash(ctx context.Context, merchantID string, hash []byte) error
+}
+
+// NewMerchant validates a name and origins and returns a merchant with a fresh
+// id and secret key. The key is returned once, for the operator to hand over.
+func NewMerchant(name string, origins []string, now time.Time) (Merchant, string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len([]rune(name)) > 100 {
+		return Merchant{}, "", &Error{Code: EINVALID, Field: "name", Message: "the merchant name must be 1 to 100 characters"}
+	}
+	if len(origins) == 0 {
+		return Merchant{}, "", &Error{Code: EINVALID, Field: "origin", Message: "a merchant needs at least one origin"}
+	}
+	m := Merchant{ID: NewID("mer"), Name: name, CreatedAt: now.UTC()}
+	for _, raw := range origins {
+		o, err := ParseOrigin(raw)
+		if err != nil {
+			return Merchant{}, "", err
+		}
+		m.Origins = append(m.Origins, o)
+	}
+	key := NewAPIKey()
+	m.APIKeyHash = HashAPIKey(key)
+	return m, key, nil
+}
+
+// NewAPIKey returns a fresh secret API key.
+func NewAPIKey() string { return "sk_test_" + randomString(32) }
+
+// HashAPIKey hashes a secret key for storage and lookup. A plain SHA-256 is
+// enough here: keys carry 160 bits of randomness, so they cannot be guessed
+// from the hash (unlike card numbers, which need a keyed HMAC).
+func HashAPIKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// NewID returns a random identifier with the given prefix, e.g. "cs_...".
+// Identifiers are unguessable: a session id is what lets a shopper open its page.
+func NewID(prefix string) string { return prefix + "_" + randomString(26) }
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func randomString(n int) string {
+	b := make([]byte, (n*5+7)/8)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return idEncoding.EncodeToString(b)[:n]
+}

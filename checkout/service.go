@@ -1,0 +1,514 @@
+package checkout
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
+	"github.com/hostedcheckout/hostedcheckout/vault"
+)
+
+// Store is everything the checkout keeps. checkout/sqlite implements it.
+type Store interface {
+	MerchantStore
+	APIKeyRotator
+	SessionStore
+	PaymentStore
+}
+
+// Tokenizer keeps card numbers. vault.Vault implements it.
+type Tokenizer interface {
+	// Tokenize encrypts the number and returns a random token for it with
+	// the card's safe metadata. EUNAVAILABLE-worthy failures come back as
+	// plain errors; the Service maps them.
+	Tokenize(ctx context.Context, pan []byte, brand string, expMonth, expYear int) (vault.Card, error)
+}
+
+// ResultSigner signs result tokens. vault.Vault implements it.
+type ResultSigner interface {
+	// Sign returns a compact JWS of claims with the current key's kid and
+	// typ verify.TokenType.
+	Sign(ctx context.Context, claims jwt.Claims) (string, error)
+}
+
+// Service is the checkout: sessions, the card submission, the signed result.
+type Service struct {
+	Store      Store
+	Vault      Tokenizer
+	Signer     ResultSigner
+	Authorizer Authorizer
+	Log        *slog.Logger
+
+	Issuer      string        // iss of result tokens: the checkout's base URL
+	SessionTTL  time.Duration // how long a session is open; default 30 minutes
+	AuthTimeout time.Duration // authorization deadline; default 5 seconds
+	ResultTTL   time.Duration // lifetime of a result token; default 10 minutes
+	Now         func() time.Time
+}
+
+// Defaults of the Service's durations.
+const (
+	DefaultSessionTTL  = 30 * time.Minute
+	DefaultAuthTimeout = 5 * time.Second
+	DefaultResultTTL   = 10 * time.Minute
+)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Authenticate finds the merchant owning a secret API key; EUNAUTHORIZED
+// when none does. The store finds the row by the key's hash; the final
+// comparison is constant-time all the same.
+func (s *Service) Authenticate(ctx context.Context, apiKey string) (Merchant, error) {
+	unauthorized := &Error{Code: EUNAUTHORIZED, Message: "missing or invalid API key: send Authorization: Bearer <secret key>"}
+	if apiKey == "" || len(apiKey) > 200 {
+		return Merchant{}, unauthorized
+	}
+	hash := HashAPIKey(apiKey)
+	m, err := s.Store.MerchantByAPIKeyHash(ctx, hash)
+	if ErrorCode(err) == ENOTFOUND {
+		return Merchant{}, unauthorized
+	}
+	if err != nil {
+		return Merchant{}, err
+	}
+	if subtle.ConstantTimeCompare(m.APIKeyHash, hash) != 1 {
+		return Merchant{}, unauthorized
+	}
+	return m, nil
+}
+
+// CreateMerchant registers a merchant and returns it with its secret key,
+// which is shown once and stored only hashed.
+func (s *Service) CreateMerchant(ctx context.Context, name string, origins []string) (Merchant, string, error) {
+	m, key, err := NewMerchant(name, origins, s.now())
+	if err != nil {
+		return Merchant{}, "", err
+	}
+	if err := s.Store.CreateMerchant(ctx, m); err != nil {
+		return Merchant{}, "", err
+	}
+	return m, key, nil
+}
+
+// CreateSession validates a merchant's request and opens a session. With an
+// idempotency key, the same key and body answer the first session again
+// (replayed is true), and the same key with another body is EIDEMPOTENCY.
+func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey string, req SessionRequest) (sess Session, replayed bool, err error) {
+	if idempotencyKey != "" && (len(idempotencyKey) > 255 || !printableASCII(idempotencyKey)) {
+		return Session{}, false, &Error{Code: EINVALID, Field: "Idempotency-Key", Message: "Idempotency-Key must be 1 to 255 printable ASCII characters"}
+	}
+	// Hash the request as the merchant sent it, before defaults are filled in.
+	canonical, err := json.Marshal(req)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("checkout: hash session request: %w", err)
+	}
+	requestHash := sha256.Sum256(canonical)
+	if err := req.Validate(m); err != nil {
+		return Session{}, false, err
+	}
+	now := s.now()
+	sess = Session{
+		ID:             NewID("cs"),
+		MerchantID:     m.ID,
+		Amount:         req.Amount,
+		Currency:       req.Currency,
+		OrderID:        req.OrderID,
+		SuccessURL:     req.SuccessURL,
+		CancelURL:      req.CancelURL,
+		Locale:         req.Locale,
+		ResultDelivery: req.ResultDelivery,
+		CustomerEmail:  req.CustomerEmail,
+		Shipping:       req.ShippingAddress,
+		Status:         SessionOpen,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
+	}
+	if idempotencyKey == "" {
+		return sess, false, s.Store.CreateSession(ctx, sess)
+	}
+	stored, created, err := s.Store.CreateSessionIdempotent(ctx, sess, idempotencyKey, requestHash[:])
+	if err != nil {
+		return Session{}, false, err
+	}
+	return stored, !created, nil
+}
+
+// Session returns one of the merchant's sessions, and its payment once paid.
+// Another merchant's session is ENOTFOUND, never EFORBIDDEN: ids are not
+// confirmed to strangers.
+func (s *Service) Session(ctx context.Context, m Merchant, id string) (Session, *Payment, error) {
+	sess, err := s.Store.Session(ctx, id)
+	if err != nil {
+		return Session{}, nil, err
+	}
+	if sess.MerchantID != m.ID {
+		return Session{}, nil, &Error{Code: ENOTFOUND, Message: "no such session"}
+	}
+	if sess.PaymentID == "" {
+		return sess, nil, nil
+	}
+	p, err := s.Store.Payment(ctx, sess.PaymentID)
+	if err != nil {
+		return Session{}, nil, err
+	}
+	return sess, &p, nil
+}
+
+// Payment returns one of the merchant's payments.
+func (s *Service) Payment(ctx context.Context, m Merchant, id string) (Payment, error) {
+	p, err := s.Store.Payment(ctx, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.MerchantID != m.ID {
+		return Payment{}, &Error{Code: ENOTFOUND, Message: "no such payment"}
+	}
+	return p, nil
+}
+
+// Checkout is a session as the shopper's page needs it: the session and the
+// merchant that framed or redirected to it.
+type Checkout struct {
+	Session  Session
+	Merchant Merchant
+}
+
+// OpenCheckout loads a session for the shopper's page. The session id is the
+// shopper's capability: it is random and unguessable.
+func (s *Service) OpenCheckout(ctx context.Context, id string) (Checkout, error) {
+	sess, err := s.Store.Session(ctx, id)
+	if err != nil {
+		return Checkout{}, err
+	}
+	m, err := s.Store.Merchant(ctx, sess.MerchantID)
+	if err != nil {
+		return Checkout{}, err
+	}
+	return Checkout{Session: sess, Merchant: m}, nil
+}
+
+// PayRequest is one card submission from the shopper's page.
+type PayRequest struct {
+	SessionID string
+	Number    []byte // the request's buffer; Pay zeroes it
+	Expiry    string
+	Holder    string
+	// CVC is the request's buffer holding the security code. Pay zeroes it
+	// as soon as authorization returns, on every path (PCI DSS 3.3.1.2).
+	CVC []byte
+}
+
+// PayResult is a paid session: the payment and the signed result for the merchant.
+type PayResult struct {
+	Checkout
+	Payment Payment
+	Token   string // the signed result (JWT)
+}
+
+// Pay validates the card, tokenizes it, authorizes the session's amount and
+// returns the signed result. A session is paid at most once: a submission on
+// a paid session answers the existing payment (with a fresh result token)
+// without authorizing again, and a submission while another is being
+// authorized is ECONFLICT.
+func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
+	// PCI DSS 3.3.1.2: the security code must not outlive authorization.
+	// This defer covers every early return; the happy path wipes it sooner.
+	defer wipe(req.CVC)
+	defer wipe(req.Number)
+
+	co, err := s.OpenCheckout(ctx, req.SessionID)
+	if err != nil {
+		return PayResult{}, err
+	}
+	now := s.now()
+	switch co.Session.StatusAt(now) {
+	case SessionPaid:
+		return s.paidResult(ctx, co)
+	case SessionExpired:
+		return PayResult{}, &Error{Code: EEXPIRED, Message: "this checkout has expired; return to the shop and start again", MsgID: "pay.expired"}
+	}
+
+	pan, exp, presence, err := s.checkCard(req, now)
+	if err != nil {
+		return PayResult{}, err
+	}
+	defer pan.Wipe()
+
+	before, err := s.Store.BeginAttempt(ctx, co.Session.ID, now, now.Add(-s.staleAfter()))
+	switch ErrorCode(err) {
+	case "":
+	case ECONFLICT:
+		// A concurrent submission may have just paid it: answer that payment.
+		if again, rerr := s.OpenCheckout(ctx, co.Session.ID); rerr == nil && again.Session.Status == SessionPaid {
+			return s.paidResult(ctx, again)
+		}
+		return PayResult{}, &Error{Code: ECONFLICT, Message: "a payment for this checkout is already in progress", MsgID: "pay.in_progress"}
+	default:
+		return PayResult{}, err
+	}
+	// The stores commit the rest even if the shopper goes away mid-request:
+	// an authorization that happened must be recorded or reversed.
+	ctx = context.WithoutCancel(ctx)
+	if before.Status == SessionProcessing {
+		// The previous attempt died mid-flight (a crash); make sure it left no charge.
+		s.reverse(ctx, attemptKey(co.Session.ID, before.Attempts))
+	}
+	attempt := Attempt{
+		SessionID: co.Session.ID,
+		N:         before.Attempts + 1,
+		Brand:     pan.Brand(),
+		Last4:     pan.Last4(),
+		CreatedAt: now,
+	}
+
+	card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
+	if err != nil {
+		s.log().Error("tokenize failed", "session", co.Session.ID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	}
+	attempt.CardToken, attempt.Fingerprint = card.Token, card.Fingerprint
+
+	result, err := s.authorize(ctx, &AuthRequest{
+		Key:         attempt.IdempotencyKey(),
+		MerchantID:  co.Merchant.ID,
+		Amount:      co.Session.Amount,
+		Currency:    co.Session.Currency,
+		PAN:         pan,
+		Expiry:      exp,
+		Holder:      req.Holder,
+		CVC:         req.CVC,
+		CVCPresence: presence,
+	})
+	attempt.CVCCheck = result.CVCCheck
+	switch {
+	case err != nil && ErrorCode(err) == ETIMEOUT:
+		s.reverse(ctx, attempt.IdempotencyKey())
+		attempt.Outcome = AttemptTimeout
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, err
+	case err != nil:
+		s.log().Error("authorization failed", "session", co.Session.ID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card could not be processed; nothing was charged, please try again", MsgID: "pay.processing_error"}
+	case !result.Approved:
+		attempt.Outcome, attempt.DeclineReason = AttemptDeclined, result.DeclineReason
+		s.finish(ctx, attempt, nil)
+		// One message for every reason, so the page is no oracle for card testers.
+		return PayResult{}, &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+	}
+
+	attempt.Outcome = AttemptApproved
+	payment := Payment{
+		ID:          NewID("pay"),
+		SessionID:   co.Session.ID,
+		MerchantID:  co.Merchant.ID,
+		OrderID:     co.Session.OrderID,
+		Amount:      co.Session.Amount,
+		Currency:    co.Session.Currency,
+		Status:      PaymentSucceeded,
+		CardToken:   card.Token,
+		Brand:       pan.Brand(),
+		Last4:       card.Last4,
+		ExpMonth:    exp.Month,
+		ExpYear:     exp.Year,
+		Fingerprint: card.Fingerprint,
+		CVCCheck:    result.CVCCheck,
+		AuthCode:    result.AuthCode,
+		CreatedAt:   now,
+	}
+	if err := s.Store.FinishAttempt(ctx, attempt, &payment); err != nil {
+		// Approved but not recorded: reverse it rather than keep money the
+		// merchant cannot see.
+		s.log().Error("record payment failed; reversing", "session", co.Session.ID, "err", err)
+		s.reverse(ctx, attempt.IdempotencyKey())
+		attempt.Outcome = AttemptReversed
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be recorded and was cancelled; nothing was charged, please try again", MsgID: "pay.unavailable"}
+	}
+	co.Session.Status, co.Session.PaymentID = SessionPaid, payment.ID
+	token, err := s.signResult(ctx, co, payment)
+	if err != nil {
+		return PayResult{}, err
+	}
+	return PayResult{Checkout: co, Payment: payment, Token: token}, nil
+}
+
+// checkCard validates every card field and reports all errors at once, so
+// that the page shows each next to its field.
+func (s *Service) checkCard(req PayRequest, now time.Time) (PAN, Expiry, CVCPresence, error) {
+	var details []*Error
+	add := func(err error) {
+		var e *Error
+		if errors.As(err, &e) {
+			details = append(details, e)
+		}
+	}
+	pan, err := ParsePAN(req.Number)
+	add(err)
+	exp, err := ParseExpiry(req.Expiry, now)
+	add(err)
+	if n := utf8.RuneCountInString(req.Holder); n == 0 || n > 100 || !printable(req.Holder) {
+		add(FieldError("name", "card.name.required", "Enter the name as printed on the card.", nil))
+	}
+	brand := pan.Brand()
+	if brand == BrandUnknown {
+		brand = DetectBrand(string(digitsOnly(req.Number, 6)))
+	}
+	presence, err := CheckSecurityCode(req.CVC, brand)
+	add(err)
+	if len(details) > 0 {
+		pan.Wipe()
+		first := *details[0]
+		first.Details = details
+		return PAN{}, Expiry{}, "", &first
+	}
+	return pan, exp, presence, nil
+}
+
+// digitsOnly returns up to n leading digits of b, skipping separators.
+func digitsOnly(b []byte, n int) []byte {
+	out := make([]byte, 0, n)
+	for _, c := range b {
+		if c >= '0' && c <= '9' && len(out) < n {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// authorize calls the Authorizer with a deadline, turns a panic into an
+// error, and zeroes the security code as soon as the call returns.
+func (s *Service) authorize(ctx context.Context, req *AuthRequest) (result AuthResult, err error) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	defer cancel()
+	defer func() {
+		wipe(req.CVC) // PCI DSS 3.3.1.2: on every path, panics included
+		req.CVC = nil
+		if r := recover(); r != nil {
+			s.log().Error("authorizer panicked", "key", req.Key)
+			result, err = AuthResult{}, fmt.Errorf("checkout: authorizer panicked")
+		}
+	}()
+	result, err = s.Authorizer.Authorize(ctx, req)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return result, &Error{Code: ETIMEOUT, Message: "the card issuer did not answer in time; nothing was charged, please try again", MsgID: "pay.timeout"}
+	}
+	return result, err
+}
+
+// reverse cancels an authorization that may have happened; failures are
+// logged for the operator, since the shopper's answer is already decided.
+func (s *Service) reverse(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	defer cancel()
+	if err := s.Authorizer.Reverse(ctx, key); err != nil {
+		s.log().Error("reversal failed; reconcile by hand", "key", key, "err", err)
+	}
+}
+
+func (s *Service) finish(ctx context.Context, a Attempt, p *Payment) {
+	if err := s.Store.FinishAttempt(ctx, a, p); err != nil {
+		s.log().Error("record attempt failed", "session", a.SessionID, "attempt", a.N, "err", err)
+	}
+}
+
+// staleAfter is how long a session may sit in processing before a new
+// submission may take it over: well past any authorization deadline.
+func (s *Service) staleAfter() time.Duration {
+	return 3 * orDefault(s.AuthTimeout, DefaultAuthTimeout)
+}
+
+func (s *Service) paidResult(ctx context.Context, co Checkout) (PayResult, error) {
+	p, err := s.Store.Payment(ctx, co.Session.PaymentID)
+	if err != nil {
+		return PayResult{}, err
+	}
+	token, err := s.signResult(ctx, co, p)
+	if err != nil {
+		return PayResult{}, err
+	}
+	return PayResult{Checkout: co, Payment: p, Token: token}, nil
+}
+
+// ResultClaims are the claims of the signed result of a payment.
+func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
+	now := s.now()
+	return verify.Result{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.Issuer,
+			Audience:  jwt.ClaimStrings{co.Merchant.ID},
+			Subject:   p.ID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(orDefault(s.ResultTTL, DefaultResultTTL))),
+			ID:        NewID("jti"),
+		},
+		SessionID: co.Session.ID,
+		OrderID:   p.OrderID,
+		Amount:    p.Amount,
+		Currency:  p.Currency,
+		Status:    p.Status,
+		Card: verify.Card{
+			Token:       p.CardToken,
+			Brand:       string(p.Brand),
+			Last4:       p.Last4,
+			ExpMonth:    p.ExpMonth,
+			ExpYear:     p.ExpYear,
+			Fingerprint: p.Fingerprint,
+		},
+		CVCCheck: string(p.CVCCheck),
+	}
+}
+
+func (s *Service) signResult(ctx context.Context, co Checkout, p Payment) (string, error) {
+	claims := s.ResultClaims(co, p)
+	token, err := s.Signer.Sign(ctx, &claims)
+	if err != nil {
+		s.log().Error("sign result failed", "payment", p.ID, "err", err)
+		return "", &Error{Code: EUNAVAILABLE, Message: "the payment succeeded but its result could not be signed; reload the page to get it", MsgID: "pay.sign_failed"}
+	}
+	return token, nil
+}
+
+func attemptKey(sessionID string, n int) string { return sessionID + ":" + strconv.Itoa(n) }
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}

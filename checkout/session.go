@@ -1,0 +1,244 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// SessionStatus is where a checkout session is in its life.
+type SessionStatus string
+
+// Session statuses. A session is paid at most once.
+const (
+	SessionOpen       SessionStatus = "open"       // waiting for the shopper's card
+	SessionProcessing SessionStatus = "processing" // one card is being authorized; other submissions wait
+	SessionPaid       SessionStatus = "paid"       // done; PaymentID is set
+	SessionExpired    SessionStatus = "expired"    // past ExpiresAt without a payment
+)
+
+// Result delivery modes for the redirect flow.
+const (
+	DeliverPost  = "post"  // auto-submitted POST form: the token stays out of URLs and logs
+	DeliverQuery = "query" // ?checkout_result=... for merchants that cannot take a POST
+)
+
+// Session is one checkout: an amount a merchant wants paid and where the
+// shopper goes afterwards.
+type Session struct {
+	ID              string
+	MerchantID      string
+	Amount          int64
+	Currency        string
+	OrderID         string
+	SuccessURL      string
+	CancelURL       string
+	Locale          string
+	ResultDelivery  string
+	CustomerEmail   string
+	Shipping        *Address
+	Status          SessionStatus
+	Attempts        int // card submissions so far
+	PaymentID       string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	ProcessingSince time.Time // when the current attempt began (status processing)
+}
+
+// StatusAt is the status as the shopper and merchant see it at now: an open
+// session past its expiry is expired even before anything rewrites it.
+func (s Session) StatusAt(now time.Time) SessionStatus {
+	if s.Status == SessionOpen && !now.Before(s.ExpiresAt) {
+		return SessionExpired
+	}
+	return s.Status
+}
+
+// Address is a shipping address, kept as given (fraud screening normalises it later).
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2"`
+	City       string `json:"city"`
+	State      string `json:"state"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// SessionRequest is what a merchant sends to create a session.
+type SessionRequest struct {
+	Amount          int64    `json:"amount"`
+	Currency        string   `json:"currency"`
+	OrderID         string   `json:"order_id"`
+	SuccessURL      string   `json:"success_url"`
+	CancelURL       string   `json:"cancel_url"`
+	Locale          string   `json:"locale"`
+	ResultDelivery  string   `json:"result_delivery"`
+	CustomerEmail   string   `json:"customer_email"`
+	ShippingAddress *Address `json:"shipping_address"`
+}
+
+// Currency is an ISO 4217 currency the checkout accepts.
+type Currency struct {
+	Code     string
+	Decimals int // digits of the minor unit: JPY 0, USD 2
+	Symbol   string
+}
+
+// currencies accepted. Amounts are always integers in the minor unit.
+var currencies = map[string]Currency{
+	"JPY": {"JPY", 0, "¥"},
+	"USD": {"USD", 2, "$"},
+	"EUR": {"EUR", 2, "€"},
+	"GBP": {"GBP", 2, "£"},
+}
+
+// LookupCurrency returns an accepted currency by its ISO 4217 code.
+func LookupCurrency(code string) (Currency, bool) {
+	c, ok := currencies[code]
+	return c, ok
+}
+
+// FormatAmount renders a minor-unit amount for people, e.g. ¥1,500 or $12.34.
+func FormatAmount(amount int64, code string) string {
+	c, ok := currencies[code]
+	if !ok {
+		return fmt.Sprintf("%d %s", amount, code)
+	}
+	div := int64(1)
+	for range c.Decimals {
+		div *= 10
+	}
+	major, minor := amount/div, amount%div
+	s := c.Symbol + groupThousands(major)
+	if c.Decimals > 0 {
+		s += fmt.Sprintf(".%0*d", c.Decimals, minor)
+	}
+	return s
+}
+
+func groupThousands(n int64) string {
+	digits := fmt.Sprint(n)
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
+}
+
+// Limits of a session request.
+const (
+	MaxAmount  = 99_999_999
+	maxOrderID = 64
+	maxEmail   = 254
+	maxAddress = 200 // per address line
+)
+
+var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9\-_.:/]{1,64}$`)
+
+// Validate checks a request against the rules in docs/API.md and the
+// merchant's registered origins, and fills in defaults. Return URLs off the
+// merchant's origins are refused: an open redirect on a payment page would
+// hand shoppers, and their results, to whoever wrote the URL.
+func (r *SessionRequest) Validate(m Merchant) error {
+	if r.Amount < 1 || r.Amount > MaxAmount {
+		return &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be an integer from 1 to %d in the currency's minor unit", MaxAmount)}
+	}
+	if _, ok := currencies[r.Currency]; !ok {
+		return &Error{Code: EINVALID, Field: "currency", Message: "currency must be one of JPY, USD, EUR, GBP (ISO 4217, upper case)"}
+	}
+	if !orderIDPattern.MatchString(r.OrderID) {
+		return &Error{Code: EINVALID, Field: "order_id", Message: "order_id must be 1 to 64 characters of A-Z a-z 0-9 - _ . : /"}
+	}
+	success, err := CheckReturnURL("success_url", r.SuccessURL, m.Origins)
+	if err != nil {
+		return err
+	}
+	r.SuccessURL = success.String()
+	if r.CancelURL != "" {
+		cancel, err := CheckReturnURL("cancel_url", r.CancelURL, m.Origins)
+		if err != nil {
+			return err
+		}
+		r.CancelURL = cancel.String()
+	}
+	switch r.Locale {
+	case "":
+		r.Locale = "auto"
+	case "ja", "en", "auto":
+	default:
+		return &Error{Code: EINVALID, Field: "locale", Message: `locale must be "ja", "en" or "auto"`}
+	}
+	switch r.ResultDelivery {
+	case "":
+		r.ResultDelivery = DeliverPost
+	case DeliverPost, DeliverQuery:
+	default:
+		return &Error{Code: EINVALID, Field: "result_delivery", Message: `result_delivery must be "post" or "query"`}
+	}
+	if r.CustomerEmail != "" {
+		if len(r.CustomerEmail) > maxEmail || strings.Count(r.CustomerEmail, "@") != 1 ||
+			strings.HasPrefix(r.CustomerEmail, "@") || strings.HasSuffix(r.CustomerEmail, "@") || !printable(r.CustomerEmail) ||
+			strings.ContainsAny(r.CustomerEmail, " <>") {
+			return &Error{Code: EINVALID, Field: "customer_email", Message: "customer_email must be an email address of at most 254 characters"}
+		}
+	}
+	if a := r.ShippingAddress; a != nil {
+		for field, v := range map[string]string{"name": a.Name, "line1": a.Line1, "line2": a.Line2, "city": a.City, "state": a.State, "postal_code": a.PostalCode} {
+			if utf8.RuneCountInString(v) > maxAddress || !printable(v) {
+				return &Error{Code: EINVALID, Field: "shipping_address." + field, Message: fmt.Sprintf("shipping_address.%s must be at most %d printable characters", field, maxAddress)}
+			}
+		}
+		if a.Line1 == "" {
+			return &Error{Code: EINVALID, Field: "shipping_address.line1", Message: "shipping_address.line1 is required"}
+		}
+		if !countryPattern.MatchString(a.Country) {
+			return &Error{Code: EINVALID, Field: "shipping_address.country", Message: "shipping_address.country must be an ISO 3166-1 alpha-2 code such as JP"}
+		}
+	}
+	return nil
+}
+
+var countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// SessionStore keeps sessions and moves them through their states. Each
+// transition is one conditional write, so that several instances agree.
+type SessionStore interface {
+	// CreateSession stores a new open session.
+	CreateSession(ctx context.Context, s Session) error
+	// CreateSessionIdempotent stores s under the merchant's idempotency key
+	// unless the key is already taken, in one transaction. It returns the
+	// session stored under the key and whether it is s (created). The same
+	// key with another requestHash is EIDEMPOTENCY. Keys are kept 24 hours.
+	CreateSessionIdempotent(ctx context.Context, s Session, key string, requestHash []byte) (stored Session, created bool, err error)
+	// Session returns a session; ENOTFOUND when missing.
+	Session(ctx context.Context, id string) (Session, error)
+	// BeginAttempt moves an open, unexpired session (or one stuck in processing
+	// since before staleBefore) to processing and counts the attempt. It returns
+	// the session as it was before the change; ECONFLICT when another attempt
+	// holds it or it is paid, EEXPIRED when it has expired, ENOTFOUND.
+	BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (Session, error)
+	// FinishAttempt records the attempt's outcome. With a payment, the payment
+	// is stored and the session becomes paid, in one transaction; without one,
+	// the session is open again.
+	FinishAttempt(ctx context.Context, a Attempt, p *Payment) error
+}

@@ -1,0 +1,33 @@
+// Package verify lets a merchant's server check a signed checkout result
+// against the checkout's public keys (JWKS). It also defines the result's
+// claims, the wire contract both sides share.
+package verify
+
+import "github.com/golang-jwt/jwt/v5"
+
+// TokenType is the JWT "typ" header of a checkout result. A token of any
+// other type (an ID token, another product's JWT) is refused, so that one
+// kind of token cannot be replayed as another (RFC 8725 section 3.11).
+const TokenType = "checkout-result+jwt"
+
+// Result is the claims of a signed checkout result.
+type Result struct {
+	jwt.RegisteredClaims        // iss: checkout base URL; aud: merchant id; sub: payment id; iat, exp, jti
+	SessionID            string `json:"session_id"`
+	OrderID              string `json:"order_id"`
+	Amount               int64  `json:"amount"`
+	Currency             string `json:"currency"`
+	Status               string `json:"status"`
+	Card                 Card   `json:"card"`
+	CVCCheck             string `json:"cvc_check"`
+}
+
+// Card is the card as the result shows it: never more than brand, last 4 and expiry.
+type Card struct {
+	Token       string `json:"token"`
+	Brand       string `json:"brand"`
+	Last4       string `json:"last4"`
+	ExpMonth    int    `json:"exp_month"`
+	ExpYear     int    `json:"exp_year"`
+	Fingerprint string `json:"fingerprint"`
+}
