@@ -1,0 +1,180 @@
+// Package sandbox is the built-in test issuer: an Authorizer that answers
+// like a real issuer for the documented test cards (docs/API.md), so that
+// merchants and our own tests can reach every outcome without a processor.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// Test card numbers with a fixed behaviour. Any other valid card number is
+// approved, with any well-formed security code passing the check.
+const (
+	CardVisa             = "4242424242424242"
+	CardMastercard       = "5555555555554444"
+	CardJCB              = "3530111333300000"
+	CardDiners           = "30569309020004"
+	CardAmex             = "378282246310005"
+	CardDeclined         = "4000000000000002"
+	CardInsufficient     = "4000000000009995"
+	CardExpiredAtIssuer  = "4000000000000069"
+	CardCVCMismatch      = "4000000000000127"
+	CardProcessingError  = "4000000000000119"
+	CardSlow             = "4000000000003220"
+	CardWithoutCode      = "4000000000003238"
+	CorrectCode          = "123"  // the code the documented 3-digit cards carry
+	CorrectAmexCode      = "1234" // the CID on the front of the AMEX test card
+	DefaultSlowResponse  = 10 * time.Second
+	errProcessingMessage = "sandbox: issuer processing error"
+)
+
+// knownCode says which cards have a documented security code.
+var knownCode = map[string]string{
+	CardVisa:       CorrectCode,
+	CardMastercard: CorrectCode,
+	CardJCB:        CorrectCode,
+	CardDiners:     CorrectCode,
+	CardAmex:       CorrectAmexCode,
+}
+
+// ErrProcessing is what the issuer answers for CardProcessingError.
+var ErrProcessing = errors.New(errProcessingMessage)
+
+// Issuer is the sandbox Authorizer. It is idempotent by request key, like a
+// real processor: the same key answers the first result and charges once.
+type Issuer struct {
+	// SlowResponse is how long CardSlow takes to answer.
+	SlowResponse time.Duration
+
+	mu       sync.Mutex
+	byKey    map[string]checkout.AuthResult
+	charges  int // approved authorizations actually made (not replays)
+	reversed int
+	calls    int
+}
+
+var _ checkout.Authorizer = (*Issuer)(nil)
+
+// New returns a sandbox issuer.
+func New() *Issuer {
+	return &Issuer{SlowResponse: DefaultSlowResponse, byKey: map[string]checkout.AuthResult{}}
+}
+
+// Authorize answers by card number as docs/API.md lists. It compares the
+// security code in place and keeps nothing of it.
+func (s *Issuer) Authorize(ctx context.Context, req *checkout.AuthRequest) (checkout.AuthResult, error) {
+	s.mu.Lock()
+	s.calls++
+	if r, ok := s.byKey[req.Key]; ok {
+		s.mu.Unlock()
+		return r, nil
+	}
+	s.mu.Unlock()
+
+	number := req.PAN.Reveal()
+	switch string(number) {
+	case CardSlow:
+		select {
+		case <-time.After(s.SlowResponse):
+		case <-ctx.Done():
+			return checkout.AuthResult{}, ctx.Err()
+		}
+	case CardProcessingError:
+		return checkout.AuthResult{}, ErrProcessing
+	}
+	if err := ctx.Err(); err != nil {
+		return checkout.AuthResult{}, err
+	}
+
+	result := decide(req, number)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first, ok := s.byKey[req.Key]; ok { // a concurrent replay won the race
+		return first, nil
+	}
+	s.byKey[req.Key] = result
+	if result.Approved {
+		s.charges++
+	}
+	return result, nil
+}
+
+func decide(req *checkout.AuthRequest, number []byte) checkout.AuthResult {
+	decline := func(reason string, check checkout.CVCCheck) checkout.AuthResult {
+		return checkout.AuthResult{DeclineReason: reason, CVCCheck: check}
+	}
+	check := checkout.CVCUnchecked
+	switch req.CVCPresence {
+	case checkout.CVCNotPresent:
+		// The source documents: X is for cards printed without a code. A
+		// card that has one is declined, or X would bypass the check.
+		if string(number) != CardWithoutCode {
+			return decline(checkout.DeclineCVCRequired, checkout.CVCCheckNone)
+		}
+		check = checkout.CVCCheckNone
+	case checkout.CVCIllegible:
+		check = checkout.CVCCheckIlg
+	case checkout.CVCProvided:
+		want, known := knownCode[string(number)]
+		switch {
+		case string(number) == CardCVCMismatch:
+			return decline(checkout.DeclineIncorrectCVC, checkout.CVCFail)
+		case string(number) == CardWithoutCode:
+			check = checkout.CVCUnchecked
+		case known && subtle.ConstantTimeCompare(req.CVC, []byte(want)) != 1:
+			return decline(checkout.DeclineIncorrectCVC, checkout.CVCFail)
+		default:
+			check = checkout.CVCPass
+		}
+	}
+	switch string(number) {
+	case CardDeclined:
+		return decline(checkout.DeclineGeneric, check)
+	case CardInsufficient:
+		return decline(checkout.DeclineInsufficientFunds, check)
+	case CardExpiredAtIssuer:
+		return decline(checkout.DeclineExpiredCard, check)
+	}
+	return checkout.AuthResult{Approved: true, AuthCode: authCode(), CVCCheck: check}
+}
+
+func authCode() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Reverse cancels the authorization made under key, if any.
+func (s *Issuer) Reverse(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.byKey[key]; ok && r.Approved {
+		s.charges--
+		s.reversed++
+		r.Approved, r.DeclineReason = false, "reversed"
+		s.byKey[key] = r
+	}
+	return nil
+}
+
+// Stats is what the sandbox saw, for tests and the benchmark.
+type Stats struct {
+	Calls    int // Authorize calls, replays included
+	Charges  int // approved authorizations standing (reversals subtracted)
+	Reversed int
+}
+
+// Stats returns the counters.
+func (s *Issuer) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Calls: s.calls, Charges: s.charges, Reversed: s.reversed}
+}
