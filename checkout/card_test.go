@@ -80,10 +80,10 @@ func TestParsePAN(t *testing.T) {
 		{"4242 4242 4242 424a", "", "card.number.chars", 0},
 		{"4242424242424242424242", "", "card.number.length", 0},
 		{"6011111111111117", "", "card.number.brand", 0},
-		{"424242424242424", "", "card.number.length_brand", 0},    // Visa with 15 digits
-		{"3782822463100050", "", "card.number.length_brand", 0},   // AMEX with 16 digits
-		{"4242424242424241", "", "card.number.luhn", 0},           // one digit off
-		{"378282246310006", "", "card.number.luhn", 0},            // AMEX, bad check digit
+		{"424242424242424", "", "card.number.length_brand", 0},     // Visa with 15 digits
+		{"3782822463100050", "", "card.number.length_brand", 0},    // AMEX with 16 digits
+		{"4242424242424241", "", "card.number.luhn", 0},            // one digit off
+		{"378282246310006", "", "card.number.luhn", 0},             // AMEX, bad check digit
 		{"4242\u00a04242424242424242", "", "card.number.chars", 0}, // non-breaking space
 	}
 	for _, tt := range tests {

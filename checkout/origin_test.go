@@ -50,7 +50,7 @@ func TestCheckReturnURL(t *testing.T) {
 	origins := mustOrigins(t, "https://shop.example", "http://localhost:8081")
 	accepted := map[string]string{
 		"https://shop.example/done":                  "https://shop.example/done",
-		"https://SHOP.example/done?order=1#x":         "https://shop.example/done?order=1#x",
+		"https://SHOP.example/done?order=1#x":        "https://shop.example/done?order=1#x",
 		"https://shop.example:443/done":              "https://shop.example/done",
 		"http://localhost:8081/done":                 "http://localhost:8081/done",
 		"https://shop.example/a%2Fb":                 "https://shop.example/a%2Fb", // encoded slash in the path is harmless
@@ -85,9 +85,9 @@ func TestCheckReturnURL(t *testing.T) {
 		"https://shop.examplе/", // Cyrillic e
 		"https://shop.example/\tdone",
 		"https://shop.example/ done",
-		"http://shop.example/done",  // plain http off loopback
-		"https://localhost:8081/",   // other scheme than registered
-		"http://localhost:8082/",    // other port
+		"http://shop.example/done",   // plain http off loopback
+		"https://localhost:8081/",    // other scheme than registered
+		"http://localhost:8082/",     // other port
 		"https://shop.example:8443/", // other port
 		"ftp://shop.example/",
 		"https:shop.example/done",

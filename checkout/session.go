@@ -220,6 +220,10 @@ func printable(s string) bool {
 	return true
 }
 
+// IdempotencyKeyTTL is how long an Idempotency-Key answers its first
+// session again; after it the key may be reused.
+const IdempotencyKeyTTL = 24 * time.Hour
+
 // SessionStore keeps sessions and moves them through their states. Each
 // transition is one conditional write, so that several instances agree.
 type SessionStore interface {
@@ -228,7 +232,8 @@ type SessionStore interface {
 	// CreateSessionIdempotent stores s under the merchant's idempotency key
 	// unless the key is already taken, in one transaction. It returns the
 	// session stored under the key and whether it is s (created). The same
-	// key with another requestHash is EIDEMPOTENCY. Keys are kept 24 hours.
+	// key with another requestHash is EIDEMPOTENCY. Keys are kept for
+	// IdempotencyKeyTTL, counted from s.CreatedAt.
 	CreateSessionIdempotent(ctx context.Context, s Session, key string, requestHash []byte) (stored Session, created bool, err error)
 	// Session returns a session; ENOTFOUND when missing.
 	Session(ctx context.Context, id string) (Session, error)
@@ -239,6 +244,9 @@ type SessionStore interface {
 	BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (Session, error)
 	// FinishAttempt records the attempt's outcome. With a payment, the payment
 	// is stored and the session becomes paid, in one transaction; without one,
-	// the session is open again.
+	// the session is open again. Either happens only while this attempt still
+	// holds the session (processing, and a.N is its latest attempt): an
+	// attempt taken over as stale, and reversed by its successor, must not pay
+	// it. Otherwise ECONFLICT; ENOTFOUND when the session is missing.
 	FinishAttempt(ctx context.Context, a Attempt, p *Payment) error
 }

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+const sessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
+	result_delivery, customer_email, shipping, status, attempts, payment_id,
+	created_at, expires_at, processing_since`
+
+// CreateSession stores a new session; ECONFLICT when the id is taken,
+// ENOTFOUND when the merchant does not exist.
+func (db *DB) CreateSession(ctx context.Context, s checkout.Session) error {
+	return insertSession(ctx, db.w, s)
+}
+
+func insertSession(ctx context.Context, q querier, s checkout.Session) error {
+	var shipping sql.NullString
+	if s.Shipping != nil {
+		b, err := json.Marshal(s.Shipping)
+		if err != nil {
+			return fmt.Errorf("sqlite: create session: %w", err)
+		}
+		shipping = sql.NullString{String: string(b), Valid: true}
+	}
+	var paymentID sql.NullString
+	if s.PaymentID != "" {
+		paymentID = sql.NullString{String: s.PaymentID, Valid: true}
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
+		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
+		unixNanos(s.CreatedAt), unixNanos(s.ExpiresAt), unixNanos(s.ProcessingSince))
+	switch {
+	case isPrimaryKey(err):
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "a session with this id already exists"}
+	case isForeignKey(err):
+		return notFound("merchant")
+	case err != nil:
+		return fmt.Errorf("sqlite: create session: %w", err)
+	}
+	return nil
+}
+
+// CreateSessionIdempotent stores s under the merchant's idempotency key
+// unless a live key holds another session, in one transaction. The same key
+// with another requestHash is EIDEMPOTENCY. The clock is s.CreatedAt: keys
+// created 24 hours or more before it are deleted, so they answer no more.
+func (db *DB) CreateSessionIdempotent(ctx context.Context, s checkout.Session, key string, requestHash []byte) (stored checkout.Session, created bool, err error) {
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		// Expired keys go first, so that every row the lookup finds is live
+		// and the table does not grow without bound.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at <= ?`,
+			unixNanos(s.CreatedAt.Add(-checkout.IdempotencyKeyTTL))); err != nil {
+			return fmt.Errorf("sqlite: expire idempotency keys: %w", err)
+		}
+		var hash []byte
+		var sessionID string
+		err := tx.QueryRowContext(ctx,
+			`SELECT request_hash, session_id FROM idempotency_keys WHERE merchant_id = ? AND key = ?`,
+			s.MerchantID, key).Scan(&hash, &sessionID)
+		switch {
+		case err == nil:
+			// The hash is of the merchant's own request body: nothing
+			// secret, so a plain comparison is fine.
+			if !bytes.Equal(hash, requestHash) {
+				return &checkout.Error{Code: checkout.EIDEMPOTENCY, Message: "this Idempotency-Key was used with a different request body"}
+			}
+			stored, err = session(ctx, tx, sessionID)
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: idempotency key: %w", err)
+		}
+		if err := insertSession(ctx, tx, s); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO idempotency_keys (merchant_id, key, request_hash, session_id, created_at) VALUES (?, ?, ?, ?, ?)`,
+			s.MerchantID, key, requestHash, s.ID, unixNanos(s.CreatedAt)); err != nil {
+			return fmt.Errorf("sqlite: store idempotency key: %w", err)
+		}
+		// Answer what a later read will: times in UTC, as stored.
+		stored, err = session(ctx, tx, s.ID)
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return checkout.Session{}, false, err
+	}
+	return stored, created, nil
+}
+
+// Session returns a session; ENOTFOUND when missing.
+func (db *DB) Session(ctx context.Context, id string) (checkout.Session, error) {
+	return session(ctx, db.r, id)
+}
+
+func session(ctx context.Context, q querier, id string) (checkout.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return checkout.Session{}, notFound("session")
+	}
+	if err != nil {
+		return checkout.Session{}, fmt.Errorf("sqlite: session: %w", err)
+	}
+	return s, nil
+}
+
+func scanSession(row rowScanner) (checkout.Session, error) {
+	var (
+		s         checkout.Session
+		shipping  sql.NullString
+		paymentID sql.NullString
+	)
+	err := row.Scan(&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
+		&s.ResultDelivery, &s.CustomerEmail, &shipping, (*string)(&s.Status), &s.Attempts, &paymentID,
+		timeDest{&s.CreatedAt}, timeDest{&s.ExpiresAt}, timeDest{&s.ProcessingSince})
+	if err != nil {
+		return checkout.Session{}, err
+	}
+	if shipping.Valid {
+		s.Shipping = new(checkout.Address)
+		if err := json.Unmarshal([]byte(shipping.String), s.Shipping); err != nil {
+			return checkout.Session{}, fmt.Errorf("shipping address: %w", err)
+		}
+	}
+	s.PaymentID = paymentID.String
+	return s, nil
+}
