@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// mustBrowser starts Debian's headless Chromium (CHROME_PATH, default
+// /usr/bin/chromium) with a fresh profile. A missing browser fails the test:
+// the README's test command installs it.
+func mustBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path := os.Getenv("CHROME_PATH")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("Chromium not found at %s (run `make deps`): %v", path, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1024, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	tb.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		tb.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// within runs actions with a deadline, on a context that has already run
+// once (a deadline on the first run would stop the whole browser).
+func within(tb testing.TB, ctx context.Context, d time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+}
+
+func fillCard(number, expiry, name, cvc string, opts ...chromedp.QueryOption) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.CSS("#number"), opts...),
+		chromedp.SendKeys(chromedp.CSS("#number"), number, opts...),
+		chromedp.SendKeys(chromedp.CSS("#expiry"), expiry, opts...),
+		chromedp.SendKeys(chromedp.CSS("#name"), name, opts...),
+		chromedp.SendKeys(chromedp.CSS("#cvc"), cvc, opts...),
+		chromedp.Click(chromedp.CSS("#pay-button"), opts...),
+	}
+}
+
+// The shopper's whole journey in a real browser: the demo shop (another
+// loopback origin) pays once through the redirect and once through the
+// iframe, and verifies each signed result against the JWKS.
+func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
+	p := mustStart(t)
+	ctx := mustBrowser(t)
+
+	t.Run("redirect", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-redirect")),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+		)
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.HasPrefix(loc, p.BaseURL+"/pay/cs_") {
+			t.Fatalf("redirected to %s, want the hosted page", loc)
+		}
+		// The brand shows as the number is typed, and the AMEX/back-of-card help follows it.
+		within(t, ctx, 30*time.Second, "pay", fillCard("4242424242424242", "1230", "TARO YAMADA", "123")...)
+		within(t, ctx, 30*time.Second, "back at the shop", chromedp.WaitVisible(chromedp.CSS("#outcome")))
+		outcome, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#outcome")))
+		last4, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#last4")))
+		loc, _ = chromedp.Run(ctx, chromedp.Location())
+		if !strings.Contains(outcome, "Payment verified") || strings.TrimSpace(last4) != "4242" || !strings.HasPrefix(loc, p.DemoURL+"/done") {
+			t.Fatalf("at %s outcome %q last4 %q", loc, outcome, last4)
+		}
+		if strings.Contains(loc, "checkout_result") {
+			t.Fatalf("the result token travelled in the URL: %s", loc)
+		}
+	})
+
+	t.Run("iframe", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose iframe",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-iframe")),
+			chromedp.WaitVisible(chromedp.CSS("#pay iframe")),
+		)
+		frame := mustFrameNode(t, ctx, "#pay iframe")
+		in := chromedp.FromNode(frame)
+		// Typing an American Express number moves the security-code hint to
+		// the front of the card, as the source documents describe.
+		within(t, ctx, 10*time.Second, "type an AMEX number", chromedp.SendKeys(chromedp.CSS("#number"), "378282", in))
+		within(t, ctx, 10*time.Second, "brand and hint follow the number",
+			chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					brand, _ := chromedp.Text(chromedp.CSS("#number-brand"), in)(ctx, tgt)
+					hint, _ := chromedp.Text(chromedp.CSS("#cvc-hint"), in)(ctx, tgt)
+					if strings.Contains(brand, "American Express") && strings.Contains(hint, "4 digits on the front") {
+						return nil
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("brand %q, hint %q", brand, hint)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}))
+		steps := fillCard("246310005", "1230", "HANAKO SATO", "1234", in)
+		within(t, ctx, 30*time.Second, "pay inside the iframe", steps...)
+		waitVerified := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`(document.querySelector('#outcome')||{}).textContent?.includes('verified') || false`,
+				chromedp.WithPollingTimeout(25*time.Second))(ctx, t)
+			return err
+		})
+		within(t, ctx, 30*time.Second, "verified by the shop", waitVerified)
+		outcome, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#outcome")))
+		last4, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#last4")))
+		if !strings.Contains(outcome, "Payment verified") || strings.TrimSpace(last4) != "0005" {
+			t.Fatalf("outcome %q last4 %q", outcome, last4)
+		}
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.HasPrefix(loc, p.DemoURL) {
+			t.Fatalf("the shopper left the shop's page: %s", loc)
+		}
+	})
+
+	t.Run("unregistered origin cannot frame", func(t *testing.T) {
+		s := p.mustSession(t, "framed-by-stranger")
+		registered, _ := url.Parse(p.DemoURL)
+		stranger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			// It even claims to be the registered shop in the iframe URL:
+			// only frame-ancestors stands in the way.
+			fmt.Fprintf(w, `<!doctype html><title>stranger</title><iframe id="evil" src="%s/pay/%s?embed=1&parent=%s"></iframe>`,
+				p.BaseURL, s.ID, url.QueryEscape(registered.Scheme+"://"+registered.Host))
+		}))
+		defer stranger.Close()
+		within(t, ctx, 30*time.Second, "open the stranger's page",
+			chromedp.Navigate(stranger.URL),
+			chromedp.WaitReady(chromedp.CSS("#evil")),
+			chromedp.Sleep(2*time.Second), // let the frame's navigation finish or be blocked
+		)
+		child := childFrameURLs(t, ctx)
+		if len(child) != 1 {
+			t.Fatalf("child frames: %v", child)
+		}
+		if strings.HasPrefix(child[0], p.BaseURL) {
+			t.Fatalf("the checkout rendered inside an unregistered origin's page: %v", child)
+		}
+		t.Logf("the stranger's frame shows %q", child[0])
+
+		// The control: the same check sees the checkout framed on the registered shop.
+		within(t, ctx, 30*time.Second, "open the shop's iframe",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-iframe")),
+			chromedp.WaitVisible(chromedp.CSS("#pay iframe")),
+		)
+		mustFrameNode(t, ctx, "#pay iframe")
+		if child := childFrameURLs(t, ctx); len(child) != 1 || !strings.HasPrefix(child[0], p.BaseURL+"/pay/") {
+			t.Fatalf("control: child frames on the registered shop: %v", child)
+		}
+	})
+}
+
+// mustFrameNode waits until the iframe's document is the hosted page with
+// its form, and returns the iframe's node for FromNode queries.
+func mustFrameNode(tb testing.TB, ctx context.Context, sel string) *chromedp.Node {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nodes, err := chromedp.Run(qctx, chromedp.Nodes(chromedp.CSS(sel), chromedp.Populate(-1, true)))
+		cancel()
+		if err == nil && len(nodes) > 0 && nodes[0].ContentDocument != nil {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = chromedp.Do(qctx, chromedp.WaitVisible(chromedp.CSS("#number"), chromedp.FromNode(nodes[0])))
+			cancel()
+			if err == nil {
+				return nodes[0]
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tb.Fatalf("the checkout form did not appear in %s", sel)
+	return nil
+}
+
+// childFrameURLs lists the URL of each frame of the page (blocked frames
+// show Chromium's error page instead of the URL they asked for).
+func childFrameURLs(tb testing.TB, ctx context.Context) []string {
+	tb.Helper()
+	tree, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, c := range tree.FrameTree.ChildFrames {
+		out = append(out, c.Frame.URL)
+	}
+	return out
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Sentinels: a card number no other test uses (American Express, not a
+// sandbox test card, so the issuer approves it with any code), and a 4-digit
+// security code made only of digits that base32 ids (a-z, 2-7) never hold, so
+// a chance match in random bytes is about one in four billion per position.
+const (
+	sentinelPAN = "371449635398431"
+	sentinelCVC = "9108"
+)
+
+// recorder keeps every request and response that passes through it.
+type recorder struct {
+	mu        sync.Mutex
+	requests  bytes.Buffer
+	responses bytes.Buffer
+	base      http.RoundTripper
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	reqDump, _ := httputil.DumpRequestOut(req, true)
+	resp, err := r.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	respDump, _ := httputil.DumpResponse(resp, true)
+	r.mu.Lock()
+	r.requests.Write(reqDump)
+	r.responses.Write(respDump)
+	r.responses.WriteString("\n")
+	r.mu.Unlock()
+	return resp, nil
+}
+
+// PCI DSS 3.3.1.2 and 3.5.1: after full payments with a sentinel card, the
+// security code appears nowhere (data directory with the database's journal
+// files, everything the program printed, every response), and the full card
+// number appears nowhere outside ciphertext.
+func TestNoCardDataLeaks(t *testing.T) {
+	p := mustStart(t)
+	rec := &recorder{base: http.DefaultTransport}
+	client := &http.Client{Transport: rec}
+
+	pay := func(sessionURL, id string, fields ...string) *http.Response {
+		t.Helper()
+		token := csrfToken(t, client, sessionURL)
+		req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+id, formBody(fields...))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-CSRF-Token", token)
+		req.Header.Set("Origin", p.BaseURL)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	var tokens []string
+	for i := range 3 {
+		s := p.mustSession(t, "leak-"+string(rune('a'+i)))
+		// Error paths first, each with the sentinel: a bad expiry (refused
+		// before authorization), then a code of the wrong length.
+		if resp := pay(s.URL, s.ID, "number", "3714 496353 98431", "expiry", "13/99", "name", "LEAK TEST", "cvc", sentinelCVC); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad expiry: status %d", resp.StatusCode)
+		}
+		if resp := pay(s.URL, s.ID, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC+"9"); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("5-digit code: status %d", resp.StatusCode)
+		}
+		token := csrfToken(t, client, s.URL)
+		req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", "3714 496353 98431", "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-CSRF-Token", token)
+		req.Header.Set("Origin", p.BaseURL)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paid struct {
+			Status string `json:"status"`
+			Token  string `json:"token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&paid)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || paid.Status != "paid" {
+			t.Fatalf("sentinel payment: status %d %+v\n%s", resp.StatusCode, paid, p.Output())
+		}
+		tokens = append(tokens, paid.Token)
+
+		var got struct {
+			Payment struct {
+				ID   string `json:"id"`
+				Card struct {
+					Brand string `json:"brand"`
+					Last4 string `json:"last4"`
+				} `json:"card"`
+			} `json:"payment"`
+		}
+		req, _ = http.NewRequest("GET", p.BaseURL+"/v1/sessions/"+s.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
+		resp, err = client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		// The sentinel really went through: the payment shows its brand and last 4.
+		if got.Payment.Card.Brand != "amex" || got.Payment.Card.Last4 != "8431" {
+			t.Fatalf("payment card = %+v", got.Payment.Card)
+		}
+		req, _ = http.NewRequest("GET", p.BaseURL+"/v1/payments/"+got.Payment.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
+		if resp, err = client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		// A second submission on the paid session answers the payment again.
+		pay(s.URL, s.ID, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
+	}
+	if resp, err := client.Get(p.BaseURL + "/.well-known/jwks.json"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	corpora := map[string][]byte{}
+	// The data directory twice: while running (with the write-ahead log and
+	// shared-memory files), and after a clean stop has checkpointed them.
+	readDataDir(t, p.DataDir, "running", corpora)
+	p.Stop(t)
+	readDataDir(t, p.DataDir, "stopped", corpora)
+	if _, ok := corpora["running: checkout.db-wal"]; !ok {
+		t.Fatalf("no write-ahead log seen while running: %v", keys(corpora))
+	}
+
+	// The responses, with each result token's claims decoded, since base64
+	// would hide a leak from a plain search.
+	responses := rec.responses.Bytes()
+	for _, tok := range tokens {
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("result token %q is not a JWS", tok)
+		}
+		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		responses = append(responses, claims...)
+	}
+	corpora["program output"] = p.Output()
+	corpora["responses"] = responses
+
+	// The search itself must work: our own requests carry both sentinels.
+	if !containsCVC(rec.requests.Bytes(), sentinelCVC) || !bytes.Contains(rec.requests.Bytes(), []byte("3714+496353+98431")) {
+		t.Fatal("the search does not find the sentinels where they are known to be")
+	}
+
+	panForms := [][]byte{
+		[]byte(sentinelPAN),
+		[]byte("3714 496353 98431"),
+		[]byte("3714+496353+98431"),
+		[]byte("3714%20496353%2098431"),
+		[]byte(base64.StdEncoding.EncodeToString([]byte(sentinelPAN))),
+		[]byte(base64.RawURLEncoding.EncodeToString([]byte(sentinelPAN))),
+	}
+	for name, corpus := range corpora {
+		t.Logf("searched %s: %d bytes", name, len(corpus))
+		if containsCVC(corpus, sentinelCVC) {
+			t.Errorf("security code found in %s", name)
+		}
+		for _, form := range panForms {
+			if bytes.Contains(corpus, form) {
+				t.Errorf("full card number (%q) found in %s", form, name)
+			}
+		}
+	}
+}
+
+// readDataDir adds every file under dir to corpora, named "when: file".
+func readDataDir(t *testing.T, dir, when string, corpora map[string][]byte) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		corpora[when+": "+filepath.Base(path)] = b
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := corpora[when+": checkout.db"]; !ok {
+		t.Fatalf("no database in the data directory: %v", keys(corpora))
+	}
+}
+
+// containsCVC reports whether code appears as a whole run of digits, not as
+// part of a longer one (a timestamp's nanoseconds hold every 4-digit run).
+func containsCVC(b []byte, code string) bool {
+	isDigit := func(i int) bool { return i >= 0 && i < len(b) && b[i] >= '0' && b[i] <= '9' }
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(code))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		if !isDigit(at-1) && !isDigit(at+len(code)) {
+			return true
+		}
+		i = at + 1
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestContainsCVC(t *testing.T) {
+	for in, want := range map[string]bool{
+		`"cvc":"9108"`:                 true,
+		"cvc=9108&x":                   true,
+		"9108":                         true,
+		"2026-11-22T18:13:34.739108456": false,
+		"91080":                        false,
+		"x19108":                       false,
+		"":                             false,
+	} {
+		if got := containsCVC([]byte(in), "9108"); got != want {
+			t.Errorf("containsCVC(%q) = %v", in, got)
+		}
+	}
+}

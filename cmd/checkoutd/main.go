@@ -1,0 +1,367 @@
+// Command checkoutd serves the hosted checkout: the merchant API, the
+// shopper's page, the embed script and the public keys, and on its embedded
+// defaults a demo shop on a second port. See the README for its commands.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/certs"
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
+	"github.com/hostedcheckout/hostedcheckout/vault"
+	"github.com/hostedcheckout/hostedcheckout/web"
+	"github.com/hostedcheckout/hostedcheckout/web/demoshop"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "checkoutd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage is returned after the flag package has already told the user.
+var errUsage = errors.New("usage")
+
+const usage = `checkoutd serves the hosted checkout.
+
+Usage:
+  checkoutd [serve] [flags]                                   run the service (default)
+  checkoutd merchants create --name NAME --origin ORIGIN...   register a merchant; prints its id and secret key once
+  checkoutd keys rotate                                       rotate the result-signing key (new kid)
+
+Run 'checkoutd serve -h' for the flags; each has a CHECKOUT_* environment variable.
+`
+
+// Run is the whole program, so that tests start the real thing.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, stdout, stderr)
+	case "merchants":
+		if len(args) == 0 || args[0] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runMerchantsCreate(ctx, args[1:], stdout, stderr)
+	case "keys":
+		if len(args) == 0 || args[0] != "rotate" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runKeysRotate(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+// parseConfig reads flags over the environment and validates the result.
+// extra, when given, adds a command's own flags.
+func parseConfig(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, error) {
+	var cfg Config
+	fs := cfg.flagSet(name, stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return cfg, errUsage
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// deps are the parts every command opens from the data directory.
+type deps struct {
+	db    *sqlite.DB
+	vault *vault.Vault
+}
+
+func (d *deps) Close() {
+	if d.vault != nil {
+		d.vault.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
+	}
+}
+
+func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	d := &deps{}
+	var err error
+	d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "checkout.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	keyFile := filepath.Join(cfg.DataDir, "kek.key")
+	kek, created, err := vault.LoadOrCreateLocalKEK(keyFile)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	if created {
+		log.Warn("DEVELOPMENT ONLY: created a local key-encryption key file; production keeps this key in HashiCorp Vault Transit", "file", keyFile)
+	} else {
+		log.Warn("DEVELOPMENT ONLY: card data is encrypted under a local key file; production keeps this key in HashiCorp Vault Transit", "file", keyFile)
+	}
+	d.vault, err = vault.Open(ctx, vault.Options{Store: d.db, KEK: kek, ResultTTL: cfg.ResultTTL})
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open vault: %w", err)
+	}
+	return d, nil
+}
+
+func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer, log *slog.Logger) *checkout.Service {
+	return &checkout.Service{
+		Store:       d.db,
+		Vault:       d.vault,
+		Signer:      d.vault,
+		Authorizer:  authorizer,
+		Log:         log,
+		Issuer:      issuer,
+		SessionTTL:  cfg.SessionTTL,
+		AuthTimeout: cfg.AuthTimeout,
+		ResultTTL:   cfg.ResultTTL,
+	}
+}
+
+// runServe runs the checkout (and the demo shop) until ctx is done, then
+// drains requests in flight.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig("checkoutd serve", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := Start(ctx, cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return srv.Shutdown()
+}
+
+// Server is a started checkoutd: its listeners, public URLs and parts.
+type Server struct {
+	BaseURL    string // the checkout's public base URL
+	DemoURL    string // the demo shop's, when it runs
+	Merchant   DemoMerchant
+	Authorizer checkout.Authorizer
+
+	log     *slog.Logger
+	deps    *deps
+	servers []*http.Server
+	errs    chan error
+}
+
+// DemoMerchant is the merchant the demo shop plays, printed at start.
+type DemoMerchant struct {
+	ID      string   `json:"merchant_id"`
+	APIKey  string   `json:"secret_key"`
+	Origins []string `json:"origins"`
+}
+
+// Start opens the data directory, binds the listeners and serves in the
+// background. out receives the one-line startup summary a person reads.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log, deps: d, errs: make(chan error, 2), Authorizer: sandbox.New()}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Shutdown()
+		}
+	}()
+
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		if tlsConfig, err = certs.ServerConfig(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	s.BaseURL = urlFor(cfg.BaseURL, ln.Addr(), tlsConfig != nil)
+	svc := d.service(cfg, s.BaseURL, s.Authorizer, log)
+	handler := web.New(web.Options{
+		Service: svc,
+		Keys:    d.vault,
+		BaseURL: s.BaseURL,
+		HSTS:    tlsConfig != nil,
+		Ready:   d.db.Ping,
+		Log:     log,
+	})
+	s.serve(ln, handler, tlsConfig)
+
+	if cfg.DemoAddr != "" {
+		demoLn, err := net.Listen("tcp", cfg.DemoAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s (demo shop; -demo-addr \"\" disables it): %w", cfg.DemoAddr, err)
+		}
+		s.DemoURL = urlFor(cfg.DemoURL, demoLn.Addr(), false)
+		s.Merchant, err = ensureDemoMerchant(ctx, svc, d.db, s.DemoURL)
+		if err != nil {
+			demoLn.Close()
+			return nil, err
+		}
+		shop, err := demoshop.New(demoshop.Options{
+			CheckoutURL: s.BaseURL,
+			MerchantID:  s.Merchant.ID,
+			APIKey:      s.Merchant.APIKey,
+			ShopURL:     s.DemoURL,
+			HTTPClient:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig.Clone()}},
+			Log:         log.With("component", "demoshop"),
+		})
+		if err != nil {
+			demoLn.Close()
+			return nil, err
+		}
+		s.serve(demoLn, shop, nil)
+	}
+	log.Info("checkoutd started", "checkout", s.BaseURL, "demo_shop", s.DemoURL, "tls", tlsConfig != nil)
+	if out != nil {
+		summary := map[string]any{"checkout": s.BaseURL}
+		if s.DemoURL != "" {
+			summary["demo_shop"] = s.DemoURL
+			summary["demo_merchant"] = s.Merchant
+		}
+		line, _ := json.Marshal(summary)
+		fmt.Fprintf(out, "%s\n", line)
+		if s.DemoURL != "" {
+			fmt.Fprintf(out, "\nOpen %s and pay with the test card 4242 4242 4242 4242, any future expiry, code 123.\n", s.DemoURL)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *Server) serve(ln net.Listener, h http.Handler, tlsConfig *tls.Config) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.servers = append(s.servers, srv)
+	go func() {
+		var err error
+		if tlsConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", "err", err)
+			s.errs <- err
+		}
+	}()
+}
+
+// Shutdown stops accepting, lets requests in flight finish (up to 20 s:
+// an authorization must be recorded or reversed, not cut), and closes the
+// vault (zeroing its cached keys) and the database.
+func (s *Server) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.deps.Close()
+	s.log.Info("checkoutd stopped")
+	return errors.Join(errs...)
+}
+
+// ensureDemoMerchant creates the demo merchant on first start and gives it a
+// fresh key on every start, so the key can be printed without being stored.
+// Its id is derived from the demo shop's URL, so a demo shop on another port
+// is another merchant with that port as its origin.
+func ensureDemoMerchant(ctx context.Context, svc *checkout.Service, db *sqlite.DB, demoURL string) (DemoMerchant, error) {
+	sum := sha256.Sum256([]byte(demoURL))
+	id := "mer_demo" + hex.EncodeToString(sum[:6])
+	origins := []string{demoURL}
+	if o, err := checkout.ParseOrigin(demoURL); err == nil && o.Host == "localhost" {
+		o.Host = "127.0.0.1"
+		origins = append(origins, o.String())
+	}
+	key := checkout.NewAPIKey()
+	_, err := db.Merchant(ctx, id)
+	switch checkout.ErrorCode(err) {
+	case checkout.ENOTFOUND:
+		m, _, err := checkout.NewMerchant("Demo Tea Shop", origins, time.Now())
+		if err != nil {
+			return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
+		}
+		m.ID, m.APIKeyHash = id, checkout.HashAPIKey(key)
+		if err := db.CreateMerchant(ctx, m); err != nil {
+			return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
+		}
+	case "":
+		if err := db.SetMerchantAPIKeyHash(ctx, id, checkout.HashAPIKey(key)); err != nil {
+			return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
+		}
+	default:
+		return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
+	}
+	return DemoMerchant{ID: id, APIKey: key, Origins: origins}, nil
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is checkoutd built once for the tests that run the real program as
+// a separate process, so that everything it prints, crash output included,
+// can be searched.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "checkoutd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "checkoutd")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build checkoutd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running checkoutd.
+type process struct {
+	BaseURL  string
+	DemoURL  string
+	Merchant DemoMerchant
+	DataDir  string
+
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	output bytes.Buffer // stdout and stderr, everything the program printed
+	done   chan struct{}
+}
+
+// lockedWriter appends to the process output under its lock.
+type lockedWriter struct{ p *process }
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.output.Write(b)
+}
+
+// Output is everything the program printed so far.
+func (p *process) Output() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.output.Bytes())
+}
+
+// mustStart runs checkoutd on loopback ports with a fresh data directory.
+func mustStart(tb testing.TB, args ...string) *process {
+	tb.Helper()
+	p := &process{DataDir: filepath.Join(tb.TempDir(), "data"), done: make(chan struct{})}
+	all := append([]string{"serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0", "-data-dir", p.DataDir, "-log-level", "debug"}, args...)
+	p.cmd = exec.Command(binary, all...)
+	p.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.cmd.Stderr = lockedWriter{p}
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Stop(tb) })
+
+	lines := bufio.NewReader(stdout)
+	first, err := lines.ReadBytes('\n')
+	lockedWriter{p}.Write(first)
+	if err != nil {
+		tb.Fatalf("checkoutd did not start: %v\n%s", err, p.Output())
+	}
+	go func() {
+		io.Copy(lockedWriter{p}, lines)
+		close(p.done)
+	}()
+	var started struct {
+		Checkout string       `json:"checkout"`
+		DemoShop string       `json:"demo_shop"`
+		Merchant DemoMerchant `json:"demo_merchant"`
+	}
+	if err := json.Unmarshal(first, &started); err != nil {
+		tb.Fatalf("start-up line %q: %v", first, err)
+	}
+	p.BaseURL, p.DemoURL, p.Merchant = started.Checkout, started.DemoShop, started.Merchant
+	return p
+}
+
+// Stop asks for a graceful shutdown and waits for it.
+func (p *process) Stop(tb testing.TB) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			tb.Errorf("checkoutd exited with %v\n%s", err, p.Output())
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		tb.Errorf("checkoutd did not stop within 30s")
+	}
+	<-p.done
+}
+
+// api is a merchant's server calling the JSON API.
+func (p *process) api(tb testing.TB, method, path string, body any, out any) *http.Response {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, p.BaseURL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			tb.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp
+}
+
+// session is the part of a session answer the tests read.
+type session struct {
+	ID     string `json:"id"`
+	URL    string `json:"url"`
+	Status string `json:"status"`
+}
+
+func (p *process) mustSession(tb testing.TB, orderID string) session {
+	tb.Helper()
+	var s session
+	resp := p.api(tb, "POST", "/v1/sessions", map[string]any{
+		"amount": 1500, "currency": "JPY", "order_id": orderID,
+		"success_url": p.DemoURL + "/done", "cancel_url": p.DemoURL + "/",
+		"customer_email": "taro@example.jp",
+	}, &s)
+	if resp.StatusCode != http.StatusCreated || s.ID == "" {
+		tb.Fatalf("create session: %d %+v", resp.StatusCode, s)
+	}
+	return s
+}
+
+var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
+
+// csrfToken opens the hosted page as a browser would and reads its token.
+func csrfToken(tb testing.TB, client *http.Client, pageURL string) string {
+	tb.Helper()
+	resp, err := client.Get(pageURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	m := csrfPattern.FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		tb.Fatalf("page %s: status %d, no CSRF token", pageURL, resp.StatusCode)
+	}
+	return string(m[1])
+}
+
+func formBody(fields ...string) io.Reader {
+	var b strings.Builder
+	for i := 0; i+1 < len(fields); i += 2 {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		fmt.Fprintf(&b, "%s=%s", fields[i], strings.ReplaceAll(fields[i+1], " ", "+"))
+	}
+	return strings.NewReader(b.String())
+}

@@ -1,0 +1,250 @@
+// Command checkoutload drives full checkouts over HTTP against a running
+// checkoutd and prints throughput and latency percentiles. It starts the
+// binary itself (on loopback, in a fresh data directory) unless -url is
+// given. Traffic goes to loopback only, bounded by -n and -max-duration.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "checkoutload:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	binary, baseURL, apiKey string
+	n, concurrency          int
+	maxDuration             time.Duration
+}
+
+func run() error {
+	var cfg config
+	flag.StringVar(&cfg.binary, "binary", "bin/checkoutd", "checkoutd binary to start (ignored with -url)")
+	flag.StringVar(&cfg.baseURL, "url", "", "base URL of a running checkoutd on loopback (default: start -binary)")
+	flag.StringVar(&cfg.apiKey, "key", "", "merchant secret key (with -url)")
+	flag.IntVar(&cfg.n, "n", 2000, "checkouts to run")
+	flag.IntVar(&cfg.concurrency, "c", 16, "checkouts in flight at once")
+	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop after this long whatever -n says")
+	flag.Parse()
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.maxDuration)
+	defer cancel()
+	if cfg.baseURL == "" {
+		stop, err := startBinary(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if err := loopbackOnly(cfg.baseURL); err != nil {
+		return err
+	}
+	return drive(ctx, cfg)
+}
+
+// loopbackOnly refuses any target off this machine: a load generator must
+// never be pointed at someone else's server.
+func loopbackOnly(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	switch h := u.Hostname(); {
+	case h == "localhost", strings.HasPrefix(h, "127."), h == "::1":
+		return nil
+	default:
+		return fmt.Errorf("refusing to load %s: loopback targets only", base)
+	}
+}
+
+// startBinary runs checkoutd on loopback ports in a fresh data directory
+// and reads its start-up line for the URL and the demo merchant's key.
+func startBinary(ctx context.Context, cfg *config) (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "checkoutload-")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, cfg.binary, "serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0",
+		"-data-dir", dir, "-log-level", "warn")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("read start-up line: %w", err)
+	}
+	go io.Copy(io.Discard, stdout)
+	var started struct {
+		Checkout string `json:"checkout"`
+		Merchant struct {
+			Key string `json:"secret_key"`
+		} `json:"demo_merchant"`
+	}
+	if err := json.Unmarshal(line, &started); err != nil {
+		stop()
+		return nil, fmt.Errorf("start-up line %q: %w", line, err)
+	}
+	cfg.baseURL, cfg.apiKey = started.Checkout, started.Merchant.Key
+	return stop, nil
+}
+
+// csrfPattern finds the pay form's CSRF token in the hosted page.
+var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
+
+type sample struct{ total, pay time.Duration }
+
+func drive(ctx context.Context, cfg config) error {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency}}
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		samples []sample
+		errs    = map[string]int{}
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for range cfg.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1)
+				if i > int64(cfg.n) {
+					return
+				}
+				s, err := checkoutOnce(ctx, client, cfg, i)
+				mu.Lock()
+				if err != nil {
+					errs[err.Error()]++
+				} else {
+					samples = append(samples, s)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	totals := make([]time.Duration, len(samples))
+	pays := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		totals[i], pays[i] = s.total, s.pay
+	}
+	slices.Sort(totals)
+	slices.Sort(pays)
+	fmt.Printf("checkouts: %d ok, %d failed, concurrency %d, %s\n", len(samples), cfg.n-len(samples), cfg.concurrency, elapsed.Round(time.Millisecond))
+	fmt.Printf("throughput: %.1f checkouts/s\n", float64(len(samples))/elapsed.Seconds())
+	fmt.Printf("full checkout (create session + page + pay): p50 %s  p99 %s\n", pct(totals, 50), pct(totals, 99))
+	fmt.Printf("pay step alone (tokenize + authorize + record + sign):  p50 %s  p99 %s\n", pct(pays, 50), pct(pays, 99))
+	for msg, n := range errs {
+		fmt.Printf("error x%d: %s\n", n, msg)
+	}
+	if len(samples) == 0 {
+		return errors.New("no checkout succeeded")
+	}
+	return nil
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)].Round(10 * time.Microsecond)
+}
+
+// checkoutOnce is one shopper: the merchant creates a session, the shopper
+// opens the page and pays with the sandbox's Visa test card.
+func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64) (sample, error) {
+	began := time.Now()
+	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q}`, i, cfg.baseURL+"/healthz")
+	req, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/v1/sessions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+cfg.apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	var session struct {
+		ID  string `json:"id"`
+		URL string `json:"url"`
+	}
+	if err := do(client, req, http.StatusCreated, &session); err != nil {
+		return sample{}, fmt.Errorf("create session: %w", err)
+	}
+	page, _ := http.NewRequestWithContext(ctx, "GET", session.URL, nil)
+	var html []byte
+	if err := do(client, page, http.StatusOK, &html); err != nil {
+		return sample{}, fmt.Errorf("open page: %w", err)
+	}
+	m := csrfPattern.FindSubmatch(html)
+	if m == nil {
+		return sample{}, errors.New("open page: no CSRF token in the page")
+	}
+	payStart := time.Now()
+	form := url.Values{"number": {"4242 4242 4242 4242"}, "expiry": {"12/30"}, "name": {"LOAD TEST"}, "cvc": {"123"}}
+	pay, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/pay/"+session.ID, strings.NewReader(form.Encode()))
+	pay.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	pay.Header.Set("X-CSRF-Token", string(m[1]))
+	pay.Header.Set("Origin", cfg.baseURL)
+	var paid struct {
+		Status string `json:"status"`
+		Token  string `json:"token"`
+	}
+	if err := do(client, pay, http.StatusOK, &paid); err != nil {
+		return sample{}, fmt.Errorf("pay: %w", err)
+	}
+	if paid.Status != "paid" || paid.Token == "" {
+		return sample{}, fmt.Errorf("pay: status %q", paid.Status)
+	}
+	done := time.Now()
+	return sample{total: done.Sub(began), pay: done.Sub(payStart)}, nil
+}
+
+func do(client *http.Client, req *http.Request, want int, out any) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = b
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}

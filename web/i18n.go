@@ -1,0 +1,171 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/text/language"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+//go:embed locales/*.toml
+var localesFS embed.FS
+
+// languages the page speaks, the default first.
+var languages = []language.Tag{language.English, language.Japanese}
+
+// catalog holds the message bundle and the Accept-Language matcher.
+type catalog struct {
+	bundle  *i18n.Bundle
+	matcher language.Matcher
+}
+
+func newCatalog() (*catalog, error) {
+	b := i18n.NewBundle(language.English)
+	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	files, err := fs.Glob(localesFS, "locales/*.toml")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if _, err := b.LoadMessageFileFS(localesFS, f); err != nil {
+			return nil, fmt.Errorf("load %s: %w", f, err)
+		}
+	}
+	return &catalog{bundle: b, matcher: language.NewMatcher(languages)}, nil
+}
+
+// lang picks the page's language: the session's locale when the merchant
+// fixed it, else the best match of the browser's Accept-Language.
+func (c *catalog) lang(sessionLocale, acceptLanguage string) string {
+	switch sessionLocale {
+	case "ja", "en":
+		return sessionLocale
+	}
+	if len(acceptLanguage) > 256 { // parsing cost is the client's to pay, not ours
+		acceptLanguage = acceptLanguage[:256]
+		if i := strings.LastIndexByte(acceptLanguage, ','); i > 0 {
+			acceptLanguage = acceptLanguage[:i] // whole entries only
+		}
+	}
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return "en"
+	}
+	_, i, conf := c.matcher.Match(tags...)
+	if conf == language.No {
+		return "en"
+	}
+	base, _ := languages[i].Base()
+	return base.String()
+}
+
+// translator renders messages in one language.
+type translator struct {
+	Lang string // "en" or "ja"
+	loc  *i18n.Localizer
+}
+
+func (c *catalog) translator(lang string) *translator {
+	return &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang)}
+}
+
+// T renders a message; kv are template parameters as name, value pairs. It
+// is the templates' only way to write text, so that every string a shopper
+// reads is in the catalogs.
+func (t *translator) T(id string, kv ...string) string {
+	var params map[string]string
+	if len(kv) > 0 {
+		params = make(map[string]string, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			params[kv[i]] = kv[i+1]
+		}
+	}
+	s, ok := t.message(id, params)
+	if !ok {
+		return id
+	}
+	return s
+}
+
+func (t *translator) message(id string, params map[string]string) (string, bool) {
+	s, err := t.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: params})
+	if err != nil {
+		slog.Warn("missing message", "id", id, "lang", t.Lang)
+		return "", false
+	}
+	return s, true
+}
+
+// errorMessage is the shopper's text for a checkout error: its message id
+// with its parameters, else the generic text of its code, else its English
+// message (which the checkout package keeps user-safe).
+func (t *translator) errorMessage(e *checkout.Error) string {
+	if e.MsgID != "" {
+		if s, ok := t.message(e.MsgID, t.localParams(e.Params)); ok {
+			return s
+		}
+	}
+	if s, ok := t.message("error."+e.Code, nil); ok {
+		return s
+	}
+	return e.Message
+}
+
+// localParams translates parameter values the checkout package writes in
+// English: a digit count such as "14 or 16" (Diners Club) becomes the
+// language's own "14または16".
+func (t *translator) localParams(p map[string]string) map[string]string {
+	d, ok := p["Digits"]
+	if !ok {
+		return p
+	}
+	a, b, found := strings.Cut(d, " or ")
+	if !found {
+		return p
+	}
+	out := make(map[string]string, len(p))
+	for k, v := range p {
+		out[k] = v
+	}
+	out["Digits"] = t.T("list.or", "A", a, "B", b)
+	return out
+}
+
+// clientMessageIDs are the messages pay.js shows without asking the server:
+// client-side checks that mirror checkout/card.go, and progress and
+// network texts. Parameters stay as {Name} placeholders for the script.
+var clientMessageIDs = []string{
+	"card.number.required", "card.number.length_brand", "card.number.brand", "card.number.luhn",
+	"card.expiry.format", "card.expiry.month", "card.expiry.past", "card.expiry.far",
+	"card.name.required",
+	"card.cvc.required", "card.cvc.chars", "card.cvc.length_front", "card.cvc.length_back",
+	"cvc.hint.back", "cvc.hint.front", "cvc.hint.generic",
+	"cvc.help.back_brand", "cvc.help.back_generic",
+	"field.number.brand",
+	"list.or",
+	"pay.busy", "pay.success", "pay.success_embed",
+	"error.network", "error.internal",
+}
+
+// placeholders are the parameters of client messages, rendered as {Name}.
+var placeholders = map[string]string{"Brand": "{Brand}", "Digits": "{Digits}", "A": "{A}", "B": "{B}"}
+
+// clientMessages renders clientMessageIDs for the page's JSON data block.
+func (t *translator) clientMessages() map[string]string {
+	out := make(map[string]string, len(clientMessageIDs))
+	for _, id := range clientMessageIDs {
+		s, ok := t.message(id, placeholders)
+		if !ok {
+			s = id
+		}
+		out[id] = s
+	}
+	return out
+}

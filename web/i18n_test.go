@@ -1,0 +1,155 @@
+package web
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// briefIDs are the message ids of checkout errors the page must translate.
+var briefIDs = []string{
+	"card.number.required", "card.number.chars", "card.number.length", "card.number.length_brand",
+	"card.number.brand", "card.number.luhn", "card.expiry.format", "card.expiry.month", "card.expiry.past",
+	"card.expiry.far", "card.name.required", "card.cvc.required", "card.cvc.chars", "card.cvc.length_front",
+	"card.cvc.length_back", "pay.expired", "pay.in_progress", "pay.unavailable", "pay.processing_error",
+	"pay.declined", "pay.timeout", "pay.sign_failed",
+}
+
+var idLiteral = regexp.MustCompile(`"((?:card|pay|page|error|field|cvc|list)\.[a-z_]+(?:\.[a-z_]+)*)"`)
+
+// idsIn finds message-id literals in files; asset names are not ids.
+func idsIn(tb testing.TB, pattern string, re *regexp.Regexp) []string {
+	tb.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no files for %s: %v", pattern, err)
+	}
+	var ids []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			switch filepath.Ext(m[1]) {
+			case ".js", ".css", ".html", ".svg":
+				continue
+			}
+			ids = append(ids, m[1])
+		}
+	}
+	return ids
+}
+
+func loadCatalogFile(tb testing.TB, lang string) map[string]string {
+	tb.Helper()
+	b, err := localesFS.ReadFile("locales/" + lang + ".toml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var m map[string]string
+	if err := toml.Unmarshal(b, &m); err != nil {
+		tb.Fatalf("%s.toml: %v", lang, err)
+	}
+	return m
+}
+
+func TestMessageCatalogs(t *testing.T) {
+	en, ja := loadCatalogFile(t, "en"), loadCatalogFile(t, "ja")
+
+	// Both languages have the same ids, none empty.
+	for id, s := range en {
+		if strings.TrimSpace(s) == "" {
+			t.Errorf("en %s is empty", id)
+		}
+		if strings.TrimSpace(ja[id]) == "" {
+			t.Errorf("ja lacks %s", id)
+		}
+	}
+	for id := range ja {
+		if _, ok := en[id]; !ok {
+			t.Errorf("en lacks %s (only in ja)", id)
+		}
+	}
+
+	// Every id the code, the templates and the script use exists.
+	used := map[string][]string{
+		"the brief's list":  briefIDs,
+		"checkout/*.go":     idsIn(t, "../checkout/*.go", idLiteral),
+		"web/*.go":          idsIn(t, "*.go", idLiteral),
+		"templates":         idsIn(t, "templates/*.html", regexp.MustCompile(`\.T "([^"]+)"`)),
+		"clientMessageIDs":  clientMessageIDs,
+		"static/pay.js":     idsIn(t, "static/pay.js", idLiteral),
+		"error codes (web)": nil,
+	}
+	for code := range statusOf {
+		used["error codes (web)"] = append(used["error codes (web)"], "error."+code)
+	}
+	for where, ids := range used {
+		for _, id := range ids {
+			if _, ok := en[id]; !ok {
+				t.Errorf("%s uses %s: missing from en.toml", where, id)
+			}
+			if _, ok := ja[id]; !ok {
+				t.Errorf("%s uses %s: missing from ja.toml", where, id)
+			}
+		}
+	}
+	// The script can only show what the page passes it.
+	for _, id := range used["static/pay.js"] {
+		if !slices.Contains(clientMessageIDs, id) {
+			t.Errorf("pay.js uses %s, which is not in clientMessageIDs", id)
+		}
+	}
+	if len(used["checkout/*.go"]) < 15 {
+		t.Errorf("found only %d message ids in checkout/*.go: the scan is broken", len(used["checkout/*.go"]))
+	}
+
+	// Every message renders in both languages through go-i18n (templates parse).
+	cat, err := newCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(en))
+	for id := range en {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, lang := range []string{"en", "ja"} {
+		tr := cat.translator(lang)
+		for _, id := range ids {
+			s, ok := tr.message(id, map[string]string{"Brand": "Visa", "Digits": "3", "Amount": "¥1", "Merchant": "M", "A": "1", "B": "2"})
+			if !ok || s == "" || strings.Contains(s, "<no value>") || strings.Contains(s, "{{") {
+				t.Errorf("%s %s renders %q", lang, id, s)
+			}
+		}
+	}
+}
+
+func TestLanguageChoice(t *testing.T) {
+	cat, err := newCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ locale, accept, want string }{
+		{"ja", "en", "ja"},
+		{"en", "ja", "en"},
+		{"auto", "ja-JP", "ja"},
+		{"", "da, en-GB;q=0.8, ja;q=0.7", "en"},
+		{"auto", "zz-invalid-;;;", "en"},
+		{"auto", strings.Repeat("ja,", 1000), "ja"},
+	} {
+		if got := cat.lang(tc.locale, tc.accept); got != tc.want {
+			t.Errorf("lang(%q, %q) = %s, want %s", tc.locale, tc.accept, got, tc.want)
+		}
+	}
+}

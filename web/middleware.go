@@ -1,0 +1,206 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// Body caps. Every body is read through http.MaxBytesReader so that a client
+// cannot make the server buffer without bound (OWASP API4:2023 Unrestricted
+// Resource Consumption).
+const (
+	maxAPIBody = 16 << 10 // merchant JSON API (docs/API.md)
+	maxPayBody = 4 << 10  // the card form: four short fields
+)
+
+const nonceKey = "web.csp-nonce"
+
+// securityHeaders sets the headers every response carries, with the
+// strictest policy as the default; the payment page loosens only what it
+// must (form-action and frame-ancestors to the merchant's exact origins)
+// through pagePolicy, before it writes.
+func (s *server) securityHeaders(c *gin.Context) {
+	nonce := newNonce()
+	c.Set(nonceKey, nonce)
+	h := c.Writer.Header()
+	// OWASP CSP cheat sheet: per-response nonce, no inline script or style
+	// attributes, no third-party origins, no framing unless the page says so.
+	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, nil, nil))
+	// OWASP Secure Headers: no MIME sniffing of JSON or uploads into script.
+	h.Set("X-Content-Type-Options", "nosniff")
+	// The path carries the session id, a capability: never send it onward.
+	h.Set("Referrer-Policy", "no-referrer")
+	// Payment data must not sit in browser or proxy caches (PCI DSS 3.2.1;
+	// OWASP ASVS 8.2.1). Static files and the JWKS override this.
+	h.Set("Cache-Control", "no-store")
+	// Older browsers without frame-ancestors: no framing (clickjacking).
+	h.Set("X-Frame-Options", "DENY")
+	// No window.opener handle from or to other origins on the full page.
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if s.hsts {
+		// PCI DSS 4.2.1: strong cryptography in transit; HSTS stops TLS stripping.
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	c.Next()
+}
+
+// pagePolicy sets the payment page's CSP for its merchant: the result form
+// may post to the merchant's origins, and the embed variant may be framed by
+// exactly those origins. It must be called before the page is written.
+func pagePolicy(c *gin.Context, merchantOrigins []string, embed bool) {
+	h := c.Writer.Header()
+	ancestors := []string(nil)
+	if embed {
+		ancestors = merchantOrigins // none listed: stays 'none'
+		// frame-ancestors governs framing; X-Frame-Options cannot list
+		// origins, and COOP does not apply inside a frame.
+		h.Del("X-Frame-Options")
+		h.Del("Cross-Origin-Opener-Policy")
+	}
+	h.Set("Content-Security-Policy", contentSecurityPolicy(cspNonce(c), merchantOrigins, ancestors))
+}
+
+// contentSecurityPolicy builds the policy. formAction and frameAncestors are
+// serialized origins; anything that does not look like one is left out, so
+// that a stored value can never inject a directive.
+func contentSecurityPolicy(nonce string, formAction, frameAncestors []string) string {
+	var b strings.Builder
+	b.WriteString("default-src 'none'; script-src 'nonce-")
+	b.WriteString(nonce)
+	b.WriteString("'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'")
+	for _, o := range formAction {
+		if cspSourcePattern.MatchString(o) {
+			b.WriteString(" " + o)
+		}
+	}
+	b.WriteString("; frame-ancestors")
+	n := 0
+	for _, o := range frameAncestors {
+		if cspSourcePattern.MatchString(o) {
+			b.WriteString(" " + o)
+			n++
+		}
+	}
+	if n == 0 {
+		b.WriteString(" 'none'")
+	}
+	// base-uri: an injected <base> cannot redirect relative URLs (fetch, assets).
+	// Trusted Types: the page's script uses no HTML sinks, so none are allowed
+	// (OWASP DOM-based XSS prevention).
+	b.WriteString("; base-uri 'none'; require-trusted-types-for 'script'; trusted-types 'none'")
+	return b.String()
+}
+
+// cspSourcePattern matches a serialized origin as checkout.Origin.String
+// writes it: scheme, host (or bracketed IPv6) and optional port.
+var cspSourcePattern = regexp.MustCompile(`^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$`)
+
+// newNonce returns 128 random bits, fresh for every response, so that an
+// injected script cannot guess it (CSP Level 3, section 7.2). URL-safe
+// base64 (allowed by the CSP grammar) needs no escaping in an attribute.
+func newNonce() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func cspNonce(c *gin.Context) string {
+	return c.GetString(nonceKey)
+}
+
+// cacheable replaces no-store for public, non-personal responses.
+func cacheable(c *gin.Context, value string) {
+	c.Header("Cache-Control", value)
+}
+
+// limitBody caps the request body. A declared length over the cap is refused
+// before reading; an undeclared one stops at the cap (MaxBytesReader).
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			c.Header("Connection", "close")
+			writeError(c, nil, tooLarge(n))
+			c.Abort()
+			return
+		}
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
+		c.Next()
+	}
+}
+
+func tooLarge(n int64) *checkout.Error {
+	return &checkout.Error{Code: checkout.ETOOLARGE, Message: fmt.Sprintf("the request body is over %d KiB", n>>10), MsgID: "error.too_large"}
+}
+
+// requestLog writes one line per request: method, path without the query
+// string, route, status, size and duration. Query strings and bodies are
+// never logged: they may carry card data typed into the wrong place
+// (PCI DSS 3.3.1, 10.2); long digit runs in the path are masked for the same
+// reason.
+func (s *server) requestLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("path", maskDigitRuns(c.Request.URL.Path)),
+		slog.String("route", c.FullPath()),
+		slog.Int("status", status),
+		slog.Int("bytes", max(c.Writer.Size(), 0)),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", c.ClientIP()),
+	)
+}
+
+// digitRun is 12 or more digits, possibly separated: a PAN-shaped run.
+var digitRun = regexp.MustCompile(`[0-9](?:[ -]?[0-9]){11,}`)
+
+// maskDigitRuns replaces PAN-shaped digit runs, so that a card number pasted
+// into a URL does not reach the logs (PCI DSS 3.4.1).
+func maskDigitRuns(s string) string {
+	if len(s) > 512 {
+		s = s[:512] + "…"
+	}
+	return digitRun.ReplaceAllString(s, "[digits]")
+}
+
+// recoverPanic turns a panic into a 500. It logs the route, the panic's type
+// and the stack, never the panic's value or the request: either may hold
+// card data (PCI DSS 3.3.1, 10.2).
+func (s *server) recoverPanic(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			panic(r)
+		}
+		s.log.Error("panic in handler",
+			"route", c.FullPath(), "method", c.Request.Method,
+			"panic_type", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
+		if !c.Writer.Written() {
+			c.Header("Cache-Control", "no-store")
+			writeJSON(c, http.StatusInternalServerError, errorBody{Error: errorJSON{Code: checkout.EINTERNAL, Message: "internal error"}})
+		}
+		c.Abort()
+	}()
+	c.Next()
+}

@@ -1,0 +1,331 @@
+package web
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+//go:embed templates/*.html
+var templatesFS embed.FS
+
+func parsePages(assets *assetSet) (*template.Template, error) {
+	return template.New("").Funcs(template.FuncMap{"asset": assets.url}).ParseFS(templatesFS, "templates/*.html")
+}
+
+// Page states, shared with pay.js through the data block.
+const (
+	stateForm    = "form"    // card entry
+	statePaid    = "paid"    // already paid: offer to return to the shop
+	stateMessage = "message" // expired, not found, refused
+)
+
+// pageData is what the page templates render. Text comes only from T.
+type pageData struct {
+	*translator
+	Nonce        string
+	State        string
+	Embed        bool
+	SessionID    string
+	MerchantName string
+	Amount       string
+	OrderID      string
+	CancelURL    string // full page only; empty when the merchant gave none
+	Title        string // message pages
+	Body         string // message pages
+	Client       *clientData
+}
+
+// clientData is the page's JSON data block for pay.js.
+type clientData struct {
+	State     string            `json:"state"`
+	Session   string            `json:"session"`
+	PayURL    string            `json:"pay_url"`
+	CSRF      string            `json:"csrf"`
+	Embed     bool              `json:"embed"`
+	Parent    string            `json:"parent,omitempty"` // the exact origin postMessage targets
+	ErrorCode string            `json:"error_code,omitempty"`
+	Messages  map[string]string `json:"messages"`
+}
+
+// payResponse is the answer to an accepted card submission: the signed
+// result and how the page hands it to the merchant.
+type payResponse struct {
+	Status     string `json:"status"` // "paid"
+	Token      string `json:"token"`  // the signed result (JWT)
+	Delivery   string `json:"delivery"`
+	SuccessURL string `json:"success_url"`
+}
+
+// payPage renders the shopper's page: the card form, "already paid", or a
+// clear message when the session expired, does not exist or may not be
+// framed where it is.
+func (s *server) payPage(c *gin.Context) {
+	ctx := c.Request.Context()
+	accept := c.GetHeader("Accept-Language")
+	co, err := s.svc.OpenCheckout(ctx, c.Param("id"))
+	if err != nil {
+		tr := s.i18n.translator(s.i18n.lang("", accept))
+		e := asError(s.log, c.FullPath(), err)
+		if e.Code == checkout.ENOTFOUND {
+			s.messagePage(c, tr, http.StatusNotFound, "page.not_found.title", "page.not_found.body", nil)
+			return
+		}
+		s.messagePage(c, tr, httpStatus(e.Code), "page.error.title", "page.error.body", nil)
+		return
+	}
+	sess := co.Session
+	tr := s.i18n.translator(s.i18n.lang(sess.Locale, accept))
+	origins := originStrings(co.Merchant.Origins)
+	embed := c.Query("embed") == "1"
+	parent := ""
+	if embed {
+		// The result goes to the parent by postMessage addressed to this
+		// origin, so it must be exactly one the merchant registered.
+		parent = c.Query("parent")
+		if !slices.Contains(origins, parent) {
+			s.messagePage(c, tr, http.StatusBadRequest, "page.bad_parent.title", "page.bad_parent.body", nil)
+			return
+		}
+	}
+	pagePolicy(c, origins, embed)
+
+	data := &pageData{
+		translator:   tr,
+		Nonce:        cspNonce(c),
+		State:        stateForm,
+		Title:        tr.T("pay.title", "Merchant", co.Merchant.Name),
+		Embed:        embed,
+		SessionID:    sess.ID,
+		MerchantName: co.Merchant.Name,
+		Amount:       checkout.FormatAmount(sess.Amount, sess.Currency),
+		OrderID:      sess.OrderID,
+		Client: &clientData{
+			State:    stateForm,
+			Session:  sess.ID,
+			PayURL:   "/pay/" + sess.ID,
+			CSRF:     s.csrfToken(sess.ID),
+			Embed:    embed,
+			Parent:   parent,
+			Messages: tr.clientMessages(),
+		},
+	}
+	if !embed {
+		data.CancelURL = sess.CancelURL
+	}
+	switch sess.StatusAt(s.now()) {
+	case checkout.SessionExpired:
+		data.State, data.Client.State, data.Client.ErrorCode = stateMessage, stateMessage, checkout.EEXPIRED
+		data.Title, data.Body = tr.T("page.expired.title"), tr.T("pay.expired")
+		s.render(c, http.StatusGone, "message.html", data)
+	case checkout.SessionPaid:
+		data.State, data.Client.State = statePaid, statePaid
+		s.render(c, http.StatusOK, "pay.html", data)
+	default:
+		s.render(c, http.StatusOK, "pay.html", data)
+	}
+}
+
+// messagePage renders a page that only says something. It is not framable
+// (the default CSP) unless pagePolicy was called before.
+func (s *server) messagePage(c *gin.Context, tr *translator, status int, titleID, bodyID string, client *clientData) {
+	s.render(c, status, "message.html", &pageData{
+		translator: tr,
+		Nonce:      cspNonce(c),
+		State:      stateMessage,
+		Title:      tr.T(titleID),
+		Body:       tr.T(bodyID),
+		Client:     client,
+	})
+}
+
+// render executes a template into a buffer first, so that a failure
+// answers a clean 500 instead of half a page.
+func (s *server) render(c *gin.Context, status int, name string, data *pageData) {
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		s.log.Error("render page", "template", name, "err", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+func originStrings(origins []checkout.Origin) []string {
+	out := make([]string, len(origins))
+	for i, o := range origins {
+		out[i] = o.String()
+	}
+	return out
+}
+
+// csrfToken binds the page to its session with the vault's MAC key. It
+// travels in a header, not a cookie: third-party cookies cannot be relied on
+// in a cross-site iframe (OWASP CSRF cheat sheet, custom request headers).
+func (s *server) csrfToken(sessionID string) string {
+	return base64.RawURLEncoding.EncodeToString(s.keys.MAC("csrf", []byte(sessionID)))
+}
+
+// validCSRF compares in constant time, so that timing does not reveal how
+// much of a guess was right (OWASP ASVS 2.9.x, crypto/subtle).
+func (s *server) validCSRF(sessionID, got string) bool {
+	want := s.csrfToken(sessionID)
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// sameOrigin accepts the card submission only from the checkout's own pages:
+// the Origin header must be ours, or, where a browser leaves Origin out, the
+// Fetch Metadata must say same-origin (OWASP CSRF cheat sheet, defense in
+// depth beside the token).
+func (s *server) sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		return o == s.selfOrigin
+	}
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+}
+
+// paySubmit takes the card form. The body is read into one buffer the
+// handler owns and parsed in place, so the card number and the security code
+// are sub-slices of it and never become strings; Pay zeroes them, and the
+// whole buffer is zeroed once Pay returns (PCI DSS 3.3.1.2, 3.4.1). Nothing
+// typed is echoed back or logged.
+func (s *server) paySubmit(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
+
+	if !s.sameOrigin(c.Request) || !s.validCSRF(id, c.GetHeader("X-CSRF-Token")) {
+		s.payError(c, tr, &checkout.Error{Code: checkout.EFORBIDDEN, Message: "the page is out of date or was not opened from this checkout; reload it", MsgID: "error.forbidden"})
+		return
+	}
+	if !hasMediaType(c.GetHeader("Content-Type"), "application/x-www-form-urlencoded") {
+		s.payError(c, tr, &checkout.Error{Code: checkout.EMEDIATYPE, Message: "send the card form as application/x-www-form-urlencoded", MsgID: "error.unsupported_media_type"})
+		return
+	}
+
+	if c.Request.ContentLength > maxPayBody {
+		c.Header("Connection", "close")
+		s.payError(c, tr, tooLarge(maxPayBody))
+		return
+	}
+	buf := make([]byte, maxPayBody+1)
+	defer clear(buf) // every path, errors and panics included
+	n, err := io.ReadFull(http.MaxBytesReader(c.Writer, c.Request.Body, maxPayBody), buf)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || err == nil: // err == nil: the buffer filled past the cap
+		s.payError(c, tr, tooLarge(maxPayBody))
+		return
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		s.payError(c, tr, formInvalid)
+		return
+	}
+	body := buf[:n]
+
+	co, err := s.svc.OpenCheckout(ctx, id)
+	if err != nil {
+		s.payError(c, tr, err)
+		return
+	}
+	tr = s.i18n.translator(s.i18n.lang(co.Session.Locale, c.GetHeader("Accept-Language")))
+
+	var fieldsArr [maxFormFields]formField
+	fields, err := parseForm(body, fieldsArr[:0])
+	if err != nil {
+		s.payError(c, tr, formInvalid)
+		return
+	}
+	form, err := payFormOf(fields)
+	if err != nil {
+		s.payError(c, tr, err)
+		return
+	}
+	res, err := s.svc.Pay(ctx, checkout.PayRequest{
+		SessionID: id,
+		Number:    form.number,
+		Expiry:    string(form.expiry),
+		Holder:    string(form.name),
+		CVC:       form.cvc,
+	})
+	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
+	if err != nil {
+		s.payError(c, tr, err)
+		return
+	}
+	delivery := res.Session.ResultDelivery
+	if delivery == "" {
+		delivery = checkout.DeliverPost
+	}
+	writeJSON(c, http.StatusOK, payResponse{
+		Status:     string(checkout.SessionPaid),
+		Token:      res.Token,
+		Delivery:   delivery,
+		SuccessURL: res.Session.SuccessURL,
+	})
+}
+
+var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card form could not be read; reload the page and try again", MsgID: "pay.form_invalid"}
+
+// payForm is the card form's fields, sub-slices of the request buffer.
+type payForm struct {
+	number, expiry, name, cvc []byte
+}
+
+// payFormOf picks the card fields. An unknown or repeated field refuses the
+// form: a repeated name is how parameter pollution slips a second value past
+// one check and into another (OWASP WSTG-INPV-04).
+func payFormOf(fields []formField) (payForm, error) {
+	var f payForm
+	var seen [4]bool
+	for _, fl := range fields {
+		var dst *[]byte
+		var i int
+		switch string(fl.name) { // no allocation: the compiler compares in place
+		case "number":
+			dst, i = &f.number, 0
+		case "expiry":
+			dst, i = &f.expiry, 1
+		case "name":
+			dst, i = &f.name, 2
+		case "cvc":
+			dst, i = &f.cvc, 3
+		default:
+			return payForm{}, formInvalid
+		}
+		if seen[i] {
+			return payForm{}, formInvalid
+		}
+		seen[i], *dst = true, fl.value
+	}
+	return f, nil
+}
+
+// payError answers a submission error as JSON in the shopper's language,
+// with one detail per field so the page shows each next to its input.
+func (s *server) payError(c *gin.Context, tr *translator, err error) {
+	e := asError(s.log, c.FullPath(), err)
+	body := errorJSON{Code: e.Code, Field: e.Field, Message: tr.errorMessage(e)}
+	for _, d := range e.Details {
+		body.Details = append(body.Details, detailJSON{Field: d.Field, Message: tr.errorMessage(d)})
+	}
+	writeJSON(c, httpStatus(e.Code), errorBody{Error: body})
+}
+
+// hasMediaType reports whether a Content-Type header names want (parameters
+// such as charset allowed).
+func hasMediaType(header, want string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	return err == nil && mt == want
+}

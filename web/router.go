@@ -1,0 +1,196 @@
+// Package web is the HTTP face of the checkout: the Gin router, the security
+// middleware, the merchant JSON API, the shopper's payment page and its
+// submission, the embed script, the public keys, templates, static files and
+// message catalogs. Handlers bind, validate, call checkout.Service and render;
+// every payment rule lives in package checkout.
+package web
+
+import (
+	"context"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// Keys is what the web layer needs of the vault's keys. *vault.Vault
+// implements it.
+type Keys interface {
+	// JWKSJSON returns the public result-signing keys as a JWK Set
+	// document. Its errors are answered as 500 internal and logged.
+	JWKSJSON() ([]byte, error)
+	// MAC returns a keyed MAC of msg for purpose (domain separation), used
+	// here for the CSRF token bound to a session id.
+	MAC(purpose string, msg []byte) []byte
+}
+
+// Options configure the handler returned by New.
+type Options struct {
+	Service *checkout.Service // the checkout domain the handlers call
+	Keys    Keys              // CSRF MACs and the JWKS
+	// BaseURL is the checkout's public base URL, e.g. http://localhost:8080.
+	// It builds session URLs and is the only Origin accepted on the card
+	// submission.
+	BaseURL string
+	// HSTS sends Strict-Transport-Security: set it when served over TLS.
+	HSTS bool
+	// Ready reports whether dependencies answer, for /readyz; nil means ready.
+	Ready func(ctx context.Context) error
+	// Log receives request logs and failures; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// server holds what the handlers share. It is immutable after New.
+type server struct {
+	svc        *checkout.Service
+	keys       Keys
+	baseURL    string // without a trailing slash
+	selfOrigin string // scheme://host[:port] of baseURL, as browsers send it in Origin
+	hsts       bool
+	ready      func(ctx context.Context) error
+	log        *slog.Logger
+	i18n       *catalog
+	assets     *assetSet
+	pages      *template.Template
+}
+
+// New returns the checkout's HTTP handler. It panics when opts lack a
+// Service or Keys or BaseURL is not an absolute http(s) URL: those are
+// wiring mistakes that cmd/checkoutd validates before calling New.
+func New(opts Options) http.Handler {
+	s, err := newServer(opts)
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	return s.routes()
+}
+
+func newServer(opts Options) (*server, error) {
+	if opts.Service == nil || opts.Keys == nil {
+		return nil, errString("Options.Service and Options.Keys are required")
+	}
+	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.User != nil {
+		return nil, errString("Options.BaseURL must be an absolute http(s) URL such as http://localhost:8080")
+	}
+	s := &server{
+		svc:        opts.Service,
+		keys:       opts.Keys,
+		baseURL:    base.String(),
+		selfOrigin: originOf(base),
+		hsts:       opts.HSTS,
+		ready:      opts.Ready,
+		log:        opts.Log,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.i18n, err = newCatalog(); err != nil {
+		return nil, err
+	}
+	if s.assets, err = loadAssets(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parsePages(s.assets); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// originOf serializes a URL's origin as browsers send it in the Origin
+// header: lower case, default port left out.
+func originOf(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		return u.Scheme + "://" + net.JoinHostPort(host, port)
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return u.Scheme + "://" + host
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// routes builds the Gin engine. Middleware order: the request log sees the
+// final status, recovery turns a panic into a 500 inside it, and the
+// security headers are set before any handler writes.
+func (s *server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New() // no gin.Logger: it would log query strings
+	// ClientIP is only logged; no proxy is trusted to rewrite it.
+	_ = r.SetTrustedProxies(nil)
+	r.HandleMethodNotAllowed = false
+	r.Use(s.requestLog, s.recoverPanic, s.securityHeaders, limitBody(maxAPIBody))
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/.well-known/jwks.json", s.jwks)
+	r.GET("/v1/checkout.js", s.embedScript)
+	r.GET("/static/:file", s.static)
+
+	api := r.Group("/v1", s.requireMerchant)
+	api.POST("/sessions", s.createSession)
+	api.GET("/sessions/:id", s.getSession)
+	api.GET("/payments/:id", s.getPayment)
+
+	r.GET("/pay/:id", s.payPage)
+	r.POST("/pay/:id", s.paySubmit) // caps its body at maxPayBody itself, to answer in the shopper's language
+
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, s.log, &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such resource"})
+	})
+	return r
+}
+
+// now is the Service's clock, so that statuses agree with the domain's.
+func (s *server) now() time.Time {
+	if s.svc.Now != nil {
+		return s.svc.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *server) healthz(c *gin.Context) {
+	writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz asks the dependencies with a 2 s deadline. The failure's detail
+// goes to the log only: a probe endpoint is public.
+func (s *server) readyz(c *gin.Context) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeJSON(c, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// jwks serves the public result-signing keys. They are public by design and
+// may be cached briefly; a new key is published before it signs, so a
+// minute of cache never rejects a fresh token.
+func (s *server) jwks(c *gin.Context) {
+	doc, err := s.keys.JWKSJSON()
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=60")
+	c.Data(http.StatusOK, "application/json", doc)
+}

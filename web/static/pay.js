@@ -1,0 +1,397 @@
+// The shopper's payment page: live brand detection and formatting, checks
+// that mirror checkout/card.go, the card submission and the hand-over of the
+// signed result to the merchant. No dependencies, no HTML sinks (the page's
+// CSP requires Trusted Types with no policy): text goes in with textContent.
+(function () {
+  "use strict";
+
+  var dataEl = document.getElementById("checkout-data");
+  if (!dataEl) return;
+  var cfg = JSON.parse(dataEl.textContent);
+  var M = cfg.messages || {};
+
+  // msg renders a client message; {Name} placeholders take params.
+  function msg(id, params) {
+    var s = Object.prototype.hasOwnProperty.call(M, id) ? M[id] : id;
+    if (!params) return s;
+    return s.replace(/\{(\w+)\}/g, function (all, k) {
+      return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : all;
+    });
+  }
+  function $(id) { return document.getElementById(id); }
+
+  // ---- Messages to the parent window (iframe variant) -------------------
+  // Always addressed to the exact parent origin the server checked against
+  // the merchant's registered origins; never "*".
+  function post(message) {
+    if (!cfg.embed || !cfg.parent || window.parent === window) return;
+    message.source = "hosted-checkout";
+    window.parent.postMessage(message, cfg.parent);
+  }
+  if (cfg.embed) {
+    var lastHeight = 0;
+    var sendSize = function () {
+      var h = Math.ceil(document.documentElement.getBoundingClientRect().height);
+      if (h !== lastHeight) {
+        lastHeight = h;
+        post({ type: "checkout:resize", height: h });
+      }
+    };
+    if (window.ResizeObserver) new ResizeObserver(sendSize).observe(document.documentElement);
+    window.addEventListener("load", sendSize);
+    sendSize();
+  }
+  var cancelButton = $("cancel-button");
+  if (cancelButton) {
+    cancelButton.addEventListener("click", function () {
+      post({ type: "checkout:cancel", session: cfg.session });
+    });
+  }
+  if (cfg.state === "message") {
+    if (cfg.error_code) post({ type: "checkout:error", session: cfg.session, code: cfg.error_code });
+    return;
+  }
+
+  // ---- Card rules: a copy of checkout/card.go brandRules (order matters) --
+  var BRANDS = [
+    { brand: "amex", name: "American Express", lengths: [15], cvc: 4, front: true, ranges: [[34, 34], [37, 37]] },
+    { brand: "diners", name: "Diners Club", lengths: [14, 16], cvc: 3, ranges: [[300, 305], [3095, 3095], [36, 36], [38, 39]] },
+    { brand: "jcb", name: "JCB", lengths: [16], cvc: 3, ranges: [[3528, 3589]] },
+    { brand: "mastercard", name: "Mastercard", lengths: [16], cvc: 3, ranges: [[51, 55], [2221, 2720]] },
+    { brand: "visa", name: "Visa", lengths: [16], cvc: 3, ranges: [[4, 4]] }
+  ];
+
+  function detectBrand(d) {
+    for (var i = 0; i < BRANDS.length; i++) {
+      var r = BRANDS[i];
+      for (var j = 0; j < r.ranges.length; j++) {
+        var lo = r.ranges[j][0], hi = r.ranges[j][1], n = String(lo).length;
+        if (d.length < n) continue;
+        var p = Number(d.slice(0, n));
+        if (p >= lo && p <= hi) return r;
+      }
+    }
+    return null;
+  }
+
+  function luhn(d) {
+    if (!d) return false;
+    var sum = 0, dbl = false;
+    for (var i = d.length - 1; i >= 0; i--) {
+      var x = d.charCodeAt(i) - 48;
+      if (dbl) { x *= 2; if (x > 9) x -= 9; }
+      sum += x;
+      dbl = !dbl;
+    }
+    return sum % 10 === 0;
+  }
+
+  // Digit groups as printed: AMEX 4-6-5, Diners 14 digits 4-6-4, else 4-4-4-4.
+  function groups(rule, len) {
+    if (rule && rule.brand === "amex") return [4, 6, 5];
+    if (rule && rule.brand === "diners" && len <= 14) return [4, 6, 4];
+    return [4, 4, 4, 4, 3];
+  }
+  function formatNumber(d, rule) {
+    var g = groups(rule, d.length), out = [], i = 0;
+    for (var k = 0; k < g.length && i < d.length; k++) {
+      out.push(d.slice(i, i + g[k]));
+      i += g[k];
+    }
+    return out.join(" ");
+  }
+  function maxDigits(rule) { return rule ? Math.max.apply(null, rule.lengths) : 19; }
+  function digitsText(lengths) {
+    return lengths.length > 1 ? msg("list.or", { A: lengths[0], B: lengths[1] }) : String(lengths[0]);
+  }
+
+  // ---- Checks: each returns a message or "" ------------------------------
+  function checkNumber(d) {
+    if (!d) return msg("card.number.required");
+    var rule = detectBrand(d);
+    if (!rule) return msg("card.number.brand");
+    if (rule.lengths.indexOf(d.length) < 0) {
+      return msg("card.number.length_brand", { Brand: rule.name, Digits: digitsText(rule.lengths) });
+    }
+    if (!luhn(d)) return msg("card.number.luhn");
+    return "";
+  }
+
+  // parseExpiry mirrors checkout.ParseExpiry: MM/YY, MM/YYYY or MMYY.
+  function parseExpiry(v) {
+    var s = v.replace(/\s+/g, ""), mm, yy;
+    var slash = s.split("/");
+    if (slash.length === 2) { mm = slash[0]; yy = slash[1]; }
+    else if (slash.length === 1 && s.length === 4) { mm = s.slice(0, 2); yy = s.slice(2); }
+    else return null;
+    if (!/^\d{1,2}$/.test(mm) || !/^(\d{2}|\d{4})$/.test(yy)) return null;
+    var year = Number(yy);
+    if (yy.length === 2) year += 2000;
+    return { month: Number(mm), year: year };
+  }
+  function checkExpiry(v) {
+    if (!v) return msg("card.expiry.format");
+    var e = parseExpiry(v);
+    if (!e) return msg("card.expiry.format");
+    if (e.month < 1 || e.month > 12) return msg("card.expiry.month");
+    var now = new Date(), y = now.getUTCFullYear(), m = now.getUTCMonth() + 1;
+    if (e.year < y || (e.year === y && e.month < m)) return msg("card.expiry.past");
+    if (e.year > y + 20) return msg("card.expiry.far");
+    return "";
+  }
+  function checkName(v) {
+    return v.trim() === "" ? msg("card.name.required") : "";
+  }
+  // checkCVC mirrors checkout.CheckSecurityCode; X: no code, I: illegible.
+  function checkCVC(v, rule) {
+    if (/^[XxIi]$/.test(v)) return "";
+    if (!v) return msg("card.cvc.required");
+    if (!/^\d+$/.test(v)) return msg("card.cvc.chars");
+    if (rule && v.length !== rule.cvc) {
+      var p = { Brand: rule.name, Digits: rule.cvc };
+      return msg(rule.front ? "card.cvc.length_front" : "card.cvc.length_back", p);
+    }
+    return "";
+  }
+
+  // ---- Elements ------------------------------------------------------------
+  var form = $("pay-form");
+  var payButton = $("pay-button");
+  var returnButton = $("return-button");
+  var formError = $("form-error");
+  var status = $("pay-status");
+  var number = $("number"), expiry = $("expiry"), name = $("name"), cvc = $("cvc");
+  var FIELDS = ["number", "expiry", "cvc", "name"];
+  var busy = false, done = false;
+
+  function setError(field, text) {
+    var input = $(field), el = $(field + "-error");
+    if (!input || !el) return false;
+    el.textContent = text || "";
+    el.hidden = !text;
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+    return true;
+  }
+  function hasError(field) { return $(field).getAttribute("aria-invalid") === "true"; }
+  function setFormError(text) {
+    formError.textContent = text || "";
+    formError.hidden = !text;
+  }
+  function digits(v) { return v.replace(/\D/g, ""); }
+  function currentRule() { return number ? detectBrand(digits(number.value)) : null; }
+
+  function check(field) {
+    var rule = currentRule();
+    switch (field) {
+      case "number": return checkNumber(digits(number.value));
+      case "expiry": return checkExpiry(expiry.value);
+      case "name": return checkName(name.value);
+      case "cvc": return checkCVC(cvc.value.trim(), rule);
+    }
+    return "";
+  }
+
+  // ---- Brand-dependent hints -----------------------------------------------
+  var lastBrand = "-";
+  function updateBrand(rule) {
+    var b = rule ? rule.brand : "";
+    if (b === lastBrand) return;
+    lastBrand = b;
+    var badge = $("number-brand");
+    badge.textContent = rule ? rule.name : "";
+    badge.setAttribute("aria-label", rule ? msg("field.number.brand", { Brand: rule.name }) : "");
+    var hint = $("cvc-hint");
+    hint.textContent = !rule ? msg("cvc.hint.generic") : rule.front ? msg("cvc.hint.front") : msg("cvc.hint.back");
+    cvc.maxLength = rule ? rule.cvc : 4;
+    // The help shows where the code is for the detected brand only.
+    $("cvc-help-back").hidden = !!(rule && rule.front);
+    $("cvc-help-front").hidden = !!(rule && !rule.front);
+    $("cvc-help-back-text").textContent = rule && !rule.front
+      ? msg("cvc.help.back_brand", { Brand: rule.name })
+      : msg("cvc.help.back_generic");
+  }
+
+  // ---- Input formatting ----------------------------------------------------
+  function onNumberInput() {
+    var v = number.value, caret = number.selectionStart == null ? v.length : number.selectionStart;
+    var before = digits(v.slice(0, caret)).length;
+    var d = digits(v), rule = detectBrand(d);
+    d = d.slice(0, maxDigits(rule));
+    var f = formatNumber(d, rule);
+    if (f !== v) {
+      number.value = f;
+      var pos = 0, seen = 0;
+      while (pos < f.length && seen < before) {
+        if (f.charCodeAt(pos) !== 32) seen++;
+        pos++;
+      }
+      if (document.activeElement === number) number.setSelectionRange(pos, pos);
+    }
+    updateBrand(rule);
+    if (hasError("number")) setError("number", check("number"));
+    if (hasError("cvc")) setError("cvc", check("cvc"));
+  }
+
+  function onExpiryInput(e) {
+    var v = expiry.value;
+    // Autofill may give MM/YYYY: keep the last two digits of the year.
+    var m = /^\s*(\d{1,2})\s*[\/\-]\s*(\d{2}|\d{4})\s*$/.exec(v);
+    var d;
+    if (m) d = (m[1].length === 1 ? "0" + m[1] : m[1]) + m[2].slice(-2);
+    else d = digits(v).slice(0, 4);
+    if (d.length === 1 && d > "1") d = "0" + d;
+    var deleting = e && e.inputType && e.inputType.indexOf("delete") === 0;
+    var f = d.length > 2 ? d.slice(0, 2) + "/" + d.slice(2) : (d.length === 2 && !deleting ? d + "/" : d);
+    if (f !== v) expiry.value = f;
+    if (hasError("expiry")) setError("expiry", check("expiry"));
+  }
+
+  function onCVCInput() {
+    var v = cvc.value.replace(/[^0-9XxIi]/g, "");
+    if (/^[XxIi]/.test(v)) v = v.charAt(0).toUpperCase();
+    else v = v.replace(/\D/g, "");
+    if (v !== cvc.value) cvc.value = v;
+    if (hasError("cvc")) setError("cvc", check("cvc"));
+  }
+
+  function setBusy(on) {
+    busy = on;
+    var b = payButton || returnButton;
+    b.disabled = on || done;
+    b.classList.toggle("is-busy", on);
+    b.setAttribute("aria-busy", on ? "true" : "false");
+    status.textContent = on ? msg("pay.busy") : "";
+    if (form) {
+      for (var i = 0; i < FIELDS.length; i++) $(FIELDS[i]).readOnly = on || done;
+    }
+  }
+
+  // ---- Submission ----------------------------------------------------------
+  function submit(body) {
+    if (busy || done) return; // a double click never sends twice
+    setFormError("");
+    setBusy(true);
+    fetch(cfg.pay_url, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": cfg.csrf },
+      body: body,
+      cache: "no-store",
+      credentials: "same-origin",
+      redirect: "error",
+      referrerPolicy: "no-referrer"
+    }).then(function (res) {
+      return res.json().then(function (j) { return { ok: res.ok, body: j }; },
+        function () { return { ok: false, body: null }; });
+    }).then(function (r) {
+      if (r.ok && r.body && r.body.status === "paid" && r.body.token) {
+        done = true;
+        deliver(r.body);
+        return;
+      }
+      setBusy(false);
+      showServerError(r.body && r.body.error);
+    }, function () {
+      setBusy(false);
+      showError(msg("error.network"));
+    });
+  }
+
+  function showError(text) {
+    setFormError(text);
+    formError.focus();
+  }
+
+  // Each detail goes next to its field; the rest above the form.
+  function showServerError(err) {
+    if (!err) { showError(msg("error.internal")); return; }
+    var details = err.details && err.details.length ? err.details : [{ field: err.field, message: err.message }];
+    var first = null, general = [];
+    for (var i = 0; i < details.length; i++) {
+      var d = details[i];
+      if (form && d.field && FIELDS.indexOf(d.field) >= 0 && setError(d.field, d.message)) {
+        if (!first) first = $(d.field);
+      } else {
+        general.push(d.message);
+      }
+    }
+    if (general.length) { showError(general.join(" ")); return; }
+    if (first) first.focus();
+  }
+
+  // deliver hands the signed result to the merchant: postMessage to the
+  // parent's exact origin in the iframe, else a POST form (or the query
+  // string) to success_url, which the server checked is on the merchant's
+  // registered origins.
+  function deliver(r) {
+    if (form) {
+      number.value = "";
+      cvc.value = "";
+      updateBrand(null);
+    }
+    setBusy(false);
+    status.textContent = cfg.embed ? msg("pay.success_embed") : msg("pay.success");
+    if (cfg.embed) {
+      post({ type: "checkout:result", session: cfg.session, status: r.status, token: r.token });
+      return;
+    }
+    if (r.delivery === "query") {
+      var u = r.success_url, hash = "", i = u.indexOf("#");
+      if (i >= 0) { hash = u.slice(i); u = u.slice(0, i); }
+      u += (u.indexOf("?") >= 0 ? "&" : "?") + "checkout_result=" + encodeURIComponent(r.token) + hash;
+      window.location.assign(u);
+      return;
+    }
+    var f = document.createElement("form");
+    f.method = "post";
+    f.action = r.success_url;
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "checkout_result";
+    input.value = r.token;
+    f.appendChild(input);
+    document.body.appendChild(f);
+    f.submit();
+  }
+
+  if (cfg.state === "paid") {
+    // Already paid: the server answers the existing payment with a fresh
+    // result token, without charging again.
+    returnButton.disabled = false;
+    returnButton.addEventListener("click", function () { submit(""); });
+    return;
+  }
+
+  number.addEventListener("input", onNumberInput);
+  expiry.addEventListener("input", onExpiryInput);
+  cvc.addEventListener("input", onCVCInput);
+  FIELDS.forEach(function (f) {
+    $(f).addEventListener("blur", function () {
+      if ($(f).value !== "" || hasError(f)) setError(f, check(f));
+    });
+  });
+  $("cvc-none").addEventListener("click", function () { cvc.value = "X"; setError("cvc", ""); cvc.focus(); });
+  $("cvc-illegible").addEventListener("click", function () { cvc.value = "I"; setError("cvc", ""); cvc.focus(); });
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (busy || done) return;
+    var first = null;
+    for (var i = 0; i < FIELDS.length; i++) {
+      var text = check(FIELDS[i]);
+      setError(FIELDS[i], text);
+      if (text && !first) first = $(FIELDS[i]);
+    }
+    if (first) { first.focus(); return; }
+    var p = new URLSearchParams();
+    p.set("number", digits(number.value));
+    p.set("expiry", expiry.value.replace(/\s+/g, ""));
+    p.set("name", name.value.trim());
+    p.set("cvc", cvc.value.trim());
+    submit(p.toString());
+  });
+
+  // Autofill and back-navigation may fill fields before this runs.
+  if (number.value) onNumberInput();
+  updateBrand(currentRule());
+  payButton.disabled = false;
+})();
