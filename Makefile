@@ -39,3 +39,7 @@ BENCH_N ?= 2000
 BENCH_C ?= 16
 bench: build
 	$(GO) run ./cmd/checkoutload -binary bin/checkoutd -n $(BENCH_N) -c $(BENCH_C)
+
+# No container engine runs here: the Dockerfile is linted, not built.
+lint-docker:
+	npx --yes dockerfile-utils@0.16.3 lint Dockerfile

@@ -263,7 +263,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 			MerchantID:  s.Merchant.ID,
 			APIKey:      s.Merchant.APIKey,
 			ShopURL:     s.DemoURL,
-			HTTPClient:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig.Clone()}},
+			HTTPClient:  &http.Client{Timeout: 10 * time.Second},
 			Log:         log.With("component", "demoshop"),
 		})
 		if err != nil {

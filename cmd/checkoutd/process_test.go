@@ -73,7 +73,13 @@ func (p *process) Output() []byte {
 // mustStart runs checkoutd on loopback ports with a fresh data directory.
 func mustStart(tb testing.TB, args ...string) *process {
 	tb.Helper()
-	p := &process{DataDir: filepath.Join(tb.TempDir(), "data"), done: make(chan struct{})}
+	return mustStartIn(tb, filepath.Join(tb.TempDir(), "data"), args...)
+}
+
+// mustStartIn runs checkoutd on loopback ports with the given data directory.
+func mustStartIn(tb testing.TB, dataDir string, args ...string) *process {
+	tb.Helper()
+	p := &process{DataDir: dataDir, done: make(chan struct{})}
 	all := append([]string{"serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0", "-data-dir", p.DataDir, "-log-level", "debug"}, args...)
 	p.cmd = exec.Command(binary, all...)
 	p.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")

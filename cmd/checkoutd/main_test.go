@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hostedcheckout/hostedcheckout/certs"
+)
+
+func TestConfigValidationFailsFast(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-addr", "8080"}, nil, "-addr"},
+		{[]string{"-base-url", "http://checkout.example"}, nil, "-base-url"},
+		{[]string{"-base-url", "https://checkout.example/path"}, nil, "-base-url"},
+		{[]string{"-tls-cert", "a.pem"}, nil, "-tls-cert and -tls-key go together"},
+		{[]string{"-auth-timeout", "0s"}, nil, "-auth-timeout"},
+		{[]string{"-result-ttl", "2h"}, nil, "-result-ttl must be at most 1h"},
+		{[]string{"-log-format", "xml"}, nil, "-log-format"},
+		{nil, map[string]string{"CHECKOUT_SESSION_TTL": "forever"}, "-session-ttl"},
+		{[]string{"-data-dir", " "}, nil, "-data-dir"},
+		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		var stdout, stderr bytes.Buffer
+		err := Run(context.Background(), append([]string{"serve"}, tt.args...), &stdout, &stderr)
+		if err == nil {
+			t.Errorf("%v %v: started", tt.args, tt.env)
+			continue
+		}
+		if got := err.Error() + stderr.String(); !strings.Contains(got, tt.want) {
+			t.Errorf("%v %v: error %q, want it to name %q", tt.args, tt.env, got, tt.want)
+		}
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	t.Setenv("CHECKOUT_ADDR", "127.0.0.1:9999")
+	t.Setenv("CHECKOUT_LOG_LEVEL", "warn")
+	var cfg Config
+	fs := cfg.flagSet("test", &bytes.Buffer{})
+	if err := fs.Parse([]string{"-log-level", "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:9999" || cfg.LogLevel != "debug" || cfg.DataDir != "./data" {
+		t.Fatalf("env, flag, default = %q, %q, %q", cfg.Addr, cfg.LogLevel, cfg.DataDir)
+	}
+}
+
+// The operator's command registers a merchant whose key then works against
+// the running service, and refuses a bad origin with a clear message.
+func TestMerchantsCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out, err := exec.Command(binary, "merchants", "create", "--data-dir", dir, "--name", "Tea Shop",
+		"--origin", "https://shop.example", "--origin", "http://localhost:3000").Output()
+	if err != nil {
+		t.Fatalf("merchants create: %v", err)
+	}
+	var created struct {
+		ID      string   `json:"merchant_id"`
+		Key     string   `json:"secret_key"`
+		Origins []string `json:"origins"`
+	}
+	if err := json.Unmarshal(out, &created); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if !strings.HasPrefix(created.ID, "mer_") || !strings.HasPrefix(created.Key, "sk_test_") ||
+		strings.Join(created.Origins, " ") != "https://shop.example http://localhost:3000" {
+		t.Fatalf("created = %+v", created)
+	}
+
+	p := mustStartIn(t, dir)
+	req, _ := http.NewRequest("GET", p.BaseURL+"/v1/sessions/cs_none", nil)
+	req.Header.Set("Authorization", "Bearer "+created.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound { // authenticated; the session just does not exist
+		t.Fatalf("the new key answered %d, want 404", resp.StatusCode)
+	}
+	p.Stop(t)
+	if bytes.Contains(p.Output(), []byte(created.Key)) {
+		t.Fatal("the service printed the merchant's secret key")
+	}
+
+	bad := exec.Command(binary, "merchants", "create", "--data-dir", dir, "--name", "Evil", "--origin", "http://evil.example")
+	msg, err := bad.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "origin must use https") {
+		t.Fatalf("plain-http origin: %v %s", err, msg)
+	}
+}
+
+// Given certificates, the service serves TLS 1.2+ and sends HSTS.
+func TestServesTLSWithHSTS(t *testing.T) {
+	ca, err := certs.NewDevCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := ca.IssueServer("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := issued.WriteFiles(t.TempDir(), "checkoutd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustStart(t, "-tls-cert", certFile, "-tls-key", keyFile)
+	if !strings.HasPrefix(p.BaseURL, "https://127.0.0.1:") {
+		t.Fatalf("base URL %s", p.BaseURL)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	resp, err := client.Get(p.BaseURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
+		t.Fatalf("HSTS = %q", hsts)
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11}}}
+	if resp, err := old.Get(p.BaseURL + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("served TLS 1.1")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	p := mustStart(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(p.BaseURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s = %d", path, resp.StatusCode)
+		}
+	}
+}
