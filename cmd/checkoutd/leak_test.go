@@ -236,13 +236,13 @@ func keys(m map[string][]byte) []string {
 
 func TestContainsCVC(t *testing.T) {
 	for in, want := range map[string]bool{
-		`"cvc":"9108"`:                 true,
-		"cvc=9108&x":                   true,
-		"9108":                         true,
+		`"cvc":"9108"`:                  true,
+		"cvc=9108&x":                    true,
+		"9108":                          true,
 		"2026-11-22T18:13:34.739108456": false,
-		"91080":                        false,
-		"x19108":                       false,
-		"":                             false,
+		"91080":                         false,
+		"x19108":                        false,
+		"":                              false,
 	} {
 		if got := containsCVC([]byte(in), "9108"); got != want {
 			t.Errorf("containsCVC(%q) = %v", in, got)
