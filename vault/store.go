@@ -6,8 +6,11 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned by a Store when the row asked for does not exist.
-var ErrNotFound = errors.New("vault: not found")
+// Errors a Store returns (wrapped or not).
+var (
+	ErrNotFound = errors.New("vault: not found")        // the row does not exist
+	ErrConflict = errors.New("vault: changed under us") // a compare-and-swap lost
+)
 
 // DataKey is a data-encryption key as stored: only wrapped by the KEK.
 type DataKey struct {
@@ -57,6 +60,14 @@ type StoredSecret struct {
 type Store interface {
 	InsertDataKey(ctx context.Context, k DataKey) error
 	DataKey(ctx context.Context, id string) (DataKey, error)
+	// DataKeys returns up to limit data keys whose id sorts after afterID,
+	// in id order: the cursor of a resumable rewrap.
+	DataKeys(ctx context.Context, afterID string, limit int) ([]DataKey, error)
+	// UpdateDataKeyWrapped replaces a data key's wrapped form only while it
+	// still equals old (compare and swap), so that two rewraps running at
+	// once cannot lose one another's work. ErrNotFound when the key is
+	// missing; ErrConflict when it no longer equals old.
+	UpdateDataKeyWrapped(ctx context.Context, id string, old, wrapped []byte) error
 
 	InsertCard(ctx context.Context, c StoredCard) error
 	Card(ctx context.Context, token string) (StoredCard, error)

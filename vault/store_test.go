@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,34 @@ func (m *memStore) DataKey(ctx context.Context, id string) (vault.DataKey, error
 	}
 	k.Wrapped = bytes.Clone(k.Wrapped)
 	return k, nil
+}
+
+func (m *memStore) DataKeys(ctx context.Context, afterID string, limit int) ([]vault.DataKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []vault.DataKey
+	for id, k := range m.dataKeys {
+		if id > afterID {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b vault.DataKey) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+func (m *memStore) UpdateDataKeyWrapped(ctx context.Context, id string, old, wrapped []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.dataKeys[id]
+	if !ok {
+		return vault.ErrNotFound
+	}
+	if !bytes.Equal(k.Wrapped, old) {
+		return vault.ErrConflict
+	}
+	k.Wrapped = bytes.Clone(wrapped)
+	m.dataKeys[id] = k
+	return nil
 }
 
 func (m *memStore) InsertCard(ctx context.Context, c vault.StoredCard) error {

@@ -38,6 +38,43 @@ func (db *DB) DataKey(ctx context.Context, id string) (vault.DataKey, error) {
 	return k, nil
 }
 
+// DataKeys returns up to limit data keys after afterID, in id order.
+func (db *DB) DataKeys(ctx context.Context, afterID string, limit int) ([]vault.DataKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, wrapped, kek_id, created_at FROM data_keys
+		WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: data keys: %w", err)
+	}
+	defer rows.Close()
+	var out []vault.DataKey
+	for rows.Next() {
+		var k vault.DataKey
+		if err := rows.Scan(&k.ID, &k.Wrapped, &k.KEKID, timeDest{&k.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: data keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: data keys: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateDataKeyWrapped replaces a data key's wrapped form if it is still old.
+func (db *DB) UpdateDataKeyWrapped(ctx context.Context, id string, old, wrapped []byte) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE data_keys SET wrapped = ? WHERE id = ? AND wrapped = ?`, wrapped, id, old)
+	if err != nil {
+		return fmt.Errorf("sqlite: rewrap data key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := db.DataKey(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlite: rewrap data key: %w", vault.ErrConflict)
+}
+
 // InsertCard stores a tokenized card; its data key must exist.
 func (db *DB) InsertCard(ctx context.Context, c vault.StoredCard) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO cards

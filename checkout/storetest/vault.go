@@ -120,6 +120,67 @@ func testVault(t *testing.T, open func(t *testing.T) Store) {
 		wantEqual(t, "data key after a refused duplicate", got, want, normDataKey)
 	})
 
+	// The cursor of a resumable rewrap: every key once, in id order.
+	t.Run("DataKeysPaged", func(t *testing.T) {
+		s := open(t)
+		ours := map[string]bool{}
+		for range 5 {
+			ours[mustDataKey(t, s).ID] = true
+		}
+		seen := map[string]bool{}
+		after := ""
+		for pages := 0; ; pages++ {
+			if pages > 1000 {
+				t.Fatal("DataKeys never ends")
+			}
+			page, err := s.DataKeys(t.Context(), after, 2)
+			if err != nil {
+				t.Fatalf("DataKeys: %v", err)
+			}
+			if len(page) > 2 {
+				t.Fatalf("DataKeys(limit 2) returned %d keys", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, k := range page {
+				if k.ID <= after || seen[k.ID] {
+					t.Fatalf("DataKeys after %q returned %q: out of order or repeated", after, k.ID)
+				}
+				seen[k.ID] = true
+				after = k.ID
+			}
+		}
+		for id := range ours {
+			if !seen[id] {
+				t.Errorf("DataKeys never returned %s", id)
+			}
+		}
+	})
+
+	t.Run("UpdateDataKeyWrapped", func(t *testing.T) {
+		s := open(t)
+		k := mustDataKey(t, s)
+		rewrapped := randomBytes(60)
+		if err := s.UpdateDataKeyWrapped(t.Context(), k.ID, k.Wrapped, rewrapped); err != nil {
+			t.Fatalf("UpdateDataKeyWrapped: %v", err)
+		}
+		got, err := s.DataKey(t.Context(), k.ID)
+		if err != nil || !bytes.Equal(got.Wrapped, rewrapped) {
+			t.Fatalf("after rewrap: %x, %v", got.Wrapped, err)
+		}
+		// A second rewrap from the stale form loses, and changes nothing.
+		err = s.UpdateDataKeyWrapped(t.Context(), k.ID, k.Wrapped, randomBytes(60))
+		if !errors.Is(err, vault.ErrConflict) {
+			t.Fatalf("stale compare-and-swap: %v, want vault.ErrConflict", err)
+		}
+		if got, _ := s.DataKey(t.Context(), k.ID); !bytes.Equal(got.Wrapped, rewrapped) {
+			t.Fatal("a lost compare-and-swap changed the key")
+		}
+		err = s.UpdateDataKeyWrapped(t.Context(), checkout.NewID("dk"), k.Wrapped, rewrapped)
+		wantNotFound(t, err)
+	})
+
 	t.Run("Card", func(t *testing.T) {
 		s := open(t)
 		want := newCard(mustDataKey(t, s))
