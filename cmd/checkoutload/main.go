@@ -33,6 +33,7 @@ func main() {
 
 type config struct {
 	binary, baseURL, apiKey string
+	returnURL               string // a URL on the merchant's registered origins
 	n, concurrency          int
 	maxDuration             time.Duration
 }
@@ -42,6 +43,7 @@ func run() error {
 	flag.StringVar(&cfg.binary, "binary", "bin/checkoutd", "checkoutd binary to start (ignored with -url)")
 	flag.StringVar(&cfg.baseURL, "url", "", "base URL of a running checkoutd on loopback (default: start -binary)")
 	flag.StringVar(&cfg.apiKey, "key", "", "merchant secret key (with -url)")
+	flag.StringVar(&cfg.returnURL, "return-url", "", "success URL on the merchant's registered origins (with -url)")
 	flag.IntVar(&cfg.n, "n", 2000, "checkouts to run")
 	flag.IntVar(&cfg.concurrency, "c", 16, "checkouts in flight at once")
 	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop after this long whatever -n says")
@@ -107,6 +109,7 @@ func startBinary(ctx context.Context, cfg *config) (stop func(), err error) {
 	go io.Copy(io.Discard, stdout)
 	var started struct {
 		Checkout string `json:"checkout"`
+		DemoShop string `json:"demo_shop"`
 		Merchant struct {
 			Key string `json:"secret_key"`
 		} `json:"demo_merchant"`
@@ -115,7 +118,7 @@ func startBinary(ctx context.Context, cfg *config) (stop func(), err error) {
 		stop()
 		return nil, fmt.Errorf("start-up line %q: %w", line, err)
 	}
-	cfg.baseURL, cfg.apiKey = started.Checkout, started.Merchant.Key
+	cfg.baseURL, cfg.apiKey, cfg.returnURL = started.Checkout, started.Merchant.Key, started.DemoShop+"/done"
 	return stop, nil
 }
 
@@ -189,7 +192,7 @@ func pct(sorted []time.Duration, p int) time.Duration {
 // opens the page and pays with the sandbox's Visa test card.
 func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64) (sample, error) {
 	began := time.Now()
-	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q}`, i, cfg.baseURL+"/healthz")
+	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q}`, i, cfg.returnURL)
 	req, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/v1/sessions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+cfg.apiKey)
 	req.Header.Set("Content-Type", "application/json")
