@@ -4,7 +4,7 @@ GO ?= go
 CHROME_PATH ?= /usr/bin/chromium
 export CHROME_PATH
 
-.PHONY: run test deps vet fuzz bench build lint-docker
+.PHONY: run test deps vet fuzz bench build cluster lint-docker
 
 run:
 	$(GO) run ./cmd/checkoutd
@@ -39,6 +39,11 @@ BENCH_N ?= 2000
 BENCH_C ?= 16
 bench: build
 	$(GO) run ./cmd/checkoutload -binary bin/checkoutd -n $(BENCH_N) -c $(BENCH_C)
+
+# compose.yaml's topology without containers: Vault, PostgreSQL, two
+# instances behind nginx, on loopback.
+cluster:
+	.ci/cluster.sh
 
 # No container engine runs here: the Dockerfile is linted, not built.
 lint-docker:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and nothing
-# when it is already there: headless Chromium for the browser tests.
-# (PostgreSQL and a Vault server join this list with the production-custody work.)
+# when it is already there: headless Chromium for the browser tests,
+# PostgreSQL's server binaries (the tests run private clusters of their own),
+# and a real HashiCorp Vault server built from the Go module proxy.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
@@ -19,3 +21,5 @@ if ((${#need[@]})); then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 echo "deps: chromium $(chromium --version 2>/dev/null | awk '{print $2}')" >&2
+echo "deps: postgresql $(ls -d /usr/lib/postgresql/*/ | tail -1)" >&2
+echo "deps: vault $("$(dirname "$0")/vault.sh")" >&2

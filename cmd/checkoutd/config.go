@@ -30,6 +30,22 @@ type Config struct {
 	ResultTTL   time.Duration // lifetime of a signed result
 	LogFormat   string        // json or text
 	LogLevel    string        // debug, info, warn, error
+
+	Store       string // sqlite (embedded default) or postgres
+	DatabaseURL string // PostgreSQL connection string; env only in production (it may hold a password)
+
+	KEK               string        // local (development key file) or transit (HashiCorp Vault)
+	VaultAddr         string        // e.g. https://vault.internal:8200
+	VaultCACert       string        // PEM CA that signed Vault's certificate
+	VaultToken        string        // env CHECKOUT_VAULT_TOKEN only: a flag would show in ps
+	VaultRoleID       string        // AppRole role id
+	VaultRoleIDFile   string        // or a file holding it
+	VaultSecretID     string        // env CHECKOUT_VAULT_SECRET_ID only
+	VaultSecretIDFile string        // or a file holding it (e.g. a mounted secret)
+	VaultTransitMount string        // mount path of the Transit engine
+	VaultTransitKey   string        // the Transit key that wraps data keys
+	VaultTimeout      time.Duration // deadline of every Vault call
+	SigningKeyPublish time.Duration // how long a new signing key is published before it signs
 }
 
 // flagSet binds cfg to flags whose defaults come from the environment.
@@ -62,6 +78,22 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	dur(&cfg.ResultTTL, "result-ttl", "CHECKOUT_RESULT_TTL", checkout.DefaultResultTTL, "lifetime of a signed result token")
 	str(&cfg.LogFormat, "log-format", "CHECKOUT_LOG_FORMAT", "json", "log format: json or text")
 	str(&cfg.LogLevel, "log-level", "CHECKOUT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+
+	str(&cfg.Store, "store", "CHECKOUT_STORE", "sqlite", "where sessions, payments and tokens live: sqlite or postgres")
+	str(&cfg.DatabaseURL, "database-url", "CHECKOUT_DATABASE_URL", "", "PostgreSQL connection string, with -store postgres (prefer the env var: it may hold a password)")
+	str(&cfg.KEK, "kek", "CHECKOUT_KEK", "local", "key-encryption key: local (development key file) or transit (HashiCorp Vault Transit)")
+	str(&cfg.VaultAddr, "vault-addr", "CHECKOUT_VAULT_ADDR", "", "HashiCorp Vault address, with -kek transit")
+	str(&cfg.VaultCACert, "vault-ca-cert", "CHECKOUT_VAULT_CACERT", "", "PEM file of the CA that signed Vault's certificate")
+	str(&cfg.VaultRoleID, "vault-role-id", "CHECKOUT_VAULT_ROLE_ID", "", "AppRole role id (the secret id comes from CHECKOUT_VAULT_SECRET_ID or -vault-secret-id-file)")
+	str(&cfg.VaultRoleIDFile, "vault-role-id-file", "CHECKOUT_VAULT_ROLE_ID_FILE", "", "file holding the AppRole role id")
+	str(&cfg.VaultSecretIDFile, "vault-secret-id-file", "CHECKOUT_VAULT_SECRET_ID_FILE", "", "file holding the AppRole secret id")
+	str(&cfg.VaultTransitMount, "vault-transit-mount", "CHECKOUT_VAULT_TRANSIT_MOUNT", "transit", "mount path of the Transit secrets engine")
+	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
+	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
+	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
+	// Secrets only from the environment: flags are visible to every user in ps.
+	cfg.VaultToken = os.Getenv("CHECKOUT_VAULT_TOKEN")
+	cfg.VaultSecretID = os.Getenv("CHECKOUT_VAULT_SECRET_ID")
 	return fs
 }
 
@@ -105,6 +137,40 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.ResultTTL > time.Hour {
 		bad("-result-ttl must be at most 1h: a result token is a bearer credential, keep it short-lived")
+	}
+	switch cfg.Store {
+	case "sqlite":
+	case "postgres":
+		if cfg.DatabaseURL == "" {
+			bad("-store postgres needs CHECKOUT_DATABASE_URL (or -database-url), e.g. postgres://checkout@db:5432/checkout")
+		}
+	default:
+		bad("-store must be sqlite or postgres")
+	}
+	switch cfg.KEK {
+	case "local":
+	case "transit":
+		if cfg.VaultAddr == "" {
+			bad("-kek transit needs -vault-addr (CHECKOUT_VAULT_ADDR)")
+		}
+		hasToken, hasRole := cfg.VaultToken != "", cfg.VaultRoleID != "" || cfg.VaultRoleIDFile != ""
+		hasSecret := cfg.VaultSecretID != "" || cfg.VaultSecretIDFile != ""
+		switch {
+		case hasToken && hasRole:
+			bad("give either CHECKOUT_VAULT_TOKEN or an AppRole (-vault-role-id), not both")
+		case !hasToken && !hasRole:
+			bad("-kek transit needs CHECKOUT_VAULT_TOKEN or an AppRole (-vault-role-id with CHECKOUT_VAULT_SECRET_ID or -vault-secret-id-file)")
+		case hasRole && !hasSecret:
+			bad("-vault-role-id needs CHECKOUT_VAULT_SECRET_ID or -vault-secret-id-file")
+		}
+		if cfg.VaultTimeout <= 0 || cfg.VaultTimeout > 30*time.Second {
+			bad("-vault-timeout must be between 0 and 30s: a checkout waits on it")
+		}
+	default:
+		bad("-kek must be local or transit")
+	}
+	if cfg.SigningKeyPublish < 0 {
+		bad("-signing-key-publish must not be negative")
 	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		bad("-log-format must be json or text")
