@@ -30,12 +30,17 @@ var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 // (PCI DSS 3.5.1: no way back from a token without the vault); the number is
 // AES-256-GCM encrypted with the token as additional data, so that a
 // ciphertext moved to another row does not decrypt.
+// It refuses with ErrKEKUnavailable (wrapped) while the KEK reports itself
+// unhealthy or cannot be reached, even when a data key is cached.
 func (v *Vault) Tokenize(ctx context.Context, pan []byte, brand string, expMonth, expYear int) (Card, error) {
 	if err := checkPAN(pan); err != nil {
 		return Card{}, err
 	}
 	if err := v.checkOpen(); err != nil {
 		return Card{}, err
+	}
+	if err := v.kekHealthy(); err != nil {
+		return Card{}, fmt.Errorf("vault: tokenize: %w", err)
 	}
 	fp, err := v.fingerprint(pan)
 	if err != nil {
@@ -89,11 +94,15 @@ func checkPAN(pan []byte) error {
 
 // Reveal returns the card number of a token. The caller wipes the result
 // as soon as it is done with it. An unknown token is ErrNotFound (wrapped);
-// a ciphertext that does not authenticate (tampered, or moved from another
-// token's row) is an error.
+// an unhealthy or failing KEK is ErrKEKUnavailable (wrapped), even when the
+// data key is cached; a ciphertext that does not authenticate (tampered, or
+// moved from another token's row) is an error.
 func (v *Vault) Reveal(ctx context.Context, token string) ([]byte, error) {
 	if err := v.checkOpen(); err != nil {
 		return nil, err
+	}
+	if err := v.kekHealthy(); err != nil {
+		return nil, fmt.Errorf("vault: reveal: %w", err)
 	}
 	c, err := v.store.Card(ctx, token)
 	if err != nil {

@@ -106,9 +106,11 @@ func (v *Vault) currentKey(ctx context.Context) (string, cipher.AEAD, error) {
 // it unwrapped.
 func (v *Vault) newDataKey(ctx context.Context, now time.Time) (string, cipher.AEAD, error) {
 	v.stats.kekGenerate.Add(1)
+	// Every KEK failure is ErrKEKUnavailable to callers: whatever the cause,
+	// no data key came back, and the shopper can only try again later.
 	plaintext, wrapped, err := v.kek.GenerateDataKey(ctx)
 	if err != nil {
-		return "", nil, fmt.Errorf("vault: generate data key: %w", err)
+		return "", nil, fmt.Errorf("vault: generate data key: %w", kekUnavailable(err))
 	}
 	aead, err := newDataKeyAEAD(plaintext)
 	clear(plaintext) // the cipher holds its own schedule; keep no other copy
@@ -159,7 +161,7 @@ func (v *Vault) dataKey(ctx context.Context, id string) (cipher.AEAD, error) {
 	v.stats.kekUnwrap.Add(1)
 	plaintext, err := v.kek.UnwrapDataKey(ctx, dk.Wrapped)
 	if err != nil {
-		return nil, fmt.Errorf("vault: unwrap data key: %w", err)
+		return nil, fmt.Errorf("vault: unwrap data key: %w", kekUnavailable(err))
 	}
 	aead, err := newDataKeyAEAD(plaintext)
 	clear(plaintext)

@@ -30,6 +30,23 @@ type KeyEncrypter interface {
 	UnwrapDataKey(ctx context.Context, wrapped []byte) ([]byte, error)
 }
 
+// ErrKEKUnavailable is returned (wrapped) when the key-encryption key cannot
+// serve: it reports itself unhealthy (e.g. Vault sealed, unreachable or
+// slow) or a call to it failed. Callers answer "try again later"; the cause
+// stays in the error chain for the logs.
+var ErrKEKUnavailable = errors.New("vault: key-encryption key unavailable")
+
+// HealthReporter is implemented by a KeyEncrypter that can tell whether it
+// is able to serve (Transit does; LocalKEK, always able, does not). The
+// Vault asks it before every Tokenize and Reveal and fails closed, so that
+// sealing the KEK's server stops card encryption and decryption even while
+// unwrapped data keys sit in the cache.
+type HealthReporter interface {
+	// Healthy returns nil when the KEK can serve, or an error saying why
+	// not; the error matches ErrKEKUnavailable.
+	Healthy() error
+}
+
 // LocalKEKID is the ID of a LocalKEK, as stored in DataKey.KEKID.
 const LocalKEKID = "local"
 

@@ -16,7 +16,7 @@ var (
 type DataKey struct {
 	ID        string // "dk_..."
 	Wrapped   []byte // the KEK's ciphertext of the 32-byte AES key
-	KEKID     string // which KeyEncrypter wrapped it (e.g. "local", "transit:checkout")
+	KEKID     string // which KeyEncrypter wrapped it (e.g. "local", "transit:transit/checkout")
 	CreatedAt time.Time
 }
 

@@ -198,6 +198,40 @@ func (v *Vault) Close() error {
 	return nil
 }
 
+// Healthy reports whether the vault can encrypt and decrypt cards now: nil,
+// ErrClosed, or the KEK's own health error when the KEK is a HealthReporter
+// (matching ErrKEKUnavailable). For readiness probes.
+func (v *Vault) Healthy() error {
+	if err := v.checkOpen(); err != nil {
+		return err
+	}
+	return v.kekHealthy()
+}
+
+// kekHealthy asks the KEK whether it can serve, when it can tell. Tokenize
+// and Reveal call it even when the data key they need is cached: sealing
+// Vault is the operator's kill switch and must stop card encryption at once
+// (PCI DSS 3.6.1 / 12.10.1: keys can be withdrawn in an incident), not when
+// the cache next expires.
+func (v *Vault) kekHealthy() error {
+	hr, ok := v.kek.(HealthReporter)
+	if !ok {
+		return nil
+	}
+	if err := hr.Healthy(); err != nil {
+		return kekUnavailable(err)
+	}
+	return nil
+}
+
+// kekUnavailable wraps err so that it matches ErrKEKUnavailable, once.
+func kekUnavailable(err error) error {
+	if errors.Is(err, ErrKEKUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrKEKUnavailable, err)
+}
+
 func (v *Vault) checkOpen() error {
 	if v.closed.Load() {
 		return ErrClosed
