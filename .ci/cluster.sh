@@ -33,12 +33,9 @@ pids+=($!)
 for _ in $(seq 50); do "$vault_bin" status >/dev/null 2>&1 && break; sleep 0.2; done
 "$vault_bin" secrets enable transit >/dev/null
 "$vault_bin" write -f transit/keys/checkout type=aes256-gcm96 >/dev/null
-printf '%s\n' \
-  'path "transit/datakey/plaintext/checkout" { capabilities = ["update"] }' \
-  'path "transit/decrypt/checkout" { capabilities = ["update"] }' \
-  'path "transit/rewrap/checkout" { capabilities = ["update"] }' | "$vault_bin" policy write checkoutd - >/dev/null
+bin/checkoutd kek policy | "$vault_bin" policy write checkoutd - >/dev/null
 "$vault_bin" auth enable approle >/dev/null
-"$vault_bin" write auth/approle/role/checkoutd token_policies=checkoutd token_ttl=1h >/dev/null
+"$vault_bin" write auth/approle/role/checkoutd token_policies=checkoutd token_no_default_policy=true token_ttl=1h >/dev/null
 "$vault_bin" read -field=role_id auth/approle/role/checkoutd/role-id >"$work/role_id"
 "$vault_bin" write -f -field=secret_id auth/approle/role/checkoutd/secret-id >"$work/secret_id"
 chmod 0400 "$work/secret_id"

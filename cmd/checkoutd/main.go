@@ -18,15 +18,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/certs"
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
-	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
-	"github.com/hostedcheckout/hostedcheckout/vault"
 	"github.com/hostedcheckout/hostedcheckout/web"
 	"github.com/hostedcheckout/hostedcheckout/web/demoshop"
 )
@@ -51,6 +48,9 @@ Usage:
   checkoutd [serve] [flags]                                   run the service (default)
   checkoutd merchants create --name NAME --origin ORIGIN...   register a merchant; prints its id and secret key once
   checkoutd keys rotate                                       rotate the result-signing key (new kid)
+  checkoutd kek rotate [-raise-min-version]                   rotate the Transit key, then rewrap every data key
+  checkoutd kek rewrap [-after CURSOR] [-raise-min-version]   rewrap (resume) without rotating
+  checkoutd kek policy [-admin]                               print the HashiCorp Vault policy checkoutd needs
 
 Run 'checkoutd serve -h' for the flags; each has a CHECKOUT_* environment variable.
 `
@@ -76,6 +76,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return runKeysRotate(ctx, args[1:], stdout, stderr)
+	case "kek":
+		if len(args) == 0 {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		switch args[0] {
+		case "rotate", "rewrap":
+			return runKEKRewrap(ctx, args[0] == "rotate", args[1:], stdout, stderr)
+		case "policy":
+			return runKEKPolicy(args[1:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, usage)
+		return errUsage
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -114,50 +127,6 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// deps are the parts every command opens from the data directory.
-type deps struct {
-	db    *sqlite.DB
-	vault *vault.Vault
-}
-
-func (d *deps) Close() {
-	if d.vault != nil {
-		d.vault.Close()
-	}
-	if d.db != nil {
-		d.db.Close()
-	}
-}
-
-func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	d := &deps{}
-	var err error
-	d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "checkout.db"))
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	keyFile := filepath.Join(cfg.DataDir, "kek.key")
-	kek, created, err := vault.LoadOrCreateLocalKEK(keyFile)
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("key-encryption key: %w", err)
-	}
-	if created {
-		log.Warn("DEVELOPMENT ONLY: created a local key-encryption key file; production keeps this key in HashiCorp Vault Transit", "file", keyFile)
-	} else {
-		log.Warn("DEVELOPMENT ONLY: card data is encrypted under a local key file; production keeps this key in HashiCorp Vault Transit", "file", keyFile)
-	}
-	d.vault, err = vault.Open(ctx, vault.Options{Store: d.db, KEK: kek, ResultTTL: cfg.ResultTTL})
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("open vault: %w", err)
-	}
-	return d, nil
 }
 
 func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer, log *slog.Logger) *checkout.Service {
@@ -242,7 +211,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		Keys:    d.vault,
 		BaseURL: s.BaseURL,
 		HSTS:    tlsConfig != nil,
-		Ready:   d.db.Ping,
+		Ready:   d.ready,
 		Log:     log,
 	})
 	s.serve(ln, handler, tlsConfig)
@@ -336,7 +305,7 @@ func (s *Server) Shutdown() error {
 // fresh key on every start, so the key can be printed without being stored.
 // Its id is derived from the demo shop's URL, so a demo shop on another port
 // is another merchant with that port as its origin.
-func ensureDemoMerchant(ctx context.Context, svc *checkout.Service, db *sqlite.DB, demoURL string) (DemoMerchant, error) {
+func ensureDemoMerchant(ctx context.Context, svc *checkout.Service, db store, demoURL string) (DemoMerchant, error) {
 	sum := sha256.Sum256([]byte(demoURL))
 	id := "mer_demo" + hex.EncodeToString(sum[:6])
 	origins := []string{demoURL}

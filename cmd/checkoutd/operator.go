@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
 // stringList is a repeatable flag.
@@ -70,4 +73,82 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]string{"kid": kid})
+}
+
+// runKEKRewrap rotates the Transit key (rotate) and rewraps every data key
+// to its newest version, printing progress as JSON lines. It is resumable
+// (keys already at the newest version are skipped; -after resumes from a
+// printed cursor) and safe while payments continue: card ciphertext is not
+// touched. With -raise-min-version, once every key is rewrapped, Transit
+// refuses the old versions from then on.
+func runKEKRewrap(ctx context.Context, rotate bool, args []string, stdout, stderr io.Writer) error {
+	var after string
+	var raise bool
+	name := "checkoutd kek rewrap"
+	if rotate {
+		name = "checkoutd kek rotate"
+	}
+	cfg, err := parseConfig(name, args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&raise, "raise-min-version", false, "after a complete rewrap, make Transit refuse older key versions")
+		if !rotate {
+			fs.StringVar(&after, "after", "", "resume after this data key id (the cursor of a previous run)")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.KEK != "transit" {
+		return errors.New("kek commands need -kek transit: the local development key does not rotate")
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	transit := d.kek.(*vault.Transit)
+	enc := json.NewEncoder(stdout)
+	if rotate {
+		v, err := transit.Rotate(ctx)
+		if err != nil {
+			return fmt.Errorf("rotate the Transit key (the token needs vault.TransitAdminPolicy; see 'checkoutd kek policy -admin'): %w", err)
+		}
+		enc.Encode(map[string]any{"rotated": true, "latest_version": v})
+	}
+	p, err := vault.Rewrap(ctx, d.db, transit, vault.RewrapOptions{
+		After:    after,
+		Progress: func(p vault.RewrapProgress) { enc.Encode(p) },
+	})
+	if err != nil {
+		enc.Encode(p)
+		return fmt.Errorf("rewrap stopped; run 'checkoutd kek rewrap -after %s' to resume: %w", p.Cursor, err)
+	}
+	if raise {
+		if !p.Finished {
+			return errors.New("rewrap did not finish; the minimum decryption version was not raised")
+		}
+		if err := transit.SetMinDecryptionVersion(ctx, p.Latest); err != nil {
+			return fmt.Errorf("raise the minimum decryption version: %w", err)
+		}
+		enc.Encode(map[string]any{"min_decryption_version": p.Latest})
+	}
+	return nil
+}
+
+// runKEKPolicy prints the least-privilege HashiCorp Vault policy of the
+// service (or, with -admin, of the operator who rotates).
+func runKEKPolicy(args []string, stdout, stderr io.Writer) error {
+	var admin bool
+	cfg, err := parseConfig("checkoutd kek policy", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&admin, "admin", false, "the rotation operator's policy instead of the service's")
+	})
+	if err != nil {
+		return err
+	}
+	policy := vault.TransitPolicy(cfg.VaultTransitMount, cfg.VaultTransitKey)
+	if admin {
+		policy = vault.TransitAdminPolicy(cfg.VaultTransitMount, cfg.VaultTransitKey)
+	}
+	_, err = io.WriteString(stdout, policy)
+	return err
 }

@@ -47,6 +47,7 @@ type process struct {
 	DemoURL  string
 	Merchant DemoMerchant
 	DataDir  string
+	Shop     string // the origin return URLs point at: the demo shop, or a merchant's registered origin
 
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -79,10 +80,16 @@ func mustStart(tb testing.TB, args ...string) *process {
 // mustStartIn runs checkoutd on loopback ports with the given data directory.
 func mustStartIn(tb testing.TB, dataDir string, args ...string) *process {
 	tb.Helper()
+	return mustStartWith(tb, dataDir, nil, args...)
+}
+
+// mustStartWith runs checkoutd with extra environment variables (KEY=value).
+func mustStartWith(tb testing.TB, dataDir string, env []string, args ...string) *process {
+	tb.Helper()
 	p := &process{DataDir: dataDir, done: make(chan struct{})}
 	all := append([]string{"serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0", "-data-dir", p.DataDir, "-log-level", "debug"}, args...)
 	p.cmd = exec.Command(binary, all...)
-	p.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	p.cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -112,6 +119,7 @@ func mustStartIn(tb testing.TB, dataDir string, args ...string) *process {
 		tb.Fatalf("start-up line %q: %v", first, err)
 	}
 	p.BaseURL, p.DemoURL, p.Merchant = started.Checkout, started.DemoShop, started.Merchant
+	p.Shop = p.DemoURL
 	return p
 }
 
@@ -173,7 +181,7 @@ func (p *process) mustSession(tb testing.TB, orderID string) session {
 	var s session
 	resp := p.api(tb, "POST", "/v1/sessions", map[string]any{
 		"amount": 1500, "currency": "JPY", "order_id": orderID,
-		"success_url": p.DemoURL + "/done", "cancel_url": p.DemoURL + "/",
+		"success_url": p.Shop + "/done", "cancel_url": p.Shop + "/",
 		"customer_email": "taro@example.jp",
 	}, &s)
 	if resp.StatusCode != http.StatusCreated || s.ID == "" {
@@ -209,4 +217,29 @@ func formBody(fields ...string) io.Reader {
 		fmt.Fprintf(&b, "%s=%s", fields[i], strings.ReplaceAll(fields[i+1], " ", "+"))
 	}
 	return strings.NewReader(b.String())
+}
+
+// paid is the hosted page's answer to a successful card submission.
+type paid struct {
+	Status string `json:"status"`
+	Token  string `json:"token"`
+}
+
+// pay submits a card as the hosted page does: the page's CSRF token, from
+// the checkout's own origin. It returns the status and the decoded answer.
+func (p *process) pay(tb testing.TB, client *http.Client, s session, number, cvc string) (int, paid) {
+	tb.Helper()
+	token := csrfToken(tb, client, strings.Replace(s.URL, s.URL[:strings.Index(s.URL, "/pay/")], p.BaseURL, 1))
+	req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", number, "expiry", "12/30", "name", "TEST SHOPPER", "cvc", cvc))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-CSRF-Token", token)
+	req.Header.Set("Origin", p.BaseURL)
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out paid
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -1,0 +1,152 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// BeginAttempt moves an open, unexpired session (or one stuck in processing
+// since before staleBefore) to processing and counts the attempt. It returns
+// the session as it was before; ECONFLICT when another attempt holds it or
+// it is paid, EEXPIRED when it has expired, ENOTFOUND when it does not exist.
+//
+// The session row is locked (FOR UPDATE) before it is read: of several
+// submissions, from any number of instances, the first to lock it moves it
+// to processing, and each later one reads it as processing once the first
+// commits.
+func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (checkout.Session, error) {
+	var before checkout.Session
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		before, err = session(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE sessions
+			SET status = 'processing', attempts = attempts + 1, processing_since = $2
+			WHERE id = $1 AND ((status = 'open' AND expires_at > $2)
+			                OR (status = 'processing' AND processing_since < $3))`,
+			id, ts(now), ts(staleBefore))
+		if err != nil {
+			return wrap("begin attempt", err)
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		switch before.Status {
+		case checkout.SessionPaid:
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
+		case checkout.SessionProcessing:
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "a payment for this checkout is already in progress"}
+		case checkout.SessionOpen, checkout.SessionExpired:
+			return &checkout.Error{Code: checkout.EEXPIRED, Message: "this checkout has expired"}
+		}
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout cannot take a payment"}
+	})
+	if err != nil {
+		return checkout.Session{}, err
+	}
+	return before, nil
+}
+
+// FinishAttempt records the attempt's outcome. With a payment, the payment is
+// stored and the session becomes paid, in one transaction; without one, the
+// session is open again. Either change applies only while the session is
+// processing this attempt (its attempt count is a.N), read under the row's
+// lock: an attempt that a stale-processing takeover superseded was reversed
+// by its successor, so it may neither pay the session nor reopen it. Paying
+// is ECONFLICT otherwise; ENOTFOUND when the session does not exist.
+//
+// When the COMMIT of a payment fails, the server may have committed it all
+// the same (the connection broke after the commit). FinishAttempt then reads
+// the payment back and reports success if it is there, since the caller
+// reverses the authorization on an error. (The Service calls it with a
+// context that is never cancelled, so the read-back runs.)
+func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout.Payment) error {
+	if p != nil && p.SessionID != a.SessionID {
+		return fmt.Errorf("postgres: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		var attempts int
+		err := tx.QueryRow(ctx, `SELECT status, attempts FROM sessions WHERE id = $1 FOR UPDATE`, a.SessionID).
+			Scan(&status, &attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("session")
+		}
+		if err != nil {
+			return wrap("finish attempt", err)
+		}
+		// The last outcome wins: an approved attempt that could not be
+		// recorded is recorded again as reversed.
+		_, err = tx.Exec(ctx, `INSERT INTO attempts
+			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (session_id, n) DO UPDATE SET
+				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
+				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
+				fingerprint = excluded.fingerprint, brand = excluded.brand,
+				last4 = excluded.last4, created_at = excluded.created_at`,
+			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
+			string(a.Brand), a.Last4, ts(a.CreatedAt))
+		if err != nil {
+			return wrap("record attempt", err)
+		}
+
+		holds := status == string(checkout.SessionProcessing) && attempts == a.N
+		if p == nil {
+			if holds {
+				if _, err := tx.Exec(ctx, `UPDATE sessions SET status = 'open', processing_since = NULL
+					WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N); err != nil {
+					return wrap("reopen session", err)
+				}
+			}
+			return nil
+		}
+		switch {
+		case status == string(checkout.SessionPaid):
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
+		case !holds:
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this attempt no longer holds the checkout"}
+		}
+		if err := insertPayment(ctx, tx, *p); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE sessions SET status = 'paid', payment_id = $1, processing_since = NULL
+			WHERE id = $2 AND status = 'processing' AND attempts = $3`, p.ID, a.SessionID, a.N)
+		if err != nil {
+			return wrap("mark session paid", err)
+		}
+		if tag.RowsAffected() != 1 {
+			// Cannot happen while the transaction holds the row lock;
+			// refuse rather than commit a payment without a paid session.
+			return errors.New("postgres: mark session paid: session changed under the row lock")
+		}
+		return nil
+	})
+	var ce *commitError
+	if p != nil && errors.As(err, &ce) && db.paymentStored(ctx, *p) {
+		return nil
+	}
+	return err
+}
+
+// paymentCheckTimeout bounds the read-back after a failed COMMIT.
+const paymentCheckTimeout = 5 * time.Second
+
+// paymentStored reports whether p is stored and its session paid by it: the
+// outcome of a COMMIT whose answer was lost. False when that cannot be told.
+func (db *DB) paymentStored(ctx context.Context, p checkout.Payment) bool {
+	ctx, cancel := context.WithTimeout(ctx, paymentCheckTimeout)
+	defer cancel()
+	var paid bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments p JOIN sessions s ON s.id = p.session_id
+		WHERE p.id = $1 AND s.id = $2 AND s.status = 'paid' AND s.payment_id = p.id)`, p.ID, p.SessionID).Scan(&paid)
+	return err == nil && paid
+}

@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// CreateMerchant stores a new merchant and its origins in one transaction;
+// ECONFLICT when the id (or the API key hash) is taken.
+func (db *DB) CreateMerchant(ctx context.Context, m checkout.Merchant) error {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO merchants (id, name, api_key_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			m.ID, m.Name, m.APIKeyHash, ts(m.CreatedAt))
+		if err != nil {
+			return err
+		}
+		for i, o := range m.Origins {
+			_, err := tx.Exec(ctx,
+				`INSERT INTO merchant_origins (merchant_id, position, scheme, host, port) VALUES ($1, $2, $3, $4, $5)`,
+				m.ID, i, o.Scheme, o.Host, o.Port)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch code, constraint := pgCode(err); {
+	case code == uniqueViolation && constraint == "merchants_pkey":
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "a merchant with this id already exists"}
+	case code == uniqueViolation:
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this API key is already in use"}
+	case err != nil:
+		return wrap("create merchant", err)
+	}
+	return nil
+}
+
+// MerchantByAPIKeyHash finds the merchant owning a key; ENOTFOUND when none does.
+func (db *DB) MerchantByAPIKeyHash(ctx context.Context, hash []byte) (checkout.Merchant, error) {
+	return db.merchant(ctx, `m.api_key_hash = $1`, hash)
+}
+
+// Merchant returns one merchant; ENOTFOUND when missing.
+func (db *DB) Merchant(ctx context.Context, id string) (checkout.Merchant, error) {
+	return db.merchant(ctx, `m.id = $1`, id)
+}
+
+// merchant reads a merchant and its origins in one query (one round trip:
+// MerchantByAPIKeyHash runs on every API request). Origins are written with
+// the merchant in one transaction and never change.
+func (db *DB) merchant(ctx context.Context, where string, arg any) (checkout.Merchant, error) {
+	rows, err := db.pool.Query(ctx, `SELECT m.id, m.name, m.api_key_hash, m.created_at, o.scheme, o.host, o.port
+		FROM merchants m LEFT JOIN merchant_origins o ON o.merchant_id = m.id
+		WHERE `+where+` ORDER BY o.position`, arg)
+	if err != nil {
+		return checkout.Merchant{}, wrap("merchant", err)
+	}
+	defer rows.Close()
+	var m checkout.Merchant
+	found := false
+	for rows.Next() {
+		var scheme, host *string
+		var port *int
+		if err := rows.Scan(&m.ID, &m.Name, &m.APIKeyHash, utcTime{&m.CreatedAt}, &scheme, &host, &port); err != nil {
+			return checkout.Merchant{}, wrap("merchant", err)
+		}
+		found = true
+		if scheme != nil {
+			m.Origins = append(m.Origins, checkout.Origin{Scheme: *scheme, Host: *host, Port: *port})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return checkout.Merchant{}, wrap("merchant", err)
+	}
+	if !found {
+		return checkout.Merchant{}, notFound("merchant")
+	}
+	return m, nil
+}
+
+// SetMerchantAPIKeyHash replaces the key hash, so the old key stops working
+// at once; ENOTFOUND when the merchant is missing.
+func (db *DB) SetMerchantAPIKeyHash(ctx context.Context, merchantID string, hash []byte) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE merchants SET api_key_hash = $1 WHERE id = $2`, hash, merchantID)
+	if code, _ := pgCode(err); code == uniqueViolation {
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this API key is already in use"}
+	}
+	if err != nil {
+		return wrap("set merchant API key", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("merchant")
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+// Package postgres is the store for several checkout instances sharing one
+// database: PostgreSQL through pgx v5, holding merchants, sessions, payments
+// and the vault's rows, with its schema kept by versioned goose migrations
+// that run at Open.
+//
+// Every state change that instances could race on is decided by the
+// database, not by a process: BeginAttempt and FinishAttempt lock the
+// session row (SELECT ... FOR UPDATE) for the length of their transaction,
+// CreateSessionIdempotent lets INSERT ... ON CONFLICT on the key decide which
+// session wins, and UpdateDataKeyWrapped is one compare-and-swap UPDATE.
+// Transactions run at READ COMMITTED, set explicitly so that a server whose
+// default is SERIALIZABLE does not turn these waits into serialization
+// failures; under READ COMMITTED a row lock makes the waiter read the row as
+// the winner committed it.
+//
+// Queries go through a pgxpool.Pool (pgx's native interface: typed SQLSTATE
+// errors, bytea and timestamptz without conversions, one pool). Only the
+// migrations use database/sql, because goose needs a *sql.DB; they get a
+// connection of their own that is closed afterwards, so that goose's
+// session-level advisory lock can never outlive them inside the pool.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/vault"
+)
+
+var (
+	_ checkout.Store = (*DB)(nil)
+	_ vault.Store    = (*DB)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the PostgreSQL store. It implements checkout.Store and vault.Store
+// and is safe for concurrent use, also by several processes on one database.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at dsn and brings its schema up to date.
+// Several instances may Open one database at once: the migrations run under
+// a PostgreSQL advisory lock, so exactly one applies each.
+//
+// dsn is a PostgreSQL URL or keyword/value string as pgx reads it. The pool
+// is configured there too: pool_max_conns (default max(4, CPUs)),
+// pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time and
+// pool_health_check_period; connect_timeout bounds each connection attempt.
+// In production use sslmode=verify-full: the rows carry card ciphertext and
+// wrapped keys (PCI DSS 4.2.1).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// Not wrapped: pgx's error keeps the DSN, and redacts its password
+		// only on a best-effort basis (a malformed URL defeats it).
+		return nil, errors.New("postgres: open: the DSN does not parse; check its syntax and parameters (it is not shown: it may hold a password)")
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		// Names our sessions in pg_stat_activity for the operator.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "checkout"
+	}
+	if err := migrate(ctx, cfg.ConnConfig); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	db := &DB{pool: pool}
+	if err := db.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// How goose's session locker polls for the lock while another instance
+// migrates: every second, for up to two minutes. Its
+// default (every 5 s) would make a second instance starting at the same
+// moment wait 5 s for a migration that takes milliseconds.
+const (
+	migrationLockPeriod   = 1   // seconds
+	migrationLockAttempts = 120 // tries
+)
+
+// migrate applies the embedded migrations that the database has not seen
+// yet, holding goose's advisory lock so that concurrent Opens take turns.
+func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(migrationLockPeriod, migrationLockAttempts))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	// A database/sql handle of its own, closed when done: closing its
+	// connections releases the session lock even if unlocking failed.
+	sqlDB := stdlib.OpenDB(*cfg.Copy())
+	defer sqlDB.Close()
+	sqlDB.SetMaxOpenConns(2)
+	// The global registry holds Go migrations other packages may register
+	// with goose; this schema is only the embedded files.
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", scrub(err))
+	}
+	return nil
+}
+
+// Close closes every connection of the pool, waiting for those in use to
+// be returned.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers, on a connection from the pool. It
+// serves /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", scrub(err))
+	}
+	return nil
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it unless fn
+// fails. A failed COMMIT comes back as a *commitError: the transaction may
+// or may not have committed.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", scrub(err))
+	}
+	if err := fn(tx); err != nil {
+		// A failed rollback (ctx is done, the connection broke) leaves
+		// nothing behind: pgx closes the connection, and the server rolls
+		// back a transaction whose connection is gone.
+		tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return &commitError{err: scrub(err)}
+	}
+	return nil
+}
+
+// commitError is a COMMIT that failed: the server may have committed the
+// transaction before the connection broke.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "postgres: commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// querier is what *pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ts is a time as the schema stores it: timestamptz, NULL for the zero time.
+// PostgreSQL keeps microseconds; finer digits are dropped.
+func ts(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// utcTime scans a timestamptz into *t, in UTC: pgx would answer in the
+// process's local zone. NULL scans as the zero time.
+type utcTime struct{ t *time.Time }
+
+// ScanTimestamptz implements pgtype.TimestamptzScanner.
+func (d utcTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	switch {
+	case !v.Valid:
+		*d.t = time.Time{}
+	case v.InfinityModifier != pgtype.Finite:
+		return errors.New("postgres: infinite timestamp")
+	default:
+		*d.t = v.Time.UTC()
+	}
+	return nil
+}
+
+// SQLSTATE codes the store tells apart.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+// pgCode returns err's SQLSTATE and constraint, or "" when err is not from
+// the server.
+func pgCode(err error) (code, constraint string) {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code, e.ConstraintName
+	}
+	return "", ""
+}
+
+// scrub blanks the parts of a server error that can quote values, in place,
+// and returns err. The server's DETAIL can quote the row ("Failing row
+// contains (...)", "Key (token)=(...)"); Error() leaves it out, but %#v or
+// a structured logger walking the error would not (PCI DSS 3.3, 10.2). The
+// code, message and the names of the table, column and constraint stay.
+func scrub(err error) error {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		e.Detail, e.Hint, e.Where, e.InternalQuery = "", "", "", ""
+		e.InternalPosition, e.Position = 0, 0
+	}
+	return err
+}
+
+// wrap adds the operation to a scrubbed error.
+func wrap(op string, err error) error {
+	return fmt.Errorf("postgres: %s: %w", op, scrub(err))
+}
+
+func notFound(what string) error {
+	return &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such " + what}
+}

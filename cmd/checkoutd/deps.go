@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/postgres"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
+	"github.com/hostedcheckout/hostedcheckout/vault"
+)
+
+// store is what every store gives the program: the checkout's and the
+// vault's rows, a readiness probe and a way to close.
+type store interface {
+	checkout.Store
+	vault.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
+
+// deps are the parts every command opens: the store, the key-encryption
+// key and the vault over them.
+type deps struct {
+	db    store
+	kek   vault.KeyEncrypter
+	vault *vault.Vault
+}
+
+func (d *deps) Close() {
+	if d.vault != nil {
+		d.vault.Close()
+	}
+	if c, ok := d.kek.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
+	}
+}
+
+// ready is /readyz: the store answers and the KEK is usable. An instance
+// that cannot encrypt cards must not receive shoppers.
+func (d *deps) ready(ctx context.Context) error {
+	if err := d.db.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return d.vault.Healthy()
+}
+
+func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) {
+	d := &deps{}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+	var err error
+	if d.db, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if d.kek, err = openKEK(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	d.vault, err = vault.Open(ctx, vault.Options{Store: d.db, KEK: d.kek, ResultTTL: cfg.ResultTTL, PublishDelay: cfg.SigningKeyPublish})
+	if err != nil {
+		return nil, fmt.Errorf("open vault: %w", err)
+	}
+	ok = true
+	return d, nil
+}
+
+func openStore(ctx context.Context, cfg Config) (store, error) {
+	switch cfg.Store {
+	case "postgres":
+		db, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			// The connection string may hold a password: name the setting, not its value.
+			return nil, fmt.Errorf("open PostgreSQL (CHECKOUT_DATABASE_URL): %w", err)
+		}
+		return db, nil
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "checkout.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return db, nil
+	}
+}
+
+func openKEK(ctx context.Context, cfg Config, log *slog.Logger) (vault.KeyEncrypter, error) {
+	if cfg.KEK == "transit" {
+		roleID, err := fromFile(cfg.VaultRoleID, cfg.VaultRoleIDFile)
+		if err != nil {
+			return nil, fmt.Errorf("vault role id: %w", err)
+		}
+		secretID, err := fromFile(cfg.VaultSecretID, cfg.VaultSecretIDFile)
+		if err != nil {
+			return nil, fmt.Errorf("vault secret id: %w", err)
+		}
+		opts := vault.TransitOptions{
+			Address:     cfg.VaultAddr,
+			CACert:      cfg.VaultCACert,
+			Token:       cfg.VaultToken,
+			Mount:       cfg.VaultTransitMount,
+			Key:         cfg.VaultTransitKey,
+			CallTimeout: cfg.VaultTimeout,
+			Logger:      log.With("component", "vault"),
+		}
+		if roleID != "" {
+			opts.AppRole = vault.AppRoleAuth{RoleID: roleID, SecretID: secretID}
+		}
+		t, err := vault.NewTransit(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("HashiCorp Vault Transit at %s: %w", cfg.VaultAddr, err)
+		}
+		return t, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	keyFile := filepath.Join(cfg.DataDir, "kek.key")
+	kek, created, err := vault.LoadOrCreateLocalKEK(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	verb := "card data is encrypted under"
+	if created {
+		verb = "created"
+	}
+	log.Warn("DEVELOPMENT ONLY: "+verb+" a local key-encryption key file; production keeps this key in HashiCorp Vault Transit (-kek transit)", "file", keyFile)
+	return kek, nil
+}
+
+// fromFile returns value, or the trimmed content of file when value is empty.
+func fromFile(value, file string) (string, error) {
+	if value != "" || file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", errors.New(file + " is empty")
+	}
+	return v, nil
+}
