@@ -33,14 +33,24 @@ type Error struct {
 	MsgID   string            // i18n message id for shopper-facing text, e.g. "card.cvc.length_front"
 	Params  map[string]string // values for the message template, e.g. {"Brand": "American Express"}
 	Details []*Error          // for a form: one error per field at fault, so each shows next to its field
+	Err     error             // the cause, for the operator's logs; never shown to users
 }
 
+// Error is for logs: the code, the message and the cause. Users see only
+// Message (ErrorMessage).
 func (e *Error) Error() string {
+	s := fmt.Sprintf("checkout: %s: %s", e.Code, e.Message)
 	if e.Field != "" {
-		return fmt.Sprintf("checkout: %s (%s): %s", e.Code, e.Field, e.Message)
+		s = fmt.Sprintf("checkout: %s (%s): %s", e.Code, e.Field, e.Message)
 	}
-	return fmt.Sprintf("checkout: %s: %s", e.Code, e.Message)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the given code and a formatted message.
 // Never pass card data as an argument.

@@ -25,7 +25,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -150,7 +153,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", scrub(err))
+		return wrap("begin", err)
 	}
 	if err := fn(tx); err != nil {
 		// A failed rollback (ctx is done, the connection broke) leaves
@@ -232,9 +235,32 @@ func scrub(err error) error {
 	return err
 }
 
-// wrap adds the operation to a scrubbed error.
+// wrap adds the operation to a scrubbed error. A database that cannot be
+// reached is EUNAVAILABLE, so that callers fail closed with "try again"
+// (503) rather than "internal error".
 func wrap(op string, err error) error {
-	return fmt.Errorf("postgres: %s: %w", op, scrub(err))
+	err = fmt.Errorf("postgres: %s: %w", op, scrub(err))
+	if unreachable(err) {
+		return &checkout.Error{Code: checkout.EUNAVAILABLE, Message: "the database is unavailable; nothing was charged, please try again shortly", Err: err}
+	}
+	return err
+}
+
+// unreachable reports whether err means the server could not be reached or
+// went away, rather than that it refused this statement.
+func unreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), pgconn.SafeToRetry(err):
+		return true
+	}
+	code, _ := pgCode(err)
+	// Class 08: connection exception; 57P01-57P03: the server is shutting
+	// down or starting; 53300: too many connections.
+	return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300"
 }
 
 func notFound(what string) error {
