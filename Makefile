@@ -4,7 +4,7 @@ GO ?= go
 CHROME_PATH ?= /usr/bin/chromium
 export CHROME_PATH
 
-.PHONY: run test deps vet fuzz bench build cluster lint-docker
+.PHONY: run test deps vet fuzz bench build cluster bench-prod lint-docker
 
 run:
 	$(GO) run ./cmd/checkoutd
@@ -44,6 +44,11 @@ bench: build
 # instances behind nginx, on loopback.
 cluster:
 	.ci/cluster.sh
+
+# The same benchmark on PostgreSQL and HashiCorp Vault Transit, with Vault
+# calls per card and raw Transit encrypt throughput for comparison.
+bench-prod: build
+	BENCH_N=$(BENCH_N) BENCH_C=$(BENCH_C) .ci/bench-prod.sh
 
 # No container engine runs here: the Dockerfile is linted, not built.
 lint-docker:

@@ -32,10 +32,11 @@ func main() {
 }
 
 type config struct {
-	binary, baseURL, apiKey string
-	returnURL               string // a URL on the merchant's registered origins
-	n, concurrency          int
-	maxDuration             time.Duration
+	binary, baseURL, apiKey  string
+	countVault, transitToken string // production benchmark: Vault's address, a token for raw Transit calls
+	returnURL                string // a URL on the merchant's registered origins
+	n, concurrency           int
+	maxDuration              time.Duration
 }
 
 func run() error {
@@ -47,12 +48,26 @@ func run() error {
 	flag.IntVar(&cfg.n, "n", 2000, "checkouts to run")
 	flag.IntVar(&cfg.concurrency, "c", 16, "checkouts in flight at once")
 	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop after this long whatever -n says")
+	flag.StringVar(&cfg.countVault, "count-vault", "", "Vault address: put a counting proxy in front of it for the started binary, and report Vault calls per card")
+	flag.StringVar(&cfg.transitToken, "transit-token", "", "with -count-vault: also time raw Transit encrypt calls (-n of them, -c at once) with this token")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.maxDuration)
 	defer cancel()
+	var counter *vaultCounter
+	var env []string
+	if cfg.countVault != "" {
+		if err := loopbackOnly(cfg.countVault); err != nil {
+			return err
+		}
+		var err error
+		if counter, err = startVaultCounter(cfg.countVault); err != nil {
+			return err
+		}
+		env = append(env, "CHECKOUT_VAULT_ADDR="+counter.url)
+	}
 	if cfg.baseURL == "" {
-		stop, err := startBinary(ctx, &cfg)
+		stop, err := startBinary(ctx, &cfg, env)
 		if err != nil {
 			return err
 		}
@@ -61,7 +76,21 @@ func run() error {
 	if err := loopbackOnly(cfg.baseURL); err != nil {
 		return err
 	}
-	return drive(ctx, cfg)
+	before := counter.snapshot()
+	ok, err := drive(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if counter != nil {
+		after := counter.snapshot()
+		fmt.Printf("vault calls during the run: %d key operations (datakey, decrypt), %d health probes, %d logins/renewals\n",
+			after.keyOps-before.keyOps, after.health-before.health, after.auth-before.auth)
+		fmt.Printf("vault key operations per card: %.4f\n", float64(after.keyOps-before.keyOps)/float64(max(ok, 1)))
+	}
+	if cfg.transitToken != "" {
+		return transitBench(ctx, cfg)
+	}
+	return nil
 }
 
 // loopbackOnly refuses any target off this machine: a load generator must
@@ -81,7 +110,7 @@ func loopbackOnly(base string) error {
 
 // startBinary runs checkoutd on loopback ports in a fresh data directory
 // and reads its start-up line for the URL and the demo merchant's key.
-func startBinary(ctx context.Context, cfg *config) (stop func(), err error) {
+func startBinary(ctx context.Context, cfg *config, env []string) (stop func(), err error) {
 	dir, err := os.MkdirTemp("", "checkoutload-")
 	if err != nil {
 		return nil, err
@@ -89,6 +118,7 @@ func startBinary(ctx context.Context, cfg *config) (stop func(), err error) {
 	cmd := exec.CommandContext(ctx, cfg.binary, "serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0",
 		"-data-dir", dir, "-log-level", "warn")
 	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -127,7 +157,7 @@ var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
 
 type sample struct{ total, pay time.Duration }
 
-func drive(ctx context.Context, cfg config) error {
+func drive(ctx context.Context, cfg config) (int, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency}}
 	var (
 		next    atomic.Int64
@@ -175,9 +205,9 @@ func drive(ctx context.Context, cfg config) error {
 		fmt.Printf("error x%d: %s\n", n, msg)
 	}
 	if len(samples) == 0 {
-		return errors.New("no checkout succeeded")
+		return 0, errors.New("no checkout succeeded")
 	}
-	return nil
+	return len(samples), nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
