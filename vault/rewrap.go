@@ -45,13 +45,13 @@ type RewrapOptions struct {
 
 // RewrapProgress says how far a Rewrap got.
 type RewrapProgress struct {
-	Latest    int    // the KEK version data keys are moved to
-	Done      int    // data keys finished so far: Rewrapped + Skipped + Foreign
-	Rewrapped int    // rewrapped to Latest (or newer) by this run
-	Skipped   int    // already at Latest or newer: left as they were
-	Foreign   int    // wrapped by another KEK: left as they were
-	Cursor    string // id of the last data key finished in the main pass: pass it as RewrapOptions.After to resume
-	Finished  bool   // every data key is at Latest or newer (or foreign)
+	Latest    int    `json:"latest"`    // the KEK version data keys are moved to
+	Done      int    `json:"done"`      // data keys finished so far: Rewrapped + Skipped + Foreign
+	Rewrapped int    `json:"rewrapped"` // rewrapped to Latest (or newer) by this run
+	Skipped   int    `json:"skipped"`   // already at Latest or newer: left as they were
+	Foreign   int    `json:"foreign"`   // wrapped by another KEK: left as they were
+	Cursor    string `json:"cursor"`    // id of the last data key finished in the main pass: pass it as RewrapOptions.After to resume
+	Finished  bool   `json:"finished"`  // every data key is at Latest or newer (or foreign)
 }
 
 // Rewrap moves every data key wrapped by kek under an older version to the

@@ -51,6 +51,7 @@ Usage:
   checkoutd kek rotate [-raise-min-version]                   rotate the Transit key, then rewrap every data key
   checkoutd kek rewrap [-after CURSOR] [-raise-min-version]   rewrap (resume) without rotating
   checkoutd kek policy [-admin]                               print the HashiCorp Vault policy checkoutd needs
+  checkoutd certs dev -out DIR [-host HOST...]                a development CA and server certificates (checkoutd, Vault)
 
 Run 'checkoutd serve -h' for the flags; each has a CHECKOUT_* environment variable.
 `
@@ -89,6 +90,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	case "certs":
+		if len(args) == 0 || args[0] != "dev" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runCertsDev(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

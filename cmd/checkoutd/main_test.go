@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -105,26 +107,33 @@ func TestMerchantsCreate(t *testing.T) {
 	}
 }
 
-// Given certificates, the service serves TLS 1.2+ and sends HSTS.
+// Given certificates (here from the operator's `certs dev`), the service
+// serves TLS 1.2+ and sends HSTS.
 func TestServesTLSWithHSTS(t *testing.T) {
-	ca, err := certs.NewDevCA("test CA")
+	dir := t.TempDir()
+	if out, err := exec.Command(binary, "certs", "dev", "-out", dir).CombinedOutput(); err != nil {
+		t.Fatalf("certs dev: %v\n%s", err, out)
+	}
+	certFile, keyFile := filepath.Join(dir, "checkoutd.crt"), filepath.Join(dir, "checkoutd.key")
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := ca.IssueServer("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := issued.WriteFiles(t.TempDir(), "checkoutd")
-	if err != nil {
-		t.Fatal(err)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.crt holds no certificate")
 	}
 	p := mustStart(t, "-tls-cert", certFile, "-tls-key", keyFile)
 	if !strings.HasPrefix(p.BaseURL, "https://127.0.0.1:") {
 		t.Fatalf("base URL %s", p.BaseURL)
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
-	resp, err := client.Get(p.BaseURL + "/healthz")
+	get := func(cfg *tls.Config) (*http.Response, error) {
+		return (&http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}).Get(p.BaseURL + "/healthz")
+	}
+	resp, err := get(&tls.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +141,17 @@ func TestServesTLSWithHSTS(t *testing.T) {
 	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
 		t.Fatalf("HSTS = %q", hsts)
 	}
-	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11}}}
-	if resp, err := old.Get(p.BaseURL + "/healthz"); err == nil {
+	if resp, err := get(&tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}); err == nil {
 		resp.Body.Close()
 		t.Fatal("served TLS 1.1")
+	}
+	other, err := certs.NewDevCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := get(&tls.Config{RootCAs: other.Pool()}); err == nil {
+		resp.Body.Close()
+		t.Fatal("a client trusting another CA accepted the server")
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/hostedcheckout/hostedcheckout/certs"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -151,4 +154,51 @@ func runKEKPolicy(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = io.WriteString(stdout, policy)
 	return err
+}
+
+// runCertsDev writes a fresh development CA and server certificates for
+// checkoutd and for a local Vault into a directory: ca.crt (trust it),
+// checkoutd.crt/.key and vault.crt/.key (keys 0600). The CA's own key is not
+// kept, so nothing more can be issued under it. Production loads real
+// certificates with -tls-cert and -tls-key.
+func runCertsDev(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("checkoutd certs dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "directory to write the certificates into (required)")
+	var hosts stringList
+	fs.Var(&hosts, "host", "a DNS name or IP the certificates are for (repeatable; default localhost, 127.0.0.1, ::1)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "certs dev: -out is required")
+		return errUsage
+	}
+	if len(hosts) == 0 {
+		hosts = stringList{"localhost", "127.0.0.1", "::1"}
+	}
+	ca, err := certs.NewDevCA("hosted checkout development CA")
+	if err != nil {
+		return err
+	}
+	written := map[string]string{}
+	for _, name := range []string{"checkoutd", "vault"} {
+		issued, err := ca.IssueServer(hosts...)
+		if err != nil {
+			return err
+		}
+		certFile, keyFile, err := issued.WriteFiles(*out, name)
+		if err != nil {
+			return err
+		}
+		written[name+"_cert"], written[name+"_key"] = certFile, keyFile
+	}
+	caFile := filepath.Join(*out, "ca.crt")
+	if err := os.WriteFile(caFile, ca.CertPEM(), 0o644); err != nil {
+		return err
+	}
+	written["ca"] = caFile
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(written)
 }

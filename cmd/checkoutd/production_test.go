@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/postgres/pgtest"
@@ -474,4 +475,63 @@ func TestNoCardDataLeaksOnPostgresAndVault(t *testing.T) {
 		t.Fatalf("only %d files searched: is the PostgreSQL data directory there?", len(corpora))
 	}
 	searchLeaks(t, corpora, cvc)
+}
+
+// The operator rotates the Transit key while payments continue: every data
+// key is rewrapped, old versions are then refused, and a fresh instance
+// (which must unwrap the keys the first one stored) still starts and pays.
+func TestKEKRotationWhilePaying(t *testing.T) {
+	e, _ := mustProduction(t, productionOptions{})
+	p := e.instance(t)
+	stop := make(chan struct{})
+	results := shoppers(t, p, stop, 2000)
+	time.Sleep(time.Second)
+
+	// The operator's token holds both the service's and the admin policy.
+	client := e.vault.Client()
+	policy := vault.TransitPolicy(vaulttest.Mount, vaulttest.Key) + "\n" + vault.TransitAdminPolicy(vaulttest.Mount, vaulttest.Key)
+	if err := client.Sys().PutPolicy("checkout-operator", policy); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"checkout-operator"}, NoDefaultPolicy: true, TTL: "10m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range e.env() {
+		if !strings.HasPrefix(kv, "CHECKOUT_VAULT_ROLE_ID=") && !strings.HasPrefix(kv, "CHECKOUT_VAULT_SECRET_ID=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(binary, "kek", "rotate", "-raise-min-version")
+	cmd.Env = append(append(cmd.Environ(), env...), "CHECKOUT_VAULT_TOKEN="+secret.Auth.ClientToken)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kek rotate: %v\n%s\n%s", err, out, stderr.Bytes())
+	}
+	if !bytes.Contains(out, []byte(`"rotated":true`)) || !bytes.Contains(out, []byte(`"finished":true`)) || !bytes.Contains(out, []byte(`"min_decryption_version":2`)) {
+		t.Fatalf("kek rotate printed:\n%s", out)
+	}
+	if bytes.Contains(stderr.Bytes(), []byte(secret.Auth.ClientToken)) {
+		t.Fatal("the command logged its Vault token")
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	outcomes := <-results
+	paid, failed := checkNothingLostOrDuplicated(t, e, p, outcomes)
+	if failed != 0 {
+		t.Errorf("%d checkouts failed during the rotation", failed)
+	}
+	if n := e.query(t, `SELECT count(*) FROM data_keys WHERE wrapped NOT LIKE 'vault:v2:%'`); n != 0 {
+		t.Errorf("%d data keys not at the newest Transit version", n)
+	}
+
+	fresh := e.instance(t)
+	s := fresh.mustSession(t, "after-rotation")
+	if status, _ := fresh.pay(t, &http.Client{Timeout: 30 * time.Second}, s, sandbox.CardVisa, "123"); status != http.StatusOK {
+		t.Fatalf("a fresh instance after rotation: pay answered %d\n%s", status, fresh.Output())
+	}
+	t.Logf("%d checkouts paid during the rotation, none failed; output:\n%s", paid, out)
 }
