@@ -95,6 +95,22 @@ func (e *production) instance(t *testing.T) *process {
 	return p
 }
 
+// corpora is everything the dependencies hold or printed: PostgreSQL's
+// data directory and log, and Vault's output.
+func (e *production) corpora(t *testing.T, when string) [][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	readDataDir(t, e.pg.DataDir(), when, files)
+	out := [][]byte{e.vault.Output()}
+	if log, err := os.ReadFile(e.pg.LogFile()); err == nil {
+		out = append(out, log)
+	}
+	for _, b := range files {
+		out = append(out, b)
+	}
+	return out
+}
+
 func (e *production) query(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,7 +241,7 @@ type outcome struct {
 
 // shoppers runs checkouts one after another until stop is closed (and at
 // most limit), recording every outcome. Traffic stays on loopback.
-func shoppers(t *testing.T, p *process, stop <-chan struct{}, limit int) <-chan []outcome {
+func shoppers(t *testing.T, p *process, stop <-chan struct{}, limit int, number, cvc string) <-chan []outcome {
 	done := make(chan []outcome, 1)
 	client := &http.Client{Timeout: 20 * time.Second}
 	go func() {
@@ -266,7 +282,7 @@ func shoppers(t *testing.T, p *process, stop <-chan struct{}, limit int) <-chan 
 				out = append(out, outcome{session: s, status: page.StatusCode})
 				continue
 			}
-			req, _ = http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", sandbox.CardVisa, "expiry", "12/30", "name", "FAULT TEST", "cvc", "123"))
+			req, _ = http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", number, "expiry", "12/30", "name", "FAULT TEST", "cvc", cvc))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("X-CSRF-Token", string(m[1]))
 			req.Header.Set("Origin", p.BaseURL)
@@ -392,9 +408,10 @@ func TestFaultsFailClosedAndRecover(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			e, proxy := mustProduction(t, f.opts)
+			cvc := sentinelCVC(t, e.corpora(t, "before")...)
 			p := e.instance(t)
 			stop := make(chan struct{})
-			results := shoppers(t, p, stop, 2000)
+			results := shoppers(t, p, stop, 2000, sentinelPAN, cvc)
 			time.Sleep(1500 * time.Millisecond) // payments flowing
 
 			f.inject(t, e, proxy)
@@ -425,6 +442,13 @@ func TestFaultsFailClosedAndRecover(t *testing.T) {
 			if paid == 0 || failed == 0 {
 				t.Errorf("the run saw %d paid and %d failed checkouts: the fault did not land mid-traffic", paid, failed)
 			}
+			// The security code is still nowhere: PostgreSQL's files and
+			// log, Vault's output, everything checkoutd printed.
+			corpora := map[string][]byte{"program output": p.Output()}
+			for i, b := range e.corpora(t, "after") {
+				corpora[fmt.Sprint("dependency ", i)] = b
+			}
+			searchLeaks(t, corpora, cvc)
 		})
 	}
 }
@@ -484,7 +508,7 @@ func TestKEKRotationWhilePaying(t *testing.T) {
 	e, _ := mustProduction(t, productionOptions{})
 	p := e.instance(t)
 	stop := make(chan struct{})
-	results := shoppers(t, p, stop, 2000)
+	results := shoppers(t, p, stop, 2000, sandbox.CardVisa, "123")
 	time.Sleep(time.Second)
 
 	// The operator's token holds both the service's and the admin policy.
