@@ -9,7 +9,7 @@ bin=${VAULT_BIN:-$HOME/.cache/hostedcheckout/vault-1.21.0}
 if [ ! -x "$bin" ]; then
   echo "deps: building the Vault server for tests into $bin (first time only, ~10 min)" >&2
   mkdir -p "$(dirname "$bin")"
-  (cd "$here/vaultserver" && go build -trimpath -o "$bin.tmp" .)
+  (cd "$here/vaultserver" && go build -o "$bin.tmp" .)
   mv "$bin.tmp" "$bin"
 fi
 echo "$bin"
