@@ -3,6 +3,8 @@ package checkout
 import (
 	"context"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
 
 // PaymentSucceeded is the status of an approved payment. Declined submissions
@@ -28,6 +30,19 @@ type Payment struct {
 	CVCCheck    CVCCheck
 	AuthCode    string
 	CreatedAt   time.Time
+}
+
+// Card is the payment's card as merchants see it, in the API and in the
+// signed result alike: never more than brand, last 4 and expiry.
+func (p Payment) Card() verify.Card {
+	return verify.Card{
+		Token:       p.CardToken,
+		Brand:       string(p.Brand),
+		Last4:       p.Last4,
+		ExpMonth:    p.ExpMonth,
+		ExpYear:     p.ExpYear,
+		Fingerprint: p.Fingerprint,
+	}
 }
 
 // Attempt outcomes.

@@ -480,15 +480,8 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 		Amount:    p.Amount,
 		Currency:  p.Currency,
 		Status:    p.Status,
-		Card: verify.Card{
-			Token:       p.CardToken,
-			Brand:       string(p.Brand),
-			Last4:       p.Last4,
-			ExpMonth:    p.ExpMonth,
-			ExpYear:     p.ExpYear,
-			Fingerprint: p.Fingerprint,
-		},
-		CVCCheck: string(p.CVCCheck),
+		Card:      p.Card(),
+		CVCCheck:  string(p.CVCCheck),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
 
 const merchantKey = "web.merchant"
@@ -63,25 +64,16 @@ type sessionJSON struct {
 // paymentJSON is a payment as docs/API.md shows it: of the card, only what
 // PCI DSS 3.4.1 allows to display (brand, last 4, expiry) and references.
 type paymentJSON struct {
-	ID        string   `json:"id"`
-	Object    string   `json:"object"`
-	SessionID string   `json:"session_id"`
-	OrderID   string   `json:"order_id"`
-	Amount    int64    `json:"amount"`
-	Currency  string   `json:"currency"`
-	Status    string   `json:"status"`
-	Card      cardJSON `json:"card"`
-	CVCCheck  string   `json:"cvc_check"`
-	CreatedAt string   `json:"created_at"`
-}
-
-type cardJSON struct {
-	Token       string `json:"token"`
-	Brand       string `json:"brand"`
-	Last4       string `json:"last4"`
-	ExpMonth    int    `json:"exp_month"`
-	ExpYear     int    `json:"exp_year"`
-	Fingerprint string `json:"fingerprint"`
+	ID        string      `json:"id"`
+	Object    string      `json:"object"`
+	SessionID string      `json:"session_id"`
+	OrderID   string      `json:"order_id"`
+	Amount    int64       `json:"amount"`
+	Currency  string      `json:"currency"`
+	Status    string      `json:"status"`
+	Card      verify.Card `json:"card"`
+	CVCCheck  string      `json:"cvc_check"`
+	CreatedAt string      `json:"created_at"`
 }
 
 func timeJSON(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
@@ -114,14 +106,7 @@ func paymentOf(p checkout.Payment) paymentJSON {
 		Amount:    p.Amount,
 		Currency:  p.Currency,
 		Status:    p.Status,
-		Card: cardJSON{
-			Token:       p.CardToken,
-			Brand:       string(p.Brand),
-			Last4:       p.Last4,
-			ExpMonth:    p.ExpMonth,
-			ExpYear:     p.ExpYear,
-			Fingerprint: p.Fingerprint,
-		},
+		Card:      p.Card(),
 		CVCCheck:  string(p.CVCCheck),
 		CreatedAt: timeJSON(p.CreatedAt),
 	}

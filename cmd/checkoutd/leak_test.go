@@ -93,50 +93,20 @@ func leakScenario(t *testing.T, p *process, sentinelCVC string) map[string][]byt
 	rec := &recorder{base: http.DefaultTransport}
 	client := &http.Client{Transport: rec}
 
-	pay := func(sessionURL, id string, fields ...string) *http.Response {
-		t.Helper()
-		token := csrfToken(t, client, sessionURL)
-		req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+id, formBody(fields...))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-CSRF-Token", token)
-		req.Header.Set("Origin", p.BaseURL)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-
 	var tokens []string
 	for i := range 3 {
 		s := p.mustSession(t, "leak-"+string(rune('a'+i)))
 		// Error paths first, each with the sentinel: a bad expiry (refused
 		// before authorization), then a code of the wrong length.
-		if resp := pay(s.URL, s.ID, "number", "3714 496353 98431", "expiry", "13/99", "name", "LEAK TEST", "cvc", sentinelCVC); resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("bad expiry: status %d", resp.StatusCode)
+		if status, _ := p.submit(t, client, s, "number", "3714 496353 98431", "expiry", "13/99", "name", "LEAK TEST", "cvc", sentinelCVC); status != http.StatusBadRequest {
+			t.Fatalf("bad expiry: status %d", status)
 		}
-		if resp := pay(s.URL, s.ID, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC+"9"); resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("5-digit code: status %d", resp.StatusCode)
+		if status, _ := p.submit(t, client, s, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC+"9"); status != http.StatusBadRequest {
+			t.Fatalf("5-digit code: status %d", status)
 		}
-		token := csrfToken(t, client, s.URL)
-		req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", "3714 496353 98431", "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-CSRF-Token", token)
-		req.Header.Set("Origin", p.BaseURL)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var paid struct {
-			Status string `json:"status"`
-			Token  string `json:"token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&paid)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || paid.Status != "paid" {
-			t.Fatalf("sentinel payment: status %d %+v\n%s", resp.StatusCode, paid, p.Output())
+		status, paid := p.submit(t, client, s, "number", "3714 496353 98431", "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
+		if status != http.StatusOK || paid.Status != "paid" {
+			t.Fatalf("sentinel payment: status %d %+v\n%s", status, paid, p.Output())
 		}
 		tokens = append(tokens, paid.Token)
 
@@ -149,26 +119,24 @@ func leakScenario(t *testing.T, p *process, sentinelCVC string) map[string][]byt
 				} `json:"card"`
 			} `json:"payment"`
 		}
-		req, _ = http.NewRequest("GET", p.BaseURL+"/v1/sessions/"+s.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
-		resp, err = client.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		merchantGET := func(path string, out any) {
+			req, _ := http.NewRequest("GET", p.BaseURL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			json.NewDecoder(resp.Body).Decode(out)
 		}
-		json.NewDecoder(resp.Body).Decode(&got)
-		resp.Body.Close()
+		merchantGET("/v1/sessions/"+s.ID, &got)
 		// The sentinel really went through: the payment shows its brand and last 4.
 		if got.Payment.Card.Brand != "amex" || got.Payment.Card.Last4 != "8431" {
 			t.Fatalf("payment card = %+v", got.Payment.Card)
 		}
-		req, _ = http.NewRequest("GET", p.BaseURL+"/v1/payments/"+got.Payment.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+p.Merchant.APIKey)
-		if resp, err = client.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		merchantGET("/v1/payments/"+got.Payment.ID, &struct{}{})
 		// A second submission on the paid session answers the payment again.
-		pay(s.URL, s.ID, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
+		p.submit(t, client, s, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
 	}
 	if resp, err := client.Get(p.BaseURL + "/.well-known/jwks.json"); err == nil {
 		io.Copy(io.Discard, resp.Body)

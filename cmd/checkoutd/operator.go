@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,20 +22,30 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// openCommand parses an operator command's flags (extra adds its own) and
+// opens the store and the vault it works on. The caller closes the deps.
+func openCommand(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, *deps, *slog.Logger, error) {
+	cfg, err := parseConfig(name, args, stderr, extra)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, d, log, nil
+}
+
 // runMerchantsCreate registers a merchant and prints its id and secret key
 // as JSON. The key is shown this once: only its hash is stored.
 func runMerchantsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var name string
 	var origins stringList
-	cfg, err := parseConfig("checkoutd merchants create", args, stderr, func(fs *flag.FlagSet) {
+	cfg, d, log, err := openCommand(ctx, "checkoutd merchants create", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "the merchant's name (required)")
 		fs.Var(&origins, "origin", "an origin the merchant's pages and return URLs live on, e.g. https://shop.example (repeatable, at least one)")
 	})
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDeps(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -61,12 +72,7 @@ func runMerchantsCreate(ctx context.Context, args []string, stdout, stderr io.Wr
 // runKeysRotate makes a new result-signing key. Running instances publish
 // it in their JWKS and sign with it once it is active.
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("checkoutd keys rotate", args, stderr, nil)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDeps(ctx, cfg, log)
+	_, d, _, err := openCommand(ctx, "checkoutd keys rotate", args, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -91,7 +97,7 @@ func runKEKRewrap(ctx context.Context, rotate bool, args []string, stdout, stder
 	if rotate {
 		name = "checkoutd kek rotate"
 	}
-	cfg, err := parseConfig(name, args, stderr, func(fs *flag.FlagSet) {
+	_, d, _, err := openCommand(ctx, name, args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&raise, "raise-min-version", false, "after a complete rewrap, make Transit refuse older key versions")
 		if !rotate {
 			fs.StringVar(&after, "after", "", "resume after this data key id (the cursor of a previous run)")
@@ -100,16 +106,11 @@ func runKEKRewrap(ctx context.Context, rotate bool, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	if cfg.KEK != "transit" {
+	defer d.Close()
+	transit, ok := d.kek.(*vault.Transit)
+	if !ok {
 		return errors.New("kek commands need -kek transit: the local development key does not rotate")
 	}
-	log := newLogger(cfg, stderr)
-	d, err := openDeps(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	transit := d.kek.(*vault.Transit)
 	enc := json.NewEncoder(stdout)
 	if rotate {
 		v, err := transit.Rotate(ctx)

@@ -229,8 +229,15 @@ type paid struct {
 // the checkout's own origin. It returns the status and the decoded answer.
 func (p *process) pay(tb testing.TB, client *http.Client, s session, number, cvc string) (int, paid) {
 	tb.Helper()
-	token := csrfToken(tb, client, strings.Replace(s.URL, s.URL[:strings.Index(s.URL, "/pay/")], p.BaseURL, 1))
-	req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody("number", number, "expiry", "12/30", "name", "TEST SHOPPER", "cvc", cvc))
+	return p.submit(tb, client, s, "number", number, "expiry", "12/30", "name", "TEST SHOPPER", "cvc", cvc)
+}
+
+// submit posts the pay form with the given field names and values, after
+// opening this instance's page for its CSRF token.
+func (p *process) submit(tb testing.TB, client *http.Client, s session, fields ...string) (int, paid) {
+	tb.Helper()
+	token := csrfToken(tb, client, p.BaseURL+"/pay/"+s.ID)
+	req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody(fields...))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-CSRF-Token", token)
 	req.Header.Set("Origin", p.BaseURL)
