@@ -1,0 +1,71 @@
+package risk
+
+import (
+	"testing"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
+)
+
+func TestBINTable(t *testing.T) {
+	for _, e := range binCountries {
+		if !ValidCountry(e.country) {
+			t.Errorf("%s: %q is not a current ISO 3166-1 country code", e.prefix, e.country)
+		}
+		if checkout.DetectBrand(e.prefix) == checkout.BrandUnknown {
+			t.Errorf("%s: outside every brand's range", e.prefix)
+		}
+		if e.source == "" {
+			t.Errorf("%s: no source", e.prefix)
+		}
+	}
+}
+
+func TestLookupBIN(t *testing.T) {
+	tests := []struct {
+		bin     string
+		brand   checkout.Brand
+		country string
+	}{
+		{sandbox.CardVisa[:6], checkout.BrandVisa, "US"},
+		{sandbox.CardMastercard[:6], checkout.BrandMastercard, "US"},
+		{sandbox.CardJCB[:6], checkout.BrandJCB, "JP"},
+		{sandbox.CardDiners[:6], checkout.BrandDiners, "US"},
+		{sandbox.CardAmex[:6], checkout.BrandAmex, "US"},
+		{sandbox.CardDeclined[:6], checkout.BrandVisa, "US"},
+		{"42424242", checkout.BrandVisa, "US"}, // 8-digit BIN
+		{"411111", checkout.BrandVisa, ""},     // brand known, country not
+		{"352800", checkout.BrandJCB, ""},      // JCB issues abroad too: no default country
+		{"999999", checkout.BrandUnknown, ""},
+		{"", checkout.BrandUnknown, ""},
+	}
+	for _, tt := range tests {
+		got := LookupBIN(tt.bin)
+		if got.Brand != tt.brand || got.Country != tt.country {
+			t.Errorf("LookupBIN(%q) = %+v, want brand %q country %q", tt.bin, got, tt.brand, tt.country)
+		}
+	}
+}
+
+func TestCanonicalCountry(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"JP", "JP", true}, {"US", "US", true}, {"GB", "GB", true},
+		{"UK", "GB", true}, // exceptionally reserved, canonicalised
+		{"jp", "JP", true},
+		{"EU", "", false}, {"ZZ", "", false}, {"QO", "", false}, {"XK", "", false},
+		{"JPN", "", false}, {"", "", false}, {"1", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := CanonicalCountry(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("CanonicalCountry(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+	if ValidCountry("UK") || ValidCountry("jp") || !ValidCountry("JP") {
+		t.Error("ValidCountry accepts only canonical upper-case codes")
+	}
+}
