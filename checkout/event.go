@@ -1,0 +1,36 @@
+package checkout
+
+import (
+	"context"
+	"time"
+)
+
+// Event types merchants receive as webhooks.
+const (
+	EventPaymentAuthorized = "payment.authorized"      // approved and screened OK
+	EventReviewRequired    = "payment.review_required" // approved but held by screening (REVIEW)
+	EventPaymentCaptured   = "payment.captured"        // a held payment approved by the merchant
+	EventPaymentVoided     = "payment.voided"          // a held payment rejected by the merchant
+	EventChargebackCreated = "chargeback.created"      // the card company refused payment
+)
+
+// Event is something that happened to a merchant's payment. Data is the
+// JSON-ready object the webhook carries (the payment as the API shows it,
+// or the chargeback); like everything stored, it holds no security code and
+// no more of the card than brand, last 4 and expiry.
+type Event struct {
+	ID         string // "evt_...", unique; the webhook's idempotency key for the merchant
+	Type       string // one of the Event* types
+	MerchantID string
+	Data       any
+	CreatedAt  time.Time
+}
+
+// Notifier records events for delivery. Delivery itself (signing, retries,
+// the log) happens elsewhere, so that a slow merchant endpoint never holds
+// up a payment.
+type Notifier interface {
+	// Notify stores the event durably for delivery; errors are the
+	// store's (EUNAVAILABLE when it is down).
+	Notify(ctx context.Context, e Event) error
+}
