@@ -245,23 +245,9 @@ type Expiry struct {
 // "MM/YYYY" or "MMYY", and refuses a card that expired before now. Cards more
 // than 20 years ahead are refused as mistyped.
 func ParseExpiry(s string, now time.Time) (Expiry, error) {
-	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
-	var mm, yy string
-	switch {
-	case strings.Count(s, "/") == 1:
-		mm, yy, _ = strings.Cut(s, "/")
-	case len(s) == 4:
-		mm, yy = s[:2], s[2:]
-	default:
+	month, year, ok := expiryFields(s)
+	if !ok {
 		return Expiry{}, FieldError("expiry", "card.expiry.format", "Enter the expiry date as MM/YY.", nil)
-	}
-	if !allDigits(mm) || !allDigits(yy) || (len(mm) != 1 && len(mm) != 2) || (len(yy) != 2 && len(yy) != 4) {
-		return Expiry{}, FieldError("expiry", "card.expiry.format", "Enter the expiry date as MM/YY.", nil)
-	}
-	month, _ := strconv.Atoi(mm)
-	year, _ := strconv.Atoi(yy)
-	if len(yy) == 2 {
-		year += 2000
 	}
 	if month < 1 || month > 12 {
 		return Expiry{}, FieldError("expiry", "card.expiry.month", "The expiry month must be from 01 to 12.", nil)
@@ -274,6 +260,30 @@ func ParseExpiry(s string, now time.Time) (Expiry, error) {
 		return Expiry{}, FieldError("expiry", "card.expiry.far", "The expiry date is too far in the future. Check the year.", nil)
 	}
 	return Expiry{Month: month, Year: year}, nil
+}
+
+// expiryFields reads the month and year of an expiry as ParseExpiry
+// accepts it, without judging them.
+func expiryFields(s string) (month, year int, ok bool) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	var mm, yy string
+	switch {
+	case strings.Count(s, "/") == 1:
+		mm, yy, _ = strings.Cut(s, "/")
+	case len(s) == 4:
+		mm, yy = s[:2], s[2:]
+	default:
+		return 0, 0, false
+	}
+	if !allDigits(mm) || !allDigits(yy) || (len(mm) != 1 && len(mm) != 2) || (len(yy) != 2 && len(yy) != 4) {
+		return 0, 0, false
+	}
+	month, _ = strconv.Atoi(mm)
+	year, _ = strconv.Atoi(yy)
+	if len(yy) == 2 {
+		year += 2000
+	}
+	return month, year, true
 }
 
 func allDigits(s string) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -67,6 +68,17 @@ func NewAPIKey() string { return "sk_test_" + randomString(32) }
 func HashAPIKey(key string) []byte {
 	sum := sha256.Sum256([]byte(key))
 	return sum[:]
+}
+
+// APIKeyFingerprint names the merchant's current API key in audit logs
+// without revealing it: "key_" and 12 hex digits of the stored SHA-256. A
+// key carries 160 random bits, so a prefix of its hash tells nothing usable
+// about it, and the key itself is never stored or logged (PCI DSS 8.3.2).
+func (m Merchant) APIKeyFingerprint() string {
+	if len(m.APIKeyHash) < 6 {
+		return "key_unknown"
+	}
+	return "key_" + hex.EncodeToString(m.APIKeyHash[:6])
 }
 
 // NewID returns a random identifier with the given prefix, e.g. "cs_...".

@@ -7,9 +7,14 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
 
-// PaymentSucceeded is the status of an approved payment. Declined submissions
-// are attempts, not payments: a session has at most one payment.
-const PaymentSucceeded = "succeeded"
+// Payment statuses. Declined and blocked submissions are attempts, not
+// payments: a session has at most one payment.
+const (
+	PaymentSucceeded = "succeeded" // approved and screened OK: it goes through
+	PaymentHeld      = "held"      // approved but screened REVIEW: the merchant captures or voids it
+	PaymentCaptured  = "captured"  // a held payment the merchant approved: it goes through
+	PaymentVoided    = "voided"    // a held payment the merchant rejected: the authorization was reversed
+)
 
 // Payment is an approved authorization of a session's amount. It holds no
 // more of the card than the token, brand, last 4, expiry and fingerprint.
@@ -29,7 +34,44 @@ type Payment struct {
 	Fingerprint string
 	CVCCheck    CVCCheck
 	AuthCode    string
-	CreatedAt   time.Time
+	// Risk is the screening decision, after the issuer's answer; nil for a
+	// payment made before screening existed.
+	Risk      *RiskDecision
+	CreatedAt time.Time
+}
+
+// PaymentView is a payment as merchants see it, in the API and in webhooks
+// alike (docs/API.md): of the card, only what PCI DSS 3.4.1 allows to
+// display (brand, last 4, expiry) and references.
+type PaymentView struct {
+	ID        string        `json:"id"`
+	Object    string        `json:"object"` // "payment"
+	SessionID string        `json:"session_id"`
+	OrderID   string        `json:"order_id"`
+	Amount    int64         `json:"amount"`
+	Currency  string        `json:"currency"`
+	Status    string        `json:"status"`
+	Card      verify.Card   `json:"card"`
+	CVCCheck  string        `json:"cvc_check"`
+	Risk      *RiskDecision `json:"risk"`
+	CreatedAt string        `json:"created_at"` // RFC 3339, UTC, seconds
+}
+
+// View is the payment as merchants see it.
+func (p Payment) View() PaymentView {
+	return PaymentView{
+		ID:        p.ID,
+		Object:    "payment",
+		SessionID: p.SessionID,
+		OrderID:   p.OrderID,
+		Amount:    p.Amount,
+		Currency:  p.Currency,
+		Status:    p.Status,
+		Card:      p.Card(),
+		CVCCheck:  string(p.CVCCheck),
+		Risk:      p.Risk,
+		CreatedAt: p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+	}
 }
 
 // Card is the payment's card as merchants see it, in the API and in the
@@ -51,7 +93,11 @@ const (
 	AttemptDeclined = "declined"
 	AttemptTimeout  = "timeout"  // no answer before the deadline; the attempt was reversed
 	AttemptError    = "error"    // the issuer or a dependency failed
-	AttemptReversed = "reversed" // approved, but could not be recorded, so it was reversed
+	AttemptReversed = "reversed" // approved, but could not be recorded (or rescreened), so it was reversed
+	// AttemptBlocked: screening said NG, so it was not authorized, or, when
+	// the issuer's answer made it NG (a security code mismatch), the
+	// authorization was reversed at once.
+	AttemptBlocked = "blocked"
 )
 
 // Attempt is one card submission on a session, whatever its outcome. It is
@@ -67,15 +113,25 @@ type Attempt struct {
 	Fingerprint   string
 	Brand         Brand
 	Last4         string
-	CreatedAt     time.Time
+	// Risk is the attempt's screening decision (after the issuer's answer
+	// when there was one); nil when it was not screened (refused before).
+	Risk      *RiskDecision
+	CreatedAt time.Time
 }
 
 // IdempotencyKey is the key the attempt is authorized under: a repeat of the
 // same key at the issuer answers the first result instead of charging again.
 func (a Attempt) IdempotencyKey() string { return attemptKey(a.SessionID, a.N) }
 
-// PaymentStore reads payments.
+// PaymentStore reads payments and moves held ones on.
 type PaymentStore interface {
 	// Payment returns one payment; ENOTFOUND when missing.
 	Payment(ctx context.Context, id string) (Payment, error)
+	// SetPaymentStatus moves a payment from status from to status to in one
+	// conditional write and returns it as written; ECONFLICT when it is not
+	// in from (another request moved it first), ENOTFOUND when missing.
+	SetPaymentStatus(ctx context.Context, id, from, to string) (Payment, error)
+	// Attempts returns a session's attempts, oldest first (none for a
+	// session without any, or a missing one).
+	Attempts(ctx context.Context, sessionID string) ([]Attempt, error)
 }

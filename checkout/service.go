@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -47,7 +48,13 @@ type Service struct {
 	Vault      Tokenizer
 	Signer     ResultSigner
 	Authorizer Authorizer
-	Log        *slog.Logger
+	// Screener judges every payment for fraud before authorization and
+	// again with the issuer's answer. Nil screens nothing: every payment is
+	// OK (for tests that do not care); production wiring always sets it.
+	Screener Screener
+	// Notifier records events for webhooks; nil records none.
+	Notifier Notifier
+	Log      *slog.Logger
 
 	Issuer      string        // iss of result tokens: the checkout's base URL
 	SessionTTL  time.Duration // how long a session is open; default 30 minutes
@@ -195,6 +202,110 @@ func (s *Service) Payment(ctx context.Context, m Merchant, id string) (Payment, 
 	return p, nil
 }
 
+// Attempts returns the card submissions on one of the merchant's sessions,
+// oldest first, each with its screening decision. Another merchant's
+// session is ENOTFOUND.
+func (s *Service) Attempts(ctx context.Context, m Merchant, sessionID string) ([]Attempt, error) {
+	sess, err := s.Store.Session(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.MerchantID != m.ID {
+		return nil, &Error{Code: ENOTFOUND, Message: "no such session"}
+	}
+	return s.Store.Attempts(ctx, sessionID)
+}
+
+// CapturePayment approves one of the merchant's held payments (screened
+// REVIEW): it goes through, with status captured. Capturing a captured
+// payment answers it again; any other status is ECONFLICT.
+func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string) (Payment, error) {
+	p, err := s.Payment(ctx, m, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status == PaymentCaptured {
+		return p, nil
+	}
+	ctx = context.WithoutCancel(ctx) // once moved, the event must be recorded even if the merchant hangs up
+	p, moved, err := s.review(ctx, p, PaymentCaptured)
+	if err != nil {
+		return Payment{}, err
+	}
+	if moved {
+		s.notify(ctx, EventPaymentCaptured, p)
+	}
+	return p, nil
+}
+
+// VoidPayment rejects one of the merchant's held payments: its
+// authorization is reversed at the issuer, and its status is voided.
+// Voiding a voided payment answers it again (and asks the issuer to reverse
+// again, which is harmless: reversals are idempotent); any other status is
+// ECONFLICT.
+//
+// The status changes first, in one conditional write, so that a capture
+// racing the void cannot leave a captured payment without its
+// authorization. Should the reversal then fail, the payment stays voided and
+// the answer is EUNAVAILABLE: the merchant sends the void again.
+func (s *Service) VoidPayment(ctx context.Context, m Merchant, id string) (Payment, error) {
+	p, err := s.Payment(ctx, m, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	ctx = context.WithoutCancel(ctx) // a voided payment must be reversed, even if the merchant hangs up
+	if p.Status != PaymentVoided {
+		var moved bool
+		if p, moved, err = s.review(ctx, p, PaymentVoided); err != nil {
+			return Payment{}, err
+		}
+		if moved {
+			s.notify(ctx, EventPaymentVoided, p)
+		}
+	}
+	sess, err := s.Store.Session(ctx, p.SessionID)
+	if err != nil {
+		return Payment{}, err
+	}
+	// A paid session takes no more attempts, so its last attempt is the
+	// one that was authorized.
+	rctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	defer cancel()
+	if err := s.Authorizer.Reverse(rctx, attemptKey(sess.ID, sess.Attempts)); err != nil {
+		s.log().Error("reversal of a voided payment failed", "payment", p.ID, "err", err)
+		return Payment{}, &Error{Code: EUNAVAILABLE, Message: "the payment is voided, but the card issuer did not confirm the reversal yet; send the void again shortly", Err: err}
+	}
+	return p, nil
+}
+
+// review moves a held payment to status to. moved is false when another
+// request had already moved it there.
+func (s *Service) review(ctx context.Context, p Payment, to string) (Payment, bool, error) {
+	if p.Status != PaymentHeld {
+		return Payment{}, false, notHeld(p.Status)
+	}
+	got, err := s.Store.SetPaymentStatus(ctx, p.ID, PaymentHeld, to)
+	if ErrorCode(err) == ECONFLICT {
+		// Another request moved it first: the same move is answered as done.
+		now, rerr := s.Store.Payment(ctx, p.ID)
+		if rerr != nil {
+			return Payment{}, false, rerr
+		}
+		if now.Status == to {
+			return now, false, nil
+		}
+		return Payment{}, false, notHeld(now.Status)
+	}
+	if err != nil {
+		return Payment{}, false, err
+	}
+	return got, true, nil
+}
+
+func notHeld(status string) *Error {
+	return &Error{Code: ECONFLICT, Message: fmt.Sprintf("only a held payment can be captured or voided; this one is %s", status)}
+}
+
 // Checkout is a session as the shopper's page needs it: the session and the
 // merchant that framed or redirected to it.
 type Checkout struct {
@@ -225,6 +336,12 @@ type PayRequest struct {
 	// CVC is the request's buffer holding the security code. Pay zeroes it
 	// as soon as authorization returns, on every path (PCI DSS 3.3.1.2).
 	CVC []byte
+	// ClientIP is the shopper's address as the web layer trusts it (the
+	// socket's peer unless a trusted proxy says otherwise), for screening.
+	ClientIP netip.Addr
+	// DeviceID is the checkout's first-party device cookie, for screening;
+	// empty when the browser sent none (a cross-site iframe may not).
+	DeviceID string
 }
 
 // PayResult is a paid session: the payment and the signed result for the merchant.
@@ -259,6 +376,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 
 	pan, exp, presence, err := s.checkCard(req, now)
 	if err != nil {
+		s.recordExpired(ctx, co, req, err, now)
 		return PayResult{}, err
 	}
 	defer pan.Wipe()
@@ -299,6 +417,44 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	}
 	attempt.CardToken, attempt.Fingerprint = card.Token, card.Fingerprint
 
+	// Screening before authorization: an NG payment never reaches the issuer.
+	in := ScreenInput{
+		MerchantID:  co.Merchant.ID,
+		SessionID:   co.Session.ID,
+		Amount:      co.Session.Amount,
+		Currency:    co.Session.Currency,
+		Fingerprint: card.Fingerprint,
+		BIN:         pan.BIN(),
+		Brand:       pan.Brand(),
+		Last4:       pan.Last4(),
+		ExpMonth:    exp.Month,
+		ExpYear:     exp.Year,
+		CVC:         presence,
+		Email:       co.Session.CustomerEmail,
+		Shipping:    co.Session.Shipping,
+		IP:          req.ClientIP,
+		DeviceID:    req.DeviceID,
+		Time:        now,
+	}
+	decision, err := s.screen(ctx, in)
+	if err != nil {
+		// Fail closed: a payment that could not be screened is not
+		// authorized (the risk package's contract).
+		s.log().Error("screening failed; payment refused", "session", co.Session.ID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+	}
+	attempt.Risk = &decision
+	if decision.Verdict == VerdictNG {
+		s.log().Info("payment blocked by screening", "session", co.Session.ID, "score", decision.Score, "rules", decision.Rules())
+		attempt.Outcome = AttemptBlocked
+		s.finish(ctx, attempt, nil)
+		// The decline's own message: a different one would tell a card
+		// tester that screening, not the issuer, stopped the card.
+		return PayResult{}, declined()
+	}
+
 	result, err := s.authorize(ctx, &AuthRequest{
 		Key:         attempt.IdempotencyKey(),
 		MerchantID:  co.Merchant.ID,
@@ -322,14 +478,46 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		attempt.Outcome = AttemptError
 		s.finish(ctx, attempt, nil)
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card could not be processed; nothing was charged, please try again", MsgID: "pay.processing_error"}
+	}
+
+	// Screening again with the issuer's answer: a security code mismatch or
+	// a decline is recorded against the card for its next attempts.
+	after, rerr := s.rescreen(ctx, decision, in, AuthOutcome{Approved: result.Approved, DeclineReason: result.DeclineReason, CVCCheck: result.CVCCheck})
+	if rerr == nil {
+		attempt.Risk = &after
+	}
+	switch {
 	case !result.Approved:
+		if rerr != nil {
+			s.log().Error("rescreening a declined payment failed", "session", co.Session.ID, "err", rerr)
+		}
 		attempt.Outcome, attempt.DeclineReason = AttemptDeclined, result.DeclineReason
 		s.finish(ctx, attempt, nil)
 		// One message for every reason, so the page is no oracle for card testers.
-		return PayResult{}, &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+		return PayResult{}, declined()
+	case rerr != nil:
+		// Approved but not judged: fail closed, as before authorization.
+		s.log().Error("rescreening failed; reversing", "session", co.Session.ID, "err", rerr)
+		s.reverse(ctx, attempt.IdempotencyKey())
+		attempt.Outcome = AttemptReversed
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked and was cancelled; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: rerr}
+	case after.Verdict == VerdictNG:
+		// Approved, but the issuer's answer (a wrong security code) makes it
+		// NG: the source documents treat a wrong code as likely fraud.
+		s.log().Info("approved payment blocked by rescreening; reversing", "session", co.Session.ID, "score", after.Score, "rules", after.Rules())
+		s.reverse(ctx, attempt.IdempotencyKey())
+		attempt.Outcome = AttemptBlocked
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, declined()
 	}
 
 	attempt.Outcome = AttemptApproved
+	status, event := PaymentSucceeded, EventPaymentAuthorized
+	if after.Verdict == VerdictReview {
+		// Authorized but held: the merchant captures or voids it.
+		status, event = PaymentHeld, EventReviewRequired
+	}
 	payment := Payment{
 		ID:          NewID("pay"),
 		SessionID:   co.Session.ID,
@@ -337,7 +525,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		OrderID:     co.Session.OrderID,
 		Amount:      co.Session.Amount,
 		Currency:    co.Session.Currency,
-		Status:      PaymentSucceeded,
+		Status:      status,
 		CardToken:   card.Token,
 		Brand:       pan.Brand(),
 		Last4:       card.Last4,
@@ -346,6 +534,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		Fingerprint: card.Fingerprint,
 		CVCCheck:    result.CVCCheck,
 		AuthCode:    result.AuthCode,
+		Risk:        &after,
 		CreatedAt:   now,
 	}
 	if err := s.Store.FinishAttempt(ctx, attempt, &payment); err != nil {
@@ -357,12 +546,75 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		s.finish(ctx, attempt, nil)
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be recorded and was cancelled; nothing was charged, please try again", MsgID: "pay.unavailable"}
 	}
+	s.notify(ctx, event, payment)
 	co.Session.Status, co.Session.PaymentID = SessionPaid, payment.ID
 	token, err := s.signResult(ctx, co, payment)
 	if err != nil {
 		return PayResult{}, err
 	}
 	return PayResult{Checkout: co, Payment: payment, Token: token}, nil
+}
+
+// declined is the shopper's answer to every refused card, whatever refused
+// it (the issuer, for any reason, or screening): one message, so that the
+// page is no oracle.
+func declined() *Error {
+	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+}
+
+// screen runs the Screener, or answers OK without one.
+func (s *Service) screen(ctx context.Context, in ScreenInput) (RiskDecision, error) {
+	if s.Screener == nil {
+		return unscreened(), nil
+	}
+	return s.Screener.Screen(ctx, in)
+}
+
+// rescreen runs the Screener's second judgement, or keeps prev without one.
+func (s *Service) rescreen(ctx context.Context, prev RiskDecision, in ScreenInput, out AuthOutcome) (RiskDecision, error) {
+	if s.Screener == nil {
+		return prev, nil
+	}
+	return s.Screener.Rescreen(ctx, prev, in, out)
+}
+
+// recordExpired counts a submission refused because its card expired, for
+// the long-expired rule (a list of old stolen numbers being tried). Only
+// the expiry, the session, the IP and the device are counted: the card is
+// never tokenized.
+func (s *Service) recordExpired(ctx context.Context, co Checkout, req PayRequest, err error, now time.Time) {
+	var e *Error
+	if s.Screener == nil || !errors.As(err, &e) {
+		return
+	}
+	expired := false
+	for _, d := range append([]*Error{e}, e.Details...) {
+		expired = expired || d.MsgID == "card.expiry.past"
+	}
+	if !expired {
+		return
+	}
+	month, year, ok := expiryFields(req.Expiry)
+	if !ok {
+		return
+	}
+	in := ScreenInput{MerchantID: co.Merchant.ID, SessionID: co.Session.ID, ExpMonth: month, ExpYear: year,
+		IP: req.ClientIP, DeviceID: req.DeviceID, Time: now}
+	if err := s.Screener.RecordExpired(context.WithoutCancel(ctx), in); err != nil {
+		s.log().Error("record expired card failed", "session", co.Session.ID, "err", err)
+	}
+}
+
+// notify records an event about a payment for the merchant's webhooks. A
+// failure is logged for the operator: the payment itself stands.
+func (s *Service) notify(ctx context.Context, typ string, p Payment) {
+	if s.Notifier == nil {
+		return
+	}
+	e := Event{ID: NewID("evt"), Type: typ, MerchantID: p.MerchantID, Data: p.View(), CreatedAt: s.now()}
+	if err := s.Notifier.Notify(ctx, e); err != nil {
+		s.log().Error("record event failed", "event", typ, "payment", p.ID, "err", err)
+	}
 }
 
 // checkCard validates every card field and reports all errors at once, so
@@ -482,7 +734,15 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 		Status:    p.Status,
 		Card:      p.Card(),
 		CVCCheck:  string(p.CVCCheck),
+		Risk:      riskClaim(p.Risk),
 	}
+}
+
+func riskClaim(d *RiskDecision) *verify.Risk {
+	if d == nil {
+		return nil
+	}
+	return d.Claim()
 }
 
 func (s *Service) signResult(ctx context.Context, co Checkout, p Payment) (string, error) {

@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
-	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
 
 const merchantKey = "web.merchant"
@@ -49,36 +48,22 @@ func merchantOf(c *gin.Context) checkout.Merchant {
 
 // sessionJSON is a checkout session as docs/API.md shows it.
 type sessionJSON struct {
-	ID        string       `json:"id"`
-	Object    string       `json:"object"`
-	URL       string       `json:"url"`
-	Status    string       `json:"status"`
-	Amount    int64        `json:"amount"`
-	Currency  string       `json:"currency"`
-	OrderID   string       `json:"order_id"`
-	Locale    string       `json:"locale"`
-	ExpiresAt string       `json:"expires_at"`
-	Payment   *paymentJSON `json:"payment"`
-}
-
-// paymentJSON is a payment as docs/API.md shows it: of the card, only what
-// PCI DSS 3.4.1 allows to display (brand, last 4, expiry) and references.
-type paymentJSON struct {
-	ID        string      `json:"id"`
-	Object    string      `json:"object"`
-	SessionID string      `json:"session_id"`
-	OrderID   string      `json:"order_id"`
-	Amount    int64       `json:"amount"`
-	Currency  string      `json:"currency"`
-	Status    string      `json:"status"`
-	Card      verify.Card `json:"card"`
-	CVCCheck  string      `json:"cvc_check"`
-	CreatedAt string      `json:"created_at"`
+	ID        string                 `json:"id"`
+	Object    string                 `json:"object"`
+	URL       string                 `json:"url"`
+	Status    string                 `json:"status"`
+	Amount    int64                  `json:"amount"`
+	Currency  string                 `json:"currency"`
+	OrderID   string                 `json:"order_id"`
+	Locale    string                 `json:"locale"`
+	ExpiresAt string                 `json:"expires_at"`
+	Payment   *checkout.PaymentView  `json:"payment"`
+	Risk      *checkout.RiskDecision `json:"risk"` // the latest attempt's screening decision; null before one
 }
 
 func timeJSON(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 
-func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment) sessionJSON {
+func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, risk *checkout.RiskDecision) sessionJSON {
 	out := sessionJSON{
 		ID:        sess.ID,
 		Object:    "checkout_session",
@@ -89,34 +74,20 @@ func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment) sessionJS
 		OrderID:   sess.OrderID,
 		Locale:    sess.Locale,
 		ExpiresAt: timeJSON(sess.ExpiresAt),
+		Risk:      risk,
 	}
 	if p != nil {
-		pj := paymentOf(*p)
+		pj := p.View()
 		out.Payment = &pj
 	}
 	return out
-}
-
-func paymentOf(p checkout.Payment) paymentJSON {
-	return paymentJSON{
-		ID:        p.ID,
-		Object:    "payment",
-		SessionID: p.SessionID,
-		OrderID:   p.OrderID,
-		Amount:    p.Amount,
-		Currency:  p.Currency,
-		Status:    p.Status,
-		Card:      p.Card(),
-		CVCCheck:  string(p.CVCCheck),
-		CreatedAt: timeJSON(p.CreatedAt),
-	}
 }
 
 // createSession is POST /v1/sessions. An idempotent replay answers 201 with
 // the session as it is now and the header Idempotent-Replayed: true.
 func (s *server) createSession(c *gin.Context) {
 	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
-		writeError(c, s.log, &checkout.Error{Code: checkout.EMEDIATYPE, Message: "send the body as Content-Type: application/json"})
+		writeError(c, s.log, errJSONMediaType)
 		return
 	}
 	keys := c.Request.Header.Values("Idempotency-Key")
@@ -124,14 +95,9 @@ func (s *server) createSession(c *gin.Context) {
 		writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Field: "Idempotency-Key", Message: "send one Idempotency-Key of 1 to 255 printable ASCII characters"})
 		return
 	}
-	body, err := io.ReadAll(c.Request.Body) // capped by limitBody(maxAPIBody)
+	body, err := readBody(c)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(c, s.log, tooLarge(maxAPIBody))
-			return
-		}
-		writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Message: "the request body could not be read"})
+		writeError(c, s.log, err)
 		return
 	}
 	req, err := decodeSessionRequest(body)
@@ -147,15 +113,43 @@ func (s *server) createSession(c *gin.Context) {
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	writeJSON(c, http.StatusCreated, s.sessionOf(sess, nil))
+	writeJSON(c, http.StatusCreated, s.sessionOf(sess, nil, nil))
+}
+
+var errJSONMediaType = &checkout.Error{Code: checkout.EMEDIATYPE, Message: "send the body as Content-Type: application/json"}
+
+// readBody reads the request body, capped by limitBody(maxAPIBody).
+func readBody(c *gin.Context) ([]byte, error) {
+	if c.Request.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, tooLarge(maxAPIBody)
+		}
+		return nil, &checkout.Error{Code: checkout.EINVALID, Message: "the request body could not be read"}
+	}
+	return body, nil
 }
 
 // decodeSessionRequest reads exactly one JSON object with only the known
 // fields, each of its type (OWASP API3:2023, mass assignment; ASVS 5.1.x).
 func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 	var req checkout.SessionRequest
-	invalid := func(field, msg string) (checkout.SessionRequest, error) {
-		return checkout.SessionRequest{}, &checkout.Error{Code: checkout.EINVALID, Field: field, Message: msg}
+	if err := decodeStrict(body, &req); err != nil {
+		return checkout.SessionRequest{}, err
+	}
+	return req, nil
+}
+
+// decodeStrict reads exactly one JSON object into v (over what v already
+// holds), refusing unknown fields and values of the wrong type with an
+// EINVALID error naming the field (OWASP API3:2023, mass assignment).
+func decodeStrict(body []byte, v any) error {
+	invalid := func(field, msg string) error {
+		return &checkout.Error{Code: checkout.EINVALID, Field: field, Message: msg}
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -163,14 +157,17 @@ func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
+		var domainErr *checkout.Error
 		switch {
 		case errors.As(err, &typeErr):
 			return invalid(typeErr.Field, typeErr.Field+" must be a JSON "+jsonTypeName(typeErr.Type.String()))
 		case errors.As(err, &syntaxErr):
 			return invalid("", "the body is not valid JSON (at byte "+strconv.FormatInt(syntaxErr.Offset, 10)+")")
+		case errors.As(err, &domainErr) && domainErr.Code == checkout.EINVALID:
+			return domainErr // a value's own parser refused it, e.g. a duration
 		}
 		// encoding/json has no error type for unknown fields: its message
 		// is the only place that names the field.
@@ -185,7 +182,7 @@ func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("", "the body must be exactly one JSON object")
 	}
-	return req, nil
+	return nil
 }
 
 // jsonTypeName names a Go type as a merchant writing JSON knows it.
@@ -195,20 +192,33 @@ func jsonTypeName(goType string) string {
 		return "integer"
 	case goType == "string":
 		return "string"
-	case strings.Contains(goType, "Address"):
+	case goType == "bool":
+		return "boolean"
+	case strings.Contains(goType, "Address"), strings.HasPrefix(goType, "risk."), strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"):
 		return "object"
 	}
 	return "value of another type"
 }
 
-// getSession is GET /v1/sessions/:id. Another merchant's id is not_found.
+// getSession is GET /v1/sessions/:id, with the latest attempt's screening
+// decision. Another merchant's id is not_found.
 func (s *server) getSession(c *gin.Context) {
-	sess, p, err := s.svc.Session(c.Request.Context(), merchantOf(c), c.Param("id"))
+	ctx, m := c.Request.Context(), merchantOf(c)
+	sess, p, err := s.svc.Session(ctx, m, c.Param("id"))
 	if err != nil {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, s.sessionOf(sess, p))
+	attempts, err := s.svc.Attempts(ctx, m, sess.ID)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	var risk *checkout.RiskDecision
+	if len(attempts) > 0 {
+		risk = attempts[len(attempts)-1].Risk
+	}
+	writeJSON(c, http.StatusOK, s.sessionOf(sess, p, risk))
 }
 
 // getPayment is GET /v1/payments/:id. Another merchant's id is not_found.
@@ -218,5 +228,50 @@ func (s *server) getPayment(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, paymentOf(p))
+	writeJSON(c, http.StatusOK, p.View())
+}
+
+// capturePayment is POST /v1/payments/:id/capture: the merchant approves a
+// held payment. Capturing a captured payment answers it again.
+func (s *server) capturePayment(c *gin.Context) {
+	if err := emptyBody(c); err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	p, err := s.svc.CapturePayment(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, p.View())
+}
+
+// voidPayment is POST /v1/payments/:id/void: the merchant rejects a held
+// payment and its authorization is reversed. Voiding a voided payment
+// answers it again.
+func (s *server) voidPayment(c *gin.Context) {
+	if err := emptyBody(c); err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	p, err := s.svc.VoidPayment(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, p.View())
+}
+
+// emptyBody accepts no body, or an empty JSON object: an action without
+// parameters takes none, and a field sent anyway is refused rather than
+// ignored.
+func emptyBody(c *gin.Context) error {
+	body, err := readBody(c)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
+		return errJSONMediaType
+	}
+	return decodeStrict(body, &struct{}{})
 }

@@ -10,7 +10,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -100,6 +103,7 @@ func (s *server) payPage(c *gin.Context) {
 		}
 	}
 	pagePolicy(c, origins, embed)
+	s.ensureDevice(c)
 
 	data := &pageData{
 		translator:   tr,
@@ -258,6 +262,8 @@ func (s *server) paySubmit(c *gin.Context) {
 		Expiry:    string(form.expiry),
 		Holder:    string(form.name),
 		CVC:       form.cvc,
+		ClientIP:  clientIP(c),
+		DeviceID:  deviceID(c),
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
 	if err != nil {
@@ -328,4 +334,62 @@ func (s *server) payError(c *gin.Context, tr *translator, err error) {
 func hasMediaType(header, want string) bool {
 	mt, _, err := mime.ParseMediaType(header)
 	return err == nil && mt == want
+}
+
+// deviceCookie is the checkout's first-party device id, for the velocity
+// rules (many cards from one browser, whatever IPs it hides behind). It is a
+// random id that says nothing about the shopper, and the page works without
+// it: a cross-site iframe may not get it, and then screening counts without.
+const deviceCookie = "hc_device"
+
+// deviceLifetime is how long the device cookie lives: within the 400 days
+// browsers allow.
+const deviceLifetime = 365 * 24 * time.Hour
+
+// ensureDevice gives the browser a device cookie unless it has one. Over
+// HTTPS it is SameSite=None; Secure, so that the iframe on the merchant's
+// page sends it too; over plain HTTP (development) browsers refuse
+// SameSite=None without Secure, so it is Lax and only the full page gets it.
+func (s *server) ensureDevice(c *gin.Context) {
+	if deviceID(c) != "" {
+		return
+	}
+	cookie := &http.Cookie{
+		Name:     deviceCookie,
+		Value:    checkout.NewID("dev"),
+		Path:     "/",
+		MaxAge:   int(deviceLifetime / time.Second),
+		HttpOnly: true, // no script of ours needs it
+		SameSite: http.SameSiteLaxMode,
+	}
+	if strings.HasPrefix(s.baseURL, "https://") {
+		cookie.Secure, cookie.SameSite = true, http.SameSiteNoneMode
+	}
+	http.SetCookie(c.Writer, cookie)
+}
+
+// deviceID is the request's device cookie, or "" when it has none or one we
+// did not make (the shape of checkout.NewID("dev")): a forged value could
+// still be sent, but not a long or odd one.
+func deviceID(c *gin.Context) string {
+	v, err := c.Cookie(deviceCookie)
+	if err != nil || len(v) != len("dev_")+26 || !strings.HasPrefix(v, "dev_") {
+		return ""
+	}
+	for _, r := range v[4:] {
+		if (r < 'a' || r > 'z') && (r < '2' || r > '7') {
+			return ""
+		}
+	}
+	return v
+}
+
+// clientIP is the shopper's address as gin trusts it: with no trusted
+// proxies configured, the socket's peer.
+func clientIP(c *gin.Context) netip.Addr {
+	a, err := netip.ParseAddr(c.ClientIP())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }

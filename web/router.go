@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
 // Keys is what the web layer needs of the vault's keys. *vault.Vault
@@ -35,6 +36,13 @@ type Keys interface {
 type Options struct {
 	Service *checkout.Service // the checkout domain the handlers call
 	Keys    Keys              // CSRF MACs and the JWKS
+	// Risk serves the merchant API of fraud screening: settings, lists and
+	// their audit log. Nil leaves those routes out (404).
+	Risk *risk.Admin
+	// Webhooks and Chargebacks serve webhook endpoints and their delivery
+	// log, and chargebacks with the guarantee. Nil leaves those routes out.
+	Webhooks    *checkout.Webhooks
+	Chargebacks *checkout.Chargebacks
 	// BaseURL is the checkout's public base URL, e.g. http://localhost:8080.
 	// It builds session URLs and is the only Origin accepted on the card
 	// submission.
@@ -49,16 +57,19 @@ type Options struct {
 
 // server holds what the handlers share. It is immutable after New.
 type server struct {
-	svc        *checkout.Service
-	keys       Keys
-	baseURL    string // without a trailing slash
-	selfOrigin string // scheme://host[:port] of baseURL, as browsers send it in Origin
-	hsts       bool
-	ready      func(ctx context.Context) error
-	log        *slog.Logger
-	i18n       *catalog
-	assets     *assetSet
-	pages      *template.Template
+	svc         *checkout.Service
+	keys        Keys
+	risk        *risk.Admin
+	webhooks    *checkout.Webhooks
+	chargebacks *checkout.Chargebacks
+	baseURL     string // without a trailing slash
+	selfOrigin  string // scheme://host[:port] of baseURL, as browsers send it in Origin
+	hsts        bool
+	ready       func(ctx context.Context) error
+	log         *slog.Logger
+	i18n        *catalog
+	assets      *assetSet
+	pages       *template.Template
 }
 
 // New returns the checkout's HTTP handler. It panics when opts lack a
@@ -81,13 +92,16 @@ func newServer(opts Options) (*server, error) {
 		return nil, errString("Options.BaseURL must be an absolute http(s) URL such as http://localhost:8080")
 	}
 	s := &server{
-		svc:        opts.Service,
-		keys:       opts.Keys,
-		baseURL:    base.String(),
-		selfOrigin: originOf(base),
-		hsts:       opts.HSTS,
-		ready:      opts.Ready,
-		log:        opts.Log,
+		svc:         opts.Service,
+		keys:        opts.Keys,
+		risk:        opts.Risk,
+		webhooks:    opts.Webhooks,
+		chargebacks: opts.Chargebacks,
+		baseURL:     base.String(),
+		selfOrigin:  originOf(base),
+		hsts:        opts.HSTS,
+		ready:       opts.Ready,
+		log:         opts.Log,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -130,7 +144,9 @@ func (e errString) Error() string { return string(e) }
 func (s *server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New() // no gin.Logger: it would log query strings
-	// ClientIP is only logged; no proxy is trusted to rewrite it.
+	// ClientIP is logged and screened (velocity per IP, IP blocklists); no
+	// proxy is trusted to rewrite it, so it is the socket's peer: a header
+	// anyone can send must not let a card tester choose its own address.
 	_ = r.SetTrustedProxies(nil)
 	r.HandleMethodNotAllowed = false
 	r.Use(s.requestLog, s.recoverPanic, s.securityHeaders, limitBody(maxAPIBody))
@@ -145,6 +161,29 @@ func (s *server) routes() *gin.Engine {
 	api.POST("/sessions", s.createSession)
 	api.GET("/sessions/:id", s.getSession)
 	api.GET("/payments/:id", s.getPayment)
+	api.POST("/payments/:id/capture", s.capturePayment)
+	api.POST("/payments/:id/void", s.voidPayment)
+	if s.webhooks != nil {
+		api.POST("/webhooks", s.createWebhook)
+		api.GET("/webhooks", s.listWebhooks)
+		api.DELETE("/webhooks/:id", s.deleteWebhook)
+		api.GET("/webhooks/deliveries", s.listDeliveries)
+	}
+	if s.chargebacks != nil {
+		api.POST("/payments/:id/chargebacks", s.createChargeback)
+		api.GET("/chargebacks", s.listChargebacks)
+		api.GET("/chargebacks/:id", s.getChargeback)
+		api.GET("/guarantee", s.getGuarantee)
+		api.PUT("/guarantee", s.putGuarantee)
+	}
+	if s.risk != nil {
+		api.GET("/risk/settings", s.getRiskSettings)
+		api.PUT("/risk/settings", s.putRiskSettings)
+		api.GET("/risk/lists", s.getRiskLists)
+		api.POST("/risk/lists", s.postRiskList)
+		api.DELETE("/risk/lists/:kind/*value", s.deleteRiskList)
+		api.GET("/risk/audit", s.getRiskAudit)
+	}
 
 	r.GET("/pay/:id", s.payPage)
 	r.POST("/pay/:id", s.paySubmit) // caps its body at maxPayBody itself, to answer in the shopper's language

@@ -21,6 +21,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
@@ -60,6 +61,7 @@ func (a *testAuthorizer) Reverse(ctx context.Context, key string) error { return
 type testEnv struct {
 	h        http.Handler
 	svc      *checkout.Service
+	risk     *risk.Admin
 	vault    *vault.Vault
 	auth     *testAuthorizer
 	logs     *bytes.Buffer
@@ -109,8 +111,9 @@ func MustEnv(tb testing.TB) *testEnv {
 	log := slog.New(slog.NewTextHandler(lockedWriter{env.logMu, env.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env.svc = &checkout.Service{
 		Store: db, Vault: v, Signer: v, Authorizer: env.auth, Log: log,
-		Issuer: testBase,
-		Now:    func() time.Time { return *env.clock.Load() },
+		Screener: &risk.Screener{Settings: db, Counters: db, Lists: db},
+		Issuer:   testBase,
+		Now:      func() time.Time { return *env.clock.Load() },
 	}
 	env.merchant, env.key, err = env.svc.CreateMerchant(ctx, "Test Shop", []string{"https://shop.example", "http://127.0.0.1:8081"})
 	if err != nil {
@@ -119,8 +122,9 @@ func MustEnv(tb testing.TB) *testEnv {
 	if _, env.otherKey, err = env.svc.CreateMerchant(ctx, "Other Shop", []string{"https://other.example"}); err != nil {
 		tb.Fatalf("CreateMerchant: %v", err)
 	}
+	env.risk = &risk.Admin{Settings: db, Lists: db, Audit: db, Now: env.svc.Now}
 	env.h = New(Options{
-		Service: env.svc, Keys: v, BaseURL: testBase, HSTS: true, Log: log,
+		Service: env.svc, Keys: v, BaseURL: testBase, HSTS: true, Log: log, Risk: env.risk,
 		Ready: func(ctx context.Context) error {
 			if p := env.ready.Load(); p != nil {
 				return *p

@@ -83,18 +83,25 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		if err != nil {
 			return wrap("finish attempt", err)
 		}
+		verdict, score, reasons, err := riskColumns(a.Risk)
+		if err != nil {
+			return err
+		}
 		// The last outcome wins: an approved attempt that could not be
 		// recorded is recorded again as reversed.
 		_, err = tx.Exec(ctx, `INSERT INTO attempts
-			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
+			 risk_verdict, risk_score, risk_reasons)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			ON CONFLICT (session_id, n) DO UPDATE SET
 				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
 				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
 				fingerprint = excluded.fingerprint, brand = excluded.brand,
-				last4 = excluded.last4, created_at = excluded.created_at`,
+				last4 = excluded.last4, created_at = excluded.created_at,
+				risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
+				risk_reasons = excluded.risk_reasons`,
 			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-			string(a.Brand), a.Last4, ts(a.CreatedAt))
+			string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons)
 		if err != nil {
 			return wrap("record attempt", err)
 		}
@@ -149,4 +156,33 @@ func (db *DB) paymentStored(ctx context.Context, p checkout.Payment) bool {
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments p JOIN sessions s ON s.id = p.session_id
 		WHERE p.id = $1 AND s.id = $2 AND s.status = 'paid' AND s.payment_id = p.id)`, p.ID, p.SessionID).Scan(&paid)
 	return err == nil && paid
+}
+
+// Attempts returns a session's attempts, oldest first.
+func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
+	rows, err := db.pool.Query(ctx, `SELECT session_id, n, outcome, decline_reason, cvc_check, card_token,
+		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons
+		FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
+	if err != nil {
+		return nil, wrap("attempts", err)
+	}
+	defer rows.Close()
+	var out []checkout.Attempt
+	for rows.Next() {
+		var a checkout.Attempt
+		var risk riskDest
+		if err := rows.Scan(&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
+			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, utcTime{&a.CreatedAt},
+			&risk.verdict, &risk.score, &risk.reasons); err != nil {
+			return nil, wrap("attempts", err)
+		}
+		if a.Risk, err = risk.decision(); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("attempts", err)
+	}
+	return out, nil
 }

@@ -10,15 +10,20 @@ import (
 )
 
 const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
-	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at`
+	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
+	risk_verdict, risk_score, risk_reasons`
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
-	_, err := q.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	verdict, score, reasons, err := riskColumns(p.Risk)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		ts(p.CreatedAt))
+		ts(p.CreatedAt), verdict, score, reasons)
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
 	}
@@ -30,16 +35,41 @@ func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
 
 // Payment returns one payment; ENOTFOUND when missing.
 func (db *DB) Payment(ctx context.Context, id string) (checkout.Payment, error) {
+	return scanPayment(db.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
+}
+
+func scanPayment(row pgx.Row) (checkout.Payment, error) {
 	var p checkout.Payment
-	err := db.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id).Scan(
+	var risk riskDest
+	err := row.Scan(
 		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		utcTime{&p.CreatedAt})
+		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}
 	if err != nil {
 		return checkout.Payment{}, wrap("payment", err)
 	}
+	if p.Risk, err = risk.decision(); err != nil {
+		return checkout.Payment{}, err
+	}
 	return p, nil
+}
+
+// SetPaymentStatus moves a payment from status from to status to in one
+// conditional UPDATE (of two racing requests, from any instances, one
+// wins); ECONFLICT when it is not in from, ENOTFOUND.
+func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string) (checkout.Payment, error) {
+	p, err := scanPayment(db.pool.QueryRow(ctx, `UPDATE payments SET status = $3 WHERE id = $1 AND status = $2
+		RETURNING `+paymentColumns, id, from, to))
+	if checkout.ErrorCode(err) != checkout.ENOTFOUND {
+		return p, err
+	}
+	// Not updated: missing, or in another status.
+	p, err = db.Payment(ctx, id)
+	if err != nil {
+		return checkout.Payment{}, err
+	}
+	return checkout.Payment{}, &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + from}
 }

@@ -29,6 +29,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,8 @@ var migrations embed.FS
 // and is safe for concurrent use, also by several processes on one database.
 type DB struct {
 	pool *pgxpool.Pool
+
+	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
 }
 
 // Open connects to the database at dsn and brings its schema up to date.

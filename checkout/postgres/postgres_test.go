@@ -53,6 +53,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// Two instances (two pools) on one database count each other's attempts:
+// the velocity rules hold across instances.
+func TestRiskAcrossInstances(t *testing.T) {
+	a, dsn := mustNewDB(t)
+	storetest.RunShared(t, a, mustOpen(t, dsn))
+}
+
 var now = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func mustMerchant(tb testing.TB, db *DB) checkout.Merchant {

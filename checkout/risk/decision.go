@@ -20,53 +20,29 @@
 // close it came, would be an oracle.
 package risk
 
-// Verdict is the outcome of screening, in the vocabulary of the screening
-// services the source documents describe.
-type Verdict string
+import "github.com/hostedcheckout/hostedcheckout/checkout"
+
+// Verdict is the outcome of screening. It is checkout's type (checkout
+// owns risk decisions: they are stored on payments and signed into results);
+// the alias keeps this package's vocabulary.
+type Verdict = checkout.Verdict
 
 // Verdicts.
 const (
-	OK     Verdict = "OK"     // the payment goes through
-	Review Verdict = "REVIEW" // authorized but held: the merchant captures or voids it
-	NG     Verdict = "NG"     // not authorized
+	OK     = checkout.VerdictOK     // the payment goes through
+	Review = checkout.VerdictReview // authorized but held: the merchant captures or voids it
+	NG     = checkout.VerdictNG     // not authorized
 )
 
 // Decision is a screening result: the verdict, the total score, and every
 // score contribution as a Reason naming its rule, in the order the rules ran.
 // It is what the merchant sees in the API, the signed result and webhooks.
-type Decision struct {
-	Verdict Verdict  `json:"verdict"`
-	Score   int      `json:"score"`
-	Reasons []Reason `json:"reasons"`
-}
+type Decision = checkout.RiskDecision
 
 // Reason is one rule that fired. Rule is a stable id ("velocity.ip_cards")
 // merchants and dashboards may branch on; Message is merchant-facing English
 // that never carries a card number, a security code, an email or an address.
-type Reason struct {
-	Rule    string `json:"rule"`
-	Message string `json:"message"`
-	Score   int    `json:"score"`
-}
-
-// Rules lists the rule ids of the reasons, in order.
-func (d Decision) Rules() []string {
-	ids := make([]string, len(d.Reasons))
-	for i, r := range d.Reasons {
-		ids[i] = r.Rule
-	}
-	return ids
-}
-
-// Has reports whether the rule fired.
-func (d Decision) Has(rule string) bool {
-	for _, r := range d.Reasons {
-		if r.Rule == rule {
-			return true
-		}
-	}
-	return false
-}
+type Reason = checkout.RiskReason
 
 // decide sums the reasons and applies the merchant's thresholds.
 func decide(reasons []Reason, s Settings) Decision {
@@ -84,4 +60,9 @@ func decide(reasons []Reason, s Settings) Decision {
 		d.Verdict = Review
 	}
 	return d
+}
+
+// reason builds a Reason.
+func reason(rule, message string, score int) Reason {
+	return Reason{Rule: rule, Message: message, Score: score}
 }

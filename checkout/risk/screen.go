@@ -100,8 +100,8 @@ func Rescreen(_ context.Context, prev Decision, in Input, out AuthOutcome, s Set
 		// The issuer has said the shopper does not know the code on the card:
 		// the source documents treat a wrong code as likely fraud, so NG
 		// whatever the settings.
-		reasons = append(reasons, Reason{RuleCVCMismatch,
-			"The issuer reports that the security code does not match the card.", s.NGScore})
+		reasons = append(reasons, reason(RuleCVCMismatch,
+			"The issuer reports that the security code does not match the card.", s.NGScore))
 	}
 	switch {
 	case !out.Approved:
@@ -110,12 +110,12 @@ func Rescreen(_ context.Context, prev Decision, in Input, out AuthOutcome, s Set
 		if why == "" {
 			why = checkout.DeclineGeneric
 		}
-		reasons = append(reasons, Reason{RuleAuthDeclined,
-			fmt.Sprintf("The issuer declined the authorization (%s).", why), s.NGScore})
+		reasons = append(reasons, reason(RuleAuthDeclined,
+			fmt.Sprintf("The issuer declined the authorization (%s).", why), s.NGScore))
 	case out.CVCCheck == checkout.CVCUnchecked && in.CVC == checkout.CVCProvided && s.CVC.Unchecked > 0:
 		// A code that was given but never checked protects nothing.
-		reasons = append(reasons, Reason{RuleCVCUnchecked,
-			"A security code was entered but the issuer did not check it.", s.CVC.Unchecked})
+		reasons = append(reasons, reason(RuleCVCUnchecked,
+			"A security code was entered but the issuer did not check it.", s.CVC.Unchecked))
 	}
 	d := decide(reasons, s)
 	if rank(prev.Verdict) > rank(d.Verdict) {
@@ -209,11 +209,11 @@ func ruleAmount(rs []Reason, in Input, s Settings) []Reason {
 	amount := checkout.FormatAmount(in.Amount, in.Currency)
 	switch {
 	case lim.NG > 0 && in.Amount > lim.NG:
-		return append(rs, Reason{RuleAmountNG, fmt.Sprintf("The amount %s is above this shop's limit of %s.",
-			amount, checkout.FormatAmount(lim.NG, in.Currency)), s.NGScore})
+		return append(rs, reason(RuleAmountNG, fmt.Sprintf("The amount %s is above this shop's limit of %s.",
+			amount, checkout.FormatAmount(lim.NG, in.Currency)), s.NGScore))
 	case lim.Review > 0 && in.Amount > lim.Review:
-		return append(rs, Reason{RuleAmountReview, fmt.Sprintf("The amount %s is above this shop's review threshold of %s.",
-			amount, checkout.FormatAmount(lim.Review, in.Currency)), s.ReviewScore})
+		return append(rs, reason(RuleAmountReview, fmt.Sprintf("The amount %s is above this shop's review threshold of %s.",
+			amount, checkout.FormatAmount(lim.Review, in.Currency)), s.ReviewScore))
 	}
 	return rs
 }
@@ -224,9 +224,9 @@ func ruleAmount(rs []Reason, in Input, s Settings) []Reason {
 func ruleCVC(rs []Reason, in Input, s Settings) []Reason {
 	switch {
 	case in.CVC == checkout.CVCNotPresent && s.CVC.NotPresent > 0:
-		return append(rs, Reason{RuleCVCNotPresent, "The shopper said the card has no security code (X).", s.CVC.NotPresent})
+		return append(rs, reason(RuleCVCNotPresent, "The shopper said the card has no security code (X).", s.CVC.NotPresent))
 	case in.CVC == checkout.CVCIllegible && s.CVC.Illegible > 0:
-		return append(rs, Reason{RuleCVCIllegible, "The shopper said the security code cannot be read (I).", s.CVC.Illegible})
+		return append(rs, reason(RuleCVCIllegible, "The shopper said the security code cannot be read (I).", s.CVC.Illegible))
 	}
 	return rs
 }
@@ -243,8 +243,8 @@ func ruleBINCountry(rs []Reason, in Input, s Settings) []Reason {
 	if issuer == "" || !ok || issuer == ship {
 		return rs
 	}
-	return append(rs, Reason{RuleBINCountryMismatch,
-		fmt.Sprintf("The card was issued in %s but the order ships to %s.", issuer, ship), s.BINCountryMismatch})
+	return append(rs, reason(RuleBINCountryMismatch,
+		fmt.Sprintf("The card was issued in %s but the order ships to %s.", issuer, ship), s.BINCountryMismatch))
 }
 
 // ruleDisposableEmail: a throwaway inbox leaves no trail to the buyer and
@@ -254,8 +254,8 @@ func ruleDisposableEmail(rs []Reason, d derived, s Settings) []Reason {
 	if s.DisposableEmail == 0 || domain == "" || !IsDisposableDomain(domain) {
 		return rs
 	}
-	return append(rs, Reason{RuleDisposableEmail,
-		fmt.Sprintf("The customer email uses a disposable email service (%s).", domain), s.DisposableEmail})
+	return append(rs, reason(RuleDisposableEmail,
+		fmt.Sprintf("The customer email uses a disposable email service (%s).", domain), s.DisposableEmail))
 }
 
 // listKeys are every key the payment could be listed under.
@@ -338,7 +338,7 @@ func ruleBlocklists(rs []Reason, matches []ListMatch, s Settings) []Reason {
 		if s.Blocklist.verdict(br.kind) == Review {
 			score = s.ReviewScore
 		}
-		rs = append(rs, Reason{br.rule, what + " " + where, score})
+		rs = append(rs, reason(br.rule, what+" "+where, score))
 	}
 	return rs
 }
@@ -471,7 +471,7 @@ func (p *velocityPlan) reasons(rs []Reason, counts []int) []Reason {
 			n = max(n, counts[i])
 		}
 		if n > c.v.Max {
-			rs = append(rs, Reason{c.rule, fmt.Sprintf(c.message, n, c.v.Window, c.v.Max), c.v.Score})
+			rs = append(rs, reason(c.rule, fmt.Sprintf(c.message, n, c.v.Window, c.v.Max), c.v.Score))
 		}
 	}
 	return rs

@@ -530,7 +530,7 @@ func TestScreenFailsClosed(t *testing.T) {
 func TestRescreen(t *testing.T) {
 	s := DefaultSettings()
 	ok := Decision{Verdict: OK, Reasons: []Reason{}}
-	review := decide([]Reason{{RuleCVCIllegible, "I", 40}}, s)
+	review := decide([]Reason{reason(RuleCVCIllegible, "I", 40)}, s)
 	tests := []struct {
 		name    string
 		prev    Decision
@@ -580,7 +580,7 @@ func TestDecideThresholds(t *testing.T) {
 	for score, want := range map[int]Verdict{0: OK, 39: OK, 40: Review, 79: Review, 80: NG, 500: NG} {
 		var rs []Reason
 		if score > 0 {
-			rs = []Reason{{"a", "a", score / 2}, {"b", "b", score - score/2}}
+			rs = []Reason{reason("a", "a", score/2), reason("b", "b", score-score/2)}
 		}
 		if d := decide(rs, s); d.Verdict != want || d.Score != score {
 			t.Errorf("score %d: %s (%d), want %s", score, d.Verdict, d.Score, want)

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -48,6 +49,8 @@ const busyTimeout = 5 * time.Second
 type DB struct {
 	w *sql.DB // one connection, BEGIN IMMEDIATE: every write
 	r *sql.DB // read-only connections: reads outside write transactions
+
+	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
 }
 
 // Open opens (creating if needed) the database file at path and brings its

@@ -37,6 +37,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// Two handles on one file (two processes on one data directory) see each
+// other's counter events and list entries.
+func TestRiskAcrossHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkout.db")
+	storetest.RunShared(t, mustOpen(t, path), mustOpen(t, path))
+}
+
 var now = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func mustMerchant(tb testing.TB, db *DB) checkout.Merchant {

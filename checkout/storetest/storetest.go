@@ -22,11 +22,12 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
-// Store is what a store under test implements: everything the checkout and
-// the vault keep.
+// Store is what a store under test implements: everything the checkout,
+// its fraud screening and the vault keep.
 type Store interface {
 	checkout.Store
 	vault.Store
+	RiskStore
 }
 
 // Run runs the suite. open returns the store for one test; it registers
@@ -38,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("BeginAttempt", func(t *testing.T) { testBeginAttempt(t, open) })
 	t.Run("FinishAttempt", func(t *testing.T) { testFinishAttempt(t, open) })
 	t.Run("Payment", func(t *testing.T) { testPayment(t, open) })
+	t.Run("Risk", func(t *testing.T) { testRisk(t, open) })
+	t.Run("WebhooksAndChargebacks", func(t *testing.T) { testWebhooksAndChargebacks(t, open) })
 	t.Run("Vault", func(t *testing.T) { testVault(t, open) })
 	t.Run("Context", func(t *testing.T) { testContext(t, open) })
 }

@@ -20,6 +20,25 @@ type Result struct {
 	Status               string `json:"status"`
 	Card                 Card   `json:"card"`
 	CVCCheck             string `json:"cvc_check"`
+	// Risk is the fraud screening decision. A payment whose verdict is
+	// REVIEW has status "held": do not ship until it is captured.
+	Risk *Risk `json:"risk,omitempty"`
+}
+
+// Risk is the screening decision as the result shows it: the verdict (OK,
+// REVIEW or NG), the total score and one reason per rule that fired.
+type Risk struct {
+	Verdict string       `json:"verdict"`
+	Score   int          `json:"score"`
+	Reasons []RiskReason `json:"reasons"`
+}
+
+// RiskReason is one rule that fired: its stable id, an English message for
+// the merchant, and what it added to the score.
+type RiskReason struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	Score   int    `json:"score"`
 }
 
 // Card is the card as the result shows it: never more than brand, last 4 and expiry.

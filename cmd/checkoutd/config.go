@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type Config struct {
 	VaultTransitKey   string        // the Transit key that wraps data keys
 	VaultTimeout      time.Duration // deadline of every Vault call
 	SigningKeyPublish time.Duration // how long a new signing key is published before it signs
+
+	WebhookAllowLoopback bool // webhook endpoints may be on this machine (development and tests only)
+	webhookLoopbackEnv   string
 }
 
 // flagSet binds cfg to flags whose defaults come from the environment.
@@ -91,6 +95,9 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
 	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
+	cfg.webhookLoopbackEnv = os.Getenv("CHECKOUT_WEBHOOK_ALLOW_LOOPBACK")
+	loopback, _ := strconv.ParseBool(cfg.webhookLoopbackEnv)
+	fs.BoolVar(&cfg.WebhookAllowLoopback, "webhook-allow-loopback", loopback, "DEVELOPMENT ONLY: let webhook endpoints be on this machine (localhost, 127.0.0.1, ::1), over http too; other private addresses stay refused (env CHECKOUT_WEBHOOK_ALLOW_LOOPBACK)")
 	// Secrets only from the environment: flags are visible to every user in ps.
 	cfg.VaultToken = os.Getenv("CHECKOUT_VAULT_TOKEN")
 	cfg.VaultSecretID = os.Getenv("CHECKOUT_VAULT_SECRET_ID")
@@ -168,6 +175,9 @@ func (cfg *Config) Validate() error {
 		}
 	default:
 		bad("-kek must be local or transit")
+	}
+	if _, err := strconv.ParseBool(cfg.webhookLoopbackEnv); cfg.webhookLoopbackEnv != "" && err != nil {
+		bad("CHECKOUT_WEBHOOK_ALLOW_LOOPBACK must be true or false")
 	}
 	if cfg.SigningKeyPublish < 0 {
 		bad("-signing-key-publish must not be negative")

@@ -11,15 +11,22 @@ import (
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/postgres"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
 // store is what every store gives the program: the checkout's and the
-// vault's rows, a readiness probe and a way to close.
+// vault's rows, fraud screening's counters, lists, settings and audit log,
+// a readiness probe and a way to close.
 type store interface {
 	checkout.Store
 	vault.Store
+	risk.Counters
+	risk.Lists
+	risk.SettingsStore
+	risk.ListStore
+	risk.AuditLog
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -47,6 +54,17 @@ func (d *deps) Close() {
 	if d.db != nil {
 		d.db.Close()
 	}
+}
+
+// screener is fraud screening over the store: on PostgreSQL its counters
+// and lists are every instance's, so the velocity rules hold across them.
+func (d *deps) screener() *risk.Screener {
+	return &risk.Screener{Settings: d.db, Counters: d.db, Lists: d.db}
+}
+
+// riskAdmin serves the merchant API of screening settings, lists and audit.
+func (d *deps) riskAdmin() *risk.Admin {
+	return &risk.Admin{Settings: d.db, Lists: d.db, Audit: d.db}
 }
 
 // ready is /readyz: the store answers and the KEK is usable. An instance

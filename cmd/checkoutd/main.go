@@ -142,6 +142,7 @@ func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer
 		Vault:       d.vault,
 		Signer:      d.vault,
 		Authorizer:  authorizer,
+		Screener:    d.screener(), // always: production never pays unscreened
 		Log:         log,
 		Issuer:      issuer,
 		SessionTTL:  cfg.SessionTTL,
@@ -175,6 +176,7 @@ type Server struct {
 
 	log     *slog.Logger
 	deps    *deps
+	notify  *notifications
 	servers []*http.Server
 	errs    chan error
 }
@@ -213,13 +215,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 	}
 	s.BaseURL = urlFor(cfg.BaseURL, ln.Addr(), tlsConfig != nil)
 	svc := d.service(cfg, s.BaseURL, s.Authorizer, log)
+	if s.notify, err = d.notifications(cfg, log); err != nil {
+		return nil, err
+	}
+	svc.Notifier = s.notify.webhooks
+	s.notify.start()
 	handler := web.New(web.Options{
-		Service: svc,
-		Keys:    d.vault,
-		BaseURL: s.BaseURL,
-		HSTS:    tlsConfig != nil,
-		Ready:   d.ready,
-		Log:     log,
+		Service:     svc,
+		Keys:        d.vault,
+		Risk:        d.riskAdmin(),
+		Webhooks:    s.notify.webhooks,
+		Chargebacks: s.notify.chargebacks,
+		BaseURL:     s.BaseURL,
+		HSTS:        tlsConfig != nil,
+		Ready:       d.ready,
+		Log:         log,
 	})
 	s.serve(ln, handler, tlsConfig)
 
@@ -303,6 +313,7 @@ func (s *Server) Shutdown() error {
 			errs = append(errs, err)
 		}
 	}
+	s.notify.Stop() // before the vault closes: it signs
 	s.deps.Close()
 	s.log.Info("checkoutd stopped")
 	return errors.Join(errs...)

@@ -1,0 +1,345 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+var (
+	_ risk.Counters      = (*DB)(nil)
+	_ risk.Lists         = (*DB)(nil)
+	_ risk.SettingsStore = (*DB)(nil)
+	_ risk.ListStore     = (*DB)(nil)
+	_ risk.AuditLog      = (*DB)(nil)
+)
+
+// riskColumns are a decision as the payments and attempts columns hold it;
+// all NULL for none.
+func riskColumns(d *checkout.RiskDecision) (verdict *string, score *int, reasons []byte, err error) {
+	if d == nil {
+		return nil, nil, nil, nil
+	}
+	rs := d.Reasons
+	if rs == nil {
+		rs = []checkout.RiskReason{}
+	}
+	if reasons, err = json.Marshal(rs); err != nil {
+		return nil, nil, nil, fmt.Errorf("postgres: encode risk reasons: %w", err)
+	}
+	v, s := string(d.Verdict), d.Score
+	return &v, &s, reasons, nil
+}
+
+// riskDest scans the decision columns.
+type riskDest struct {
+	verdict *string
+	score   *int
+	reasons []byte
+}
+
+func (r riskDest) decision() (*checkout.RiskDecision, error) {
+	if r.verdict == nil {
+		return nil, nil
+	}
+	d := &checkout.RiskDecision{Verdict: checkout.Verdict(*r.verdict), Reasons: []checkout.RiskReason{}}
+	if r.score != nil {
+		d.Score = *r.score
+	}
+	if r.reasons != nil {
+		if err := json.Unmarshal(r.reasons, &d.Reasons); err != nil {
+			return nil, fmt.Errorf("postgres: risk reasons: %w", err)
+		}
+	}
+	if d.Reasons == nil {
+		d.Reasons = []checkout.RiskReason{}
+	}
+	return d, nil
+}
+
+// Pruning of risk_events: every pruneEvery-th Record of an instance deletes
+// up to pruneBatch events older than risk.MaxWindow, so the table stays
+// bounded without a background job, and no single payment pays for a large
+// delete. Instances prune independently; deleting rows another instance
+// already deleted is harmless.
+const (
+	pruneEvery = 256
+	pruneBatch = 10_000
+)
+
+// Record stores the counters' events in one statement (one round trip).
+func (db *DB) Record(ctx context.Context, events []risk.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	keys := make([]string, len(events))
+	members := make([]string, len(events))
+	ats := make([]time.Time, len(events))
+	var latest time.Time
+	for i, e := range events {
+		keys[i], members[i], ats[i] = e.Key, e.Member, e.At
+		if e.At.After(latest) {
+			latest = e.At
+		}
+	}
+	// One batch, one round trip, one implicit transaction: its commit does
+	// not wait for the WAL to reach disk (synchronous_commit off, for this
+	// transaction only). A server crash may lose the last moment's counter
+	// events, never corrupt them or anything else: an undercount of a
+	// fraction of a second of attempts, against a disk flush on every
+	// payment. Payments themselves keep synchronous commits.
+	batch := &pgx.Batch{}
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	batch.Queue(`INSERT INTO risk_events (key, member, at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, keys, members, ats)
+	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return wrap("record risk events", err)
+	}
+	if db.recorded.Add(1)%pruneEvery == 0 {
+		// The latest event's time, not the wall clock: the checkout's clock
+		// is what stamped the events.
+		if _, err := db.pool.Exec(ctx, `DELETE FROM risk_events WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM risk_events WHERE at < $1 LIMIT $2))`, latest.Add(-risk.MaxWindow), pruneBatch); err != nil {
+			return wrap("prune risk events", err)
+		}
+	}
+	return nil
+}
+
+// Count answers every query in one statement (one round trip), in order.
+// Under READ COMMITTED the statement sees every Record committed before it
+// began, on any instance.
+func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
+	out := make([]int, len(queries))
+	if len(queries) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(queries))
+	since := make([]time.Time, len(queries))
+	distinct := make([]bool, len(queries))
+	for i, q := range queries {
+		keys[i], since[i], distinct[i] = q.Key, q.Since, q.Distinct
+	}
+	rows, err := db.pool.Query(ctx, `SELECT q.i::int, CASE WHEN q.dist
+			THEN (SELECT count(DISTINCT e.member) FROM risk_events e WHERE e.key = q.key AND e.at >= q.since AND e.member <> '')
+			ELSE (SELECT count(*) FROM risk_events e WHERE e.key = q.key AND e.at >= q.since) END::int
+		FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) WITH ORDINALITY AS q(key, since, dist, i)`,
+		keys, since, distinct)
+	if err != nil {
+		return nil, wrap("count risk events", err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var i, n int
+		if err := rows.Scan(&i, &n); err != nil {
+			return nil, wrap("count risk events", err)
+		}
+		if i < 1 || i > len(out) {
+			return nil, fmt.Errorf("postgres: count risk events: answer for query %d of %d", i, len(out))
+		}
+		out[i-1] = n
+		seen++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("count risk events", err)
+	}
+	if seen != len(queries) {
+		return nil, fmt.Errorf("postgres: count risk events: %d answers for %d queries", seen, len(queries))
+	}
+	return out, nil
+}
+
+// Match returns the keys on the merchant's lists or the platform's, in one
+// indexed query.
+func (db *DB) Match(ctx context.Context, merchantID string, keys []risk.ListKey) ([]risk.ListMatch, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	kinds := make([]string, len(keys))
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		kinds[i], values[i] = string(k.Kind), k.Value
+	}
+	rows, err := db.pool.Query(ctx, `SELECT l.merchant_id, l.kind, l.value
+		FROM risk_lists l JOIN unnest($2::text[], $3::text[]) AS k(kind, value) ON l.kind = k.kind AND l.value = k.value
+		WHERE l.merchant_id IN ($1, '')`, merchantID, kinds, values)
+	if err != nil {
+		return nil, wrap("match blocklists", err)
+	}
+	defer rows.Close()
+	var out []risk.ListMatch
+	for rows.Next() {
+		var m risk.ListMatch
+		var owner string
+		if err := rows.Scan(&owner, (*string)(&m.Kind), &m.Value); err != nil {
+			return nil, wrap("match blocklists", err)
+		}
+		m.Platform = owner == ""
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("match blocklists", err)
+	}
+	return out, nil
+}
+
+// RiskSettings returns the merchant's settings JSON, nil when it has none;
+// ENOTFOUND when the merchant does not exist.
+func (db *DB) RiskSettings(ctx context.Context, merchantID string) ([]byte, error) {
+	return riskSettings(ctx, db.pool, merchantID, false)
+}
+
+func riskSettings(ctx context.Context, q querier, merchantID string, lock bool) ([]byte, error) {
+	query := `SELECT risk_settings FROM merchants WHERE id = $1`
+	if lock {
+		query += ` FOR UPDATE`
+	}
+	var s []byte
+	err := q.QueryRow(ctx, query, merchantID).Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("merchant")
+	}
+	if err != nil {
+		return nil, wrap("risk settings", err)
+	}
+	return s, nil
+}
+
+// PutRiskSettings replaces the merchant's settings and appends a, with the
+// settings it replaced as a.Before, in one transaction. The merchant's row
+// is locked first, so that of two updates from any instances each audits
+// the other's settings as its before.
+func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		before, err := riskSettings(ctx, tx, merchantID, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE merchants SET risk_settings = $2 WHERE id = $1`, merchantID, settings); err != nil {
+			return wrap("put risk settings", err)
+		}
+		a.Before = before
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+// ListEntries returns a page of the merchant's entries, by kind then value.
+func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.ListKind, after risk.ListKey, limit int) ([]risk.ListEntry, error) {
+	rows, err := db.pool.Query(ctx, `SELECT kind, value, created_at FROM risk_lists
+		WHERE merchant_id = $1 AND ($2 = '' OR kind = $2) AND (kind, value) > ($3, $4)
+		ORDER BY kind, value LIMIT $5`,
+		merchantID, string(kind), string(after.Kind), after.Value, limit)
+	if err != nil {
+		return nil, wrap("list entries", err)
+	}
+	defer rows.Close()
+	var out []risk.ListEntry
+	for rows.Next() {
+		var e risk.ListEntry
+		if err := rows.Scan((*string)(&e.Kind), &e.Value, utcTime{&e.CreatedAt}); err != nil {
+			return nil, wrap("list entries", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list entries", err)
+	}
+	return out, nil
+}
+
+// AddListEntry puts e on the merchant's list and appends a, in one
+// transaction; an entry already there is answered as stored, unaudited.
+func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a risk.AuditEntry) (risk.ListEntry, bool, error) {
+	stored, created := e, false
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO risk_lists (merchant_id, kind, value, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (merchant_id, kind, value) DO NOTHING`, merchantID, string(e.Kind), e.Value, ts(e.CreatedAt))
+		if err != nil {
+			return wrap("add list entry", err)
+		}
+		if tag.RowsAffected() == 0 {
+			err := tx.QueryRow(ctx, `SELECT created_at FROM risk_lists WHERE merchant_id = $1 AND kind = $2 AND value = $3`,
+				merchantID, string(e.Kind), e.Value).Scan(utcTime{&stored.CreatedAt})
+			if err != nil {
+				return wrap("add list entry", err)
+			}
+			return nil
+		}
+		created = true
+		return insertAudit(ctx, tx, a)
+	})
+	if err != nil {
+		return risk.ListEntry{}, false, err
+	}
+	stored.CreatedAt = stored.CreatedAt.UTC()
+	return stored, created, nil
+}
+
+// RemoveListEntry takes k off the merchant's list and appends a, in one
+// transaction; ENOTFOUND when k is not on it.
+func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a risk.AuditEntry) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM risk_lists WHERE merchant_id = $1 AND kind = $2 AND value = $3`,
+			merchantID, string(k.Kind), k.Value)
+		if err != nil {
+			return wrap("remove list entry", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("list entry")
+		}
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+func insertAudit(ctx context.Context, tx pgx.Tx, a risk.AuditEntry) error {
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (id, merchant_id, actor, action, before_state, after_state, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.ID, a.MerchantID, a.Actor, a.Action, []byte(a.Before), []byte(a.After), ts(a.At))
+	if err != nil {
+		return wrap("append audit entry", err)
+	}
+	return nil
+}
+
+// AuditEntries returns a page of the merchant's audit log, newest first.
+func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]risk.AuditEntry, error) {
+	cursor := int64(math.MaxInt64)
+	if before != "" {
+		err := db.pool.QueryRow(ctx, `SELECT seq FROM audit_log WHERE id = $1 AND merchant_id = $2`, before, merchantID).Scan(&cursor)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, notFound("audit entry")
+		}
+		if err != nil {
+			return nil, wrap("audit entries", err)
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, merchant_id, actor, action, before_state, after_state, at
+		FROM audit_log WHERE merchant_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, merchantID, cursor, limit)
+	if err != nil {
+		return nil, wrap("audit entries", err)
+	}
+	defer rows.Close()
+	var out []risk.AuditEntry
+	for rows.Next() {
+		var a risk.AuditEntry
+		var before, after []byte
+		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, utcTime{&a.At}); err != nil {
+			return nil, wrap("audit entries", err)
+		}
+		a.Before, a.After = before, after
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("audit entries", err)
+	}
+	return out, nil
+}

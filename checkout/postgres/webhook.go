@@ -1,0 +1,326 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/webhook"
+)
+
+var (
+	_ checkout.WebhookStore = (*DB)(nil)
+	_ webhook.Store         = (*DB)(nil)
+)
+
+// CreateWebhookEndpoint stores e unless its merchant already has max live
+// endpoints (ECONFLICT); ENOTFOUND when the merchant does not exist. The
+// merchant's row is locked (FOR NO KEY UPDATE, which does not block the
+// foreign-key checks of its sessions and payments) so that two concurrent
+// registrations cannot both pass the count.
+func (db *DB) CreateWebhookEndpoint(ctx context.Context, e checkout.WebhookEndpoint, max int) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var id string
+		err := tx.QueryRow(ctx, `SELECT id FROM merchants WHERE id = $1 FOR NO KEY UPDATE`, e.MerchantID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("merchant")
+		}
+		if err != nil {
+			return wrap("lock merchant", err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints
+			WHERE merchant_id = $1 AND deleted_at IS NULL`, e.MerchantID).Scan(&n); err != nil {
+			return wrap("count webhook endpoints", err)
+		}
+		if n >= max {
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: fmt.Sprintf("a merchant may have at most %d webhook endpoints; delete one first", max)}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, merchant_id, url, created_at)
+			VALUES ($1, $2, $3, $4)`, e.ID, e.MerchantID, e.URL, ts(e.CreatedAt))
+		if code, _ := pgCode(err); code == uniqueViolation {
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "a webhook endpoint with this id exists"}
+		}
+		if err != nil {
+			return wrap("store webhook endpoint", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_subscriptions (endpoint_id, event_type)
+			SELECT $1, unnest($2::text[])`, e.ID, e.Events); err != nil {
+			return wrap("store webhook subscriptions", err)
+		}
+		return nil
+	})
+}
+
+// WebhookEndpoints lists a merchant's live endpoints, oldest first.
+func (db *DB) WebhookEndpoints(ctx context.Context, merchantID string) ([]checkout.WebhookEndpoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT e.id, e.url, e.created_at,
+			array(SELECT s.event_type FROM webhook_subscriptions s WHERE s.endpoint_id = e.id)
+		FROM webhook_endpoints e
+		WHERE e.merchant_id = $1 AND e.deleted_at IS NULL
+		ORDER BY e.created_at, e.id`, merchantID)
+	if err != nil {
+		return nil, wrap("webhook endpoints", err)
+	}
+	defer rows.Close()
+	var out []checkout.WebhookEndpoint
+	for rows.Next() {
+		e := checkout.WebhookEndpoint{MerchantID: merchantID}
+		if err := rows.Scan(&e.ID, &e.URL, utcTime{&e.CreatedAt}, &e.Events); err != nil {
+			return nil, wrap("webhook endpoints", err)
+		}
+		e.Events = inTypeOrder(e.Events)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("webhook endpoints", err)
+	}
+	return out, nil
+}
+
+// inTypeOrder sorts event types as checkout.WebhookEventTypes lists them.
+func inTypeOrder(events []string) []string {
+	out := make([]string, 0, len(events))
+	for _, t := range checkout.WebhookEventTypes {
+		for _, e := range events {
+			if e == t {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// DeleteWebhookEndpoint removes a live endpoint of the merchant and cancels
+// its pending deliveries, in one transaction; ENOTFOUND when there is none.
+// The row stays (deleted_at) so that the delivery log keeps its URL.
+func (db *DB) DeleteWebhookEndpoint(ctx context.Context, merchantID, id string, now time.Time) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = $3
+			WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL`, id, merchantID, ts(now))
+		if err != nil {
+			return wrap("delete webhook endpoint", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("webhook endpoint")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries
+			SET status = 'canceled', next_attempt_at = NULL, locked_until = NULL, lock_token = NULL, completed_at = $2
+			WHERE endpoint_id = $1 AND status = 'pending'`, id, ts(now)); err != nil {
+			return wrap("cancel webhook deliveries", err)
+		}
+		return nil
+	})
+}
+
+// EnqueueWebhookEvent stores the event and a due delivery per subscribed
+// live endpoint, in one transaction; an event id already stored adds
+// nothing.
+func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) (int, error) {
+	var n int
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = enqueueEvent(ctx, tx, e)
+		return err
+	})
+	return n, err
+}
+
+// enqueueEvent is EnqueueWebhookEvent inside the caller's transaction, so
+// that a chargeback and its event commit together. Delivery ids are made
+// here rather than in SQL so that they look like every other id.
+func enqueueEvent(ctx context.Context, tx pgx.Tx, e checkout.WebhookEvent) (int, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt))
+	if code, _ := pgCode(err); code == foreignKeyViolation {
+		return 0, notFound("merchant")
+	}
+	if err != nil {
+		return 0, wrap("store webhook event", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return 0, nil // already enqueued: its deliveries exist
+	}
+	rows, err := tx.Query(ctx, `SELECT e.id FROM webhook_endpoints e
+		JOIN webhook_subscriptions s ON s.endpoint_id = e.id
+		WHERE e.merchant_id = $1 AND e.deleted_at IS NULL AND s.event_type = $2
+		ORDER BY e.id`, e.MerchantID, e.Type)
+	if err != nil {
+		return 0, wrap("webhook subscribers", err)
+	}
+	endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, wrap("webhook subscribers", err)
+	}
+	if len(endpoints) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, len(endpoints))
+	for i := range ids {
+		ids[i] = checkout.NewID("whd")
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries
+		(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
+		SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', $6, $6
+		FROM unnest($1::text[], $2::text[]) AS d (id, endpoint_id)`,
+		ids, endpoints, e.ID, e.MerchantID, e.Type, ts(e.CreatedAt)); err != nil {
+		return 0, wrap("store webhook deliveries", err)
+	}
+	return len(endpoints), nil
+}
+
+// WebhookDeliveries reads the merchant's delivery log, newest first, each
+// delivery with its attempts.
+func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checkout.DeliveryFilter) ([]checkout.Delivery, error) {
+	// An empty filter value matches every row ($n = '' OR ...), so one
+	// statement serves every combination.
+	rows, err := db.pool.Query(ctx, `SELECT d.id, d.event_id, d.event_type, d.endpoint_id, e.url, d.status,
+			d.next_attempt_at, d.created_at, d.completed_at
+		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		WHERE d.merchant_id = $1
+		  AND ($2 = '' OR d.event_id = $2)
+		  AND ($3 = '' OR d.event_type = $3)
+		  AND ($4 = '' OR d.endpoint_id = $4)
+		ORDER BY d.created_at DESC, d.id DESC
+		LIMIT $5`, merchantID, f.EventID, f.EventType, f.EndpointID, f.Limit)
+	if err != nil {
+		return nil, wrap("webhook deliveries", err)
+	}
+	var out []checkout.Delivery
+	index := map[string]int{}
+	ids := []string{}
+	for rows.Next() {
+		var d checkout.Delivery
+		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.EndpointID, &d.URL, &d.Status,
+			utcTime{&d.NextAttemptAt}, utcTime{&d.CreatedAt}, utcTime{&d.CompletedAt}); err != nil {
+			rows.Close()
+			return nil, wrap("webhook deliveries", err)
+		}
+		index[d.ID] = len(out)
+		ids = append(ids, d.ID)
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("webhook deliveries", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	rows, err = db.pool.Query(ctx, `SELECT delivery_id, n, at, status_code, latency_us, error
+		FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, n`, ids)
+	if err != nil {
+		return nil, wrap("webhook attempts", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var a checkout.DeliveryAttempt
+		var latency int64
+		if err := rows.Scan(&id, &a.N, utcTime{&a.At}, &a.StatusCode, &latency, &a.Error); err != nil {
+			return nil, wrap("webhook attempts", err)
+		}
+		a.Latency = time.Duration(latency) * time.Microsecond
+		d := &out[index[id]]
+		d.Attempts = append(d.Attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("webhook attempts", err)
+	}
+	return out, nil
+}
+
+// ClaimWebhookDeliveries leases up to limit due deliveries until
+// leaseUntil, in one statement: the due rows are locked with FOR UPDATE
+// SKIP LOCKED, so that dispatchers on several instances claiming at once
+// each take different rows without waiting for one another, and a row
+// another dispatcher is claiming right now is skipped rather than claimed
+// twice. Its lease then keeps it from everyone until it ends. The claim's
+// token (one per call) is what its outcome must show to be recorded.
+func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]checkout.WebhookJob, error) {
+	var jobs []checkout.WebhookJob
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH due AS (
+				SELECT id FROM webhook_deliveries
+				WHERE status = 'pending' AND next_attempt_at <= $1
+				  AND (locked_until IS NULL OR locked_until <= $1)
+				ORDER BY next_attempt_at, id
+				LIMIT $3
+				FOR UPDATE SKIP LOCKED
+			), claimed AS (
+				UPDATE webhook_deliveries d
+				SET locked_until = $2, lock_token = $4
+				FROM due WHERE d.id = due.id
+				RETURNING d.id, d.lock_token, d.event_id, d.event_type, d.merchant_id, d.endpoint_id, d.attempts, d.next_attempt_at
+			)
+			SELECT c.id, c.lock_token, c.event_id, c.event_type, c.merchant_id, c.endpoint_id, e.url, ev.payload, c.attempts
+			FROM claimed c
+			JOIN webhook_endpoints e ON e.id = c.endpoint_id
+			JOIN webhook_events ev ON ev.id = c.event_id
+			ORDER BY c.next_attempt_at, c.id`, ts(now), ts(leaseUntil), limit, checkout.NewID("lease"))
+		if err != nil {
+			return wrap("claim webhook deliveries", err)
+		}
+		jobs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkout.WebhookJob, error) {
+			var j checkout.WebhookJob
+			err := row.Scan(&j.DeliveryID, &j.LeaseToken, &j.EventID, &j.EventType, &j.MerchantID, &j.EndpointID,
+				&j.URL, &j.Payload, &j.Attempts)
+			return j, err
+		})
+		if err != nil {
+			return wrap("claim webhook deliveries", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// FinishWebhookAttempt logs the attempt and moves the delivery on, if the
+// job's lease still holds it (pending, same token). Otherwise the attempt
+// is logged all the same (it happened) and ECONFLICT says the lease was
+// lost: the endpoint was deleted, or the lease ran out and another
+// dispatcher took the delivery.
+func (db *DB) FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o checkout.WebhookOutcome) error {
+	lost := false
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		a := o.Attempt
+		// The delivery's row lock orders the attempts of two dispatchers
+		// (one whose lease ran out, and its successor): both are logged,
+		// numbered in the order they are recorded.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, j.DeliveryID); err != nil {
+			return wrap("lock webhook delivery", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_us, error)
+			SELECT $1, coalesce(max(n), 0) + 1, $2, $3, $4, $5 FROM webhook_attempts WHERE delivery_id = $1`,
+			j.DeliveryID, ts(a.At), a.StatusCode, a.Latency.Microseconds(), checkout.TruncateError(a.Error)); err != nil {
+			return wrap("log webhook attempt", err)
+		}
+		var next, completed time.Time
+		if o.Status == checkout.DeliveryPending {
+			next = o.NextAttemptAt
+		} else {
+			completed = a.At.Add(a.Latency)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries
+			SET status = $3, next_attempt_at = $4, completed_at = $5, locked_until = NULL, lock_token = NULL,
+				attempts = (SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1)
+			WHERE id = $1 AND lock_token = $2 AND status = 'pending'`,
+			j.DeliveryID, j.LeaseToken, o.Status, ts(next), ts(completed))
+		if err != nil {
+			return wrap("finish webhook delivery", err)
+		}
+		lost = tag.RowsAffected() == 0
+		return nil
+	})
+	if err == nil && lost {
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "the delivery's lease was lost"}
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+package risk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+var _ checkout.Screener = (*Screener)(nil)
+
+// SettingsSource gives each merchant's screening settings. The stores
+// implement it (a JSON column per merchant).
+type SettingsSource interface {
+	// RiskSettings returns the merchant's stored settings as JSON, or nil
+	// when it has stored none (DefaultSettings apply). Errors are the
+	// store's (EUNAVAILABLE when it is down); the caller fails closed.
+	RiskSettings(ctx context.Context, merchantID string) ([]byte, error)
+}
+
+// LoadSettings returns the merchant's settings: what it stored, read over
+// DefaultSettings so that a setting added after it last saved takes its
+// default, or DefaultSettings when it stored none.
+func LoadSettings(ctx context.Context, src SettingsSource, merchantID string) (Settings, error) {
+	raw, err := src.RiskSettings(ctx, merchantID)
+	if err != nil {
+		return Settings{}, fmt.Errorf("risk: load settings: %w", err)
+	}
+	s := DefaultSettings()
+	if raw == nil {
+		return s, nil
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return Settings{}, fmt.Errorf("risk: stored settings of %s do not decode: %w", merchantID, err)
+	}
+	return s, nil
+}
+
+// Screener is the checkout's fraud screening: Screen and Rescreen with each
+// merchant's settings over shared counters and blocklists. With the store's
+// Counters and Lists (PostgreSQL), every instance counts every other
+// instance's attempts, so a card tester spreading requests over instances
+// is still counted once per attempt.
+type Screener struct {
+	Settings SettingsSource
+	Counters Counters
+	Lists    Lists
+}
+
+func (sc *Screener) check() error {
+	if sc == nil || sc.Settings == nil || sc.Counters == nil || sc.Lists == nil {
+		return errors.New("risk: Screener needs Settings, Counters and Lists")
+	}
+	return nil
+}
+
+// Screen judges a payment before authorization (see the package function
+// Screen) with the merchant's settings. Any error is no decision.
+func (sc *Screener) Screen(ctx context.Context, in Input) (Decision, error) {
+	if err := sc.check(); err != nil {
+		return Decision{}, err
+	}
+	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Screen(ctx, in, s, sc.Counters, sc.Lists)
+}
+
+// Rescreen judges the payment again with the issuer's answer and counts a
+// decline against the card (RecordOutcome). An error is no decision.
+func (sc *Screener) Rescreen(ctx context.Context, prev Decision, in Input, out AuthOutcome) (Decision, error) {
+	if err := sc.check(); err != nil {
+		return Decision{}, err
+	}
+	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := RecordOutcome(ctx, sc.Counters, in, out); err != nil {
+		return Decision{}, err
+	}
+	return Rescreen(ctx, prev, in, out, s), nil
+}
+
+// RecordExpired counts a card refused for having expired long ago, when the
+// merchant's settings say it is long expired (RecordExpiredCard).
+func (sc *Screener) RecordExpired(ctx context.Context, in Input) error {
+	if err := sc.check(); err != nil {
+		return err
+	}
+	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
+	if err != nil {
+		return err
+	}
+	return RecordExpiredCard(ctx, sc.Counters, in, s)
+}

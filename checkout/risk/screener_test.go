@@ -1,0 +1,119 @@
+package risk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// settingsSource serves stored settings JSON per merchant.
+type settingsSource map[string][]byte
+
+func (s settingsSource) RiskSettings(_ context.Context, merchantID string) ([]byte, error) {
+	if b, ok := s[merchantID]; ok {
+		return b, nil
+	}
+	return nil, &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such merchant"}
+}
+
+func TestLoadSettings(t *testing.T) {
+	src := settingsSource{
+		"mer_default": nil,
+		// Saved before a setting existed, or partially: the rest are defaults.
+		"mer_partial": []byte(`{"review_score":30,"ng_score":60,"cards_per_ip":{"max":1}}`),
+		"mer_broken":  []byte(`{"review_score":"x"}`),
+	}
+	got, err := LoadSettings(t.Context(), src, "mer_default")
+	if err != nil || got.ReviewScore != DefaultSettings().ReviewScore {
+		t.Fatalf("defaults: %+v, %v", got, err)
+	}
+	got, err = LoadSettings(t.Context(), src, "mer_partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultSettings()
+	if got.ReviewScore != 30 || got.CardsPerIP.Max != 1 || got.CardsPerIP.Window != def.CardsPerIP.Window ||
+		got.CardsPerEmail != def.CardsPerEmail || len(got.Amounts) != len(def.Amounts) {
+		t.Fatalf("partial settings over the defaults: %+v", got)
+	}
+	if _, err := LoadSettings(t.Context(), src, "mer_broken"); err == nil {
+		t.Fatal("broken stored settings loaded")
+	}
+	if _, err := LoadSettings(t.Context(), src, "mer_missing"); checkout.ErrorCode(err) != checkout.ENOTFOUND {
+		t.Fatalf("missing merchant: %v", err)
+	}
+}
+
+// The Screener applies each merchant's own settings to shared counters.
+func TestScreenerPerMerchantSettings(t *testing.T) {
+	e := newEnv()
+	strict := DefaultSettings()
+	strict.CardsPerIP = Velocity{Max: 1, Window: Duration(time.Hour), Score: strict.NGScore}
+	strictJSON := mustJSON(t, strict)
+	sc := &Screener{Settings: settingsSource{"mer_a": strictJSON, "mer_b": nil}, Counters: e.c, Lists: e.l}
+	var _ checkout.Screener = sc
+
+	in := baseInput()
+	in.MerchantID, in.Fingerprint = "mer_b", "fp_1"
+	if d, err := sc.Screen(t.Context(), in); err != nil || d.Verdict != OK {
+		t.Fatalf("first card at mer_b: %+v, %v", d, err)
+	}
+	// The second card from the IP, at the strict merchant: NG there, while
+	// the same count is fine under mer_b's defaults.
+	in.MerchantID, in.Fingerprint = "mer_a", "fp_2"
+	d, err := sc.Screen(t.Context(), in)
+	if err != nil || d.Verdict != NG || !d.Has(RuleIPCards) {
+		t.Fatalf("second card at mer_a: %+v, %v", d, err)
+	}
+	in.MerchantID, in.Fingerprint = "mer_b", "fp_3"
+	if d, err := sc.Screen(t.Context(), in); err != nil || d.Has(RuleIPCards) {
+		t.Fatalf("third card at mer_b: %+v, %v; want under its threshold of 3", d, err)
+	}
+
+	// Rescreen counts a decline against the card.
+	in.Fingerprint = "fp_declined"
+	prev, _ := sc.Screen(t.Context(), in)
+	for range 3 {
+		if _, err := sc.Rescreen(t.Context(), prev, in, AuthOutcome{DeclineReason: checkout.DeclineGeneric}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := sc.Screen(t.Context(), in); !d.Has(RuleCardFailedAuths) {
+		t.Fatalf("after three declines: %+v; want %s", d, RuleCardFailedAuths)
+	}
+}
+
+func TestScreenerFailsClosed(t *testing.T) {
+	in := baseInput()
+	for name, sc := range map[string]*Screener{
+		"nil":              nil,
+		"no counters":      {Settings: settingsSource{"mer_a": nil}, Lists: NewMemoryLists()},
+		"settings missing": {Settings: settingsSource{}, Counters: NewMemoryCounters(MaxWindow), Lists: NewMemoryLists()},
+		"counters down":    {Settings: settingsSource{"mer_a": nil}, Counters: failing{record: true}, Lists: NewMemoryLists()},
+	} {
+		if d, err := sc.Screen(context.Background(), in); err == nil || d.Verdict != "" {
+			t.Errorf("%s: Screen = %+v, %v; want an error and no decision", name, d, err)
+		}
+		if _, err := sc.Rescreen(context.Background(), Decision{Verdict: OK}, in, AuthOutcome{}); err == nil {
+			t.Errorf("%s: Rescreen succeeded", name)
+		}
+	}
+	sc := &Screener{Settings: settingsSource{"mer_a": nil}, Counters: failing{record: true}, Lists: NewMemoryLists()}
+	in.ExpYear = 2020
+	if err := sc.RecordExpired(context.Background(), in); !errors.Is(err, errDown) {
+		t.Errorf("RecordExpired with counters down: %v", err)
+	}
+}
+
+func mustJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,323 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+var (
+	_ risk.Counters      = (*DB)(nil)
+	_ risk.Lists         = (*DB)(nil)
+	_ risk.SettingsStore = (*DB)(nil)
+	_ risk.ListStore     = (*DB)(nil)
+	_ risk.AuditLog      = (*DB)(nil)
+)
+
+// riskColumns are a decision as the payments and attempts columns hold it;
+// all NULL for none.
+func riskColumns(d *checkout.RiskDecision) (verdict, score, reasons any, err error) {
+	if d == nil {
+		return nil, nil, nil, nil
+	}
+	rs := d.Reasons
+	if rs == nil {
+		rs = []checkout.RiskReason{}
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sqlite: encode risk reasons: %w", err)
+	}
+	return string(d.Verdict), int64(d.Score), string(b), nil
+}
+
+// riskDest scans the decision columns.
+type riskDest struct {
+	verdict sql.NullString
+	score   sql.NullInt64
+	reasons sql.NullString
+}
+
+func (r riskDest) decision() (*checkout.RiskDecision, error) {
+	if !r.verdict.Valid {
+		return nil, nil
+	}
+	d := &checkout.RiskDecision{Verdict: checkout.Verdict(r.verdict.String), Score: int(r.score.Int64), Reasons: []checkout.RiskReason{}}
+	if r.reasons.Valid {
+		if err := json.Unmarshal([]byte(r.reasons.String), &d.Reasons); err != nil {
+			return nil, fmt.Errorf("sqlite: risk reasons: %w", err)
+		}
+	}
+	if d.Reasons == nil {
+		d.Reasons = []checkout.RiskReason{}
+	}
+	return d, nil
+}
+
+// Pruning of risk_events: every pruneEvery-th Record deletes up to
+// pruneBatch events older than risk.MaxWindow, so the table stays bounded
+// without a background job, and no single payment pays for a large delete.
+const (
+	pruneEvery = 256
+	pruneBatch = 10_000
+)
+
+// Record stores the counters' events in one transaction.
+func (db *DB) Record(ctx context.Context, events []risk.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var latest time.Time
+	args := make([]any, 0, 3*len(events))
+	for _, e := range events {
+		args = append(args, e.Key, e.Member, unixNanos(e.At))
+		if e.At.After(latest) {
+			latest = e.At
+		}
+	}
+	prune := db.recorded.Add(1)%pruneEvery == 0
+	return db.write(ctx, func(tx *sql.Tx) error {
+		values := strings.Repeat(", (?, ?, ?)", len(events))[2:]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO risk_events (key, member, at) VALUES `+values, args...); err != nil {
+			return fmt.Errorf("sqlite: record risk events: %w", err)
+		}
+		if prune {
+			// The latest event's time, not the wall clock: the checkout's
+			// clock is what stamped the events.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM risk_events WHERE rowid IN
+				(SELECT rowid FROM risk_events WHERE at < ? LIMIT ?)`,
+				unixNanos(latest.Add(-risk.MaxWindow)), pruneBatch); err != nil {
+				return fmt.Errorf("sqlite: prune risk events: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Count answers the queries in order, in one read transaction (a snapshot
+// that includes every Record that returned before the call).
+func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
+	out := make([]int, len(queries))
+	if len(queries) == 0 {
+		return out, nil
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count risk events: %w", err)
+	}
+	defer tx.Rollback()
+	for i, q := range queries {
+		query := `SELECT count(*) FROM risk_events WHERE key = ? AND at >= ?`
+		if q.Distinct {
+			query = `SELECT count(DISTINCT member) FROM risk_events WHERE key = ? AND at >= ? AND member <> ''`
+		}
+		if err := tx.QueryRowContext(ctx, query, q.Key, unixNanos(q.Since)).Scan(&out[i]); err != nil {
+			return nil, fmt.Errorf("sqlite: count risk events: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Match returns the keys on the merchant's lists or the platform's, in one
+// indexed query.
+func (db *DB) Match(ctx context.Context, merchantID string, keys []risk.ListKey) ([]risk.ListMatch, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 2+2*len(keys))
+	args = append(args, merchantID)
+	for _, k := range keys {
+		args = append(args, string(k.Kind), k.Value)
+	}
+	values := strings.Repeat(", (?, ?)", len(keys))[2:]
+	rows, err := db.r.QueryContext(ctx, `SELECT merchant_id, kind, value FROM risk_lists
+		WHERE merchant_id IN (?, '') AND (kind, value) IN (VALUES `+values+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: match blocklists: %w", err)
+	}
+	defer rows.Close()
+	var out []risk.ListMatch
+	for rows.Next() {
+		var m risk.ListMatch
+		var owner string
+		if err := rows.Scan(&owner, (*string)(&m.Kind), &m.Value); err != nil {
+			return nil, fmt.Errorf("sqlite: match blocklists: %w", err)
+		}
+		m.Platform = owner == ""
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: match blocklists: %w", err)
+	}
+	return out, nil
+}
+
+// RiskSettings returns the merchant's settings JSON, nil when it has none;
+// ENOTFOUND when the merchant does not exist.
+func (db *DB) RiskSettings(ctx context.Context, merchantID string) ([]byte, error) {
+	return riskSettings(ctx, db.r, merchantID)
+}
+
+func riskSettings(ctx context.Context, q querier, merchantID string) ([]byte, error) {
+	var s sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT risk_settings FROM merchants WHERE id = ?`, merchantID).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("merchant")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: risk settings: %w", err)
+	}
+	if !s.Valid {
+		return nil, nil
+	}
+	return []byte(s.String), nil
+}
+
+// PutRiskSettings replaces the merchant's settings and appends a, with the
+// settings it replaced as a.Before, in one transaction.
+func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		before, err := riskSettings(ctx, tx, merchantID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE merchants SET risk_settings = ? WHERE id = ?`, string(settings), merchantID); err != nil {
+			return fmt.Errorf("sqlite: put risk settings: %w", err)
+		}
+		a.Before = before
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+// ListEntries returns a page of the merchant's entries, by kind then value.
+func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.ListKind, after risk.ListKey, limit int) ([]risk.ListEntry, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT kind, value, created_at FROM risk_lists
+		WHERE merchant_id = ? AND (? = '' OR kind = ?) AND (kind, value) > (?, ?)
+		ORDER BY kind, value LIMIT ?`,
+		merchantID, string(kind), string(kind), string(after.Kind), after.Value, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list entries: %w", err)
+	}
+	defer rows.Close()
+	var out []risk.ListEntry
+	for rows.Next() {
+		var e risk.ListEntry
+		if err := rows.Scan((*string)(&e.Kind), &e.Value, timeDest{&e.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: list entries: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list entries: %w", err)
+	}
+	return out, nil
+}
+
+// AddListEntry puts e on the merchant's list and appends a, in one
+// transaction; an entry already there is answered as stored, unaudited.
+func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a risk.AuditEntry) (risk.ListEntry, bool, error) {
+	stored, created := e, false
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO risk_lists (merchant_id, kind, value, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (merchant_id, kind, value) DO NOTHING`,
+			merchantID, string(e.Kind), e.Value, unixNanos(e.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("sqlite: add list entry: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: add list entry: %w", err)
+		}
+		if n == 0 {
+			return tx.QueryRowContext(ctx, `SELECT created_at FROM risk_lists WHERE merchant_id = ? AND kind = ? AND value = ?`,
+				merchantID, string(e.Kind), e.Value).Scan(timeDest{&stored.CreatedAt})
+		}
+		created = true
+		return insertAudit(ctx, tx, a)
+	})
+	if err != nil {
+		return risk.ListEntry{}, false, err
+	}
+	stored.CreatedAt = stored.CreatedAt.UTC()
+	return stored, created, nil
+}
+
+// RemoveListEntry takes k off the merchant's list and appends a, in one
+// transaction; ENOTFOUND when k is not on it.
+func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a risk.AuditEntry) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM risk_lists WHERE merchant_id = ? AND kind = ? AND value = ?`,
+			merchantID, string(k.Kind), k.Value)
+		if err != nil {
+			return fmt.Errorf("sqlite: remove list entry: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(notFound("list entry"), err)
+		}
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, a risk.AuditEntry) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, merchant_id, actor, action, before_state, after_state, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.MerchantID, a.Actor, a.Action, nullJSON(a.Before), nullJSON(a.After), unixNanos(a.At))
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit entry: %w", err)
+	}
+	return nil
+}
+
+func nullJSON(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// AuditEntries returns a page of the merchant's audit log, newest first.
+func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]risk.AuditEntry, error) {
+	cursor := int64(math.MaxInt64)
+	if before != "" {
+		err := db.r.QueryRowContext(ctx, `SELECT seq FROM audit_log WHERE id = ? AND merchant_id = ?`, before, merchantID).Scan(&cursor)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("audit entry")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: audit entries: %w", err)
+		}
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, merchant_id, actor, action, before_state, after_state, at
+		FROM audit_log WHERE merchant_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, merchantID, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit entries: %w", err)
+	}
+	defer rows.Close()
+	var out []risk.AuditEntry
+	for rows.Next() {
+		var a risk.AuditEntry
+		var before, after sql.NullString
+		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, timeDest{&a.At}); err != nil {
+			return nil, fmt.Errorf("sqlite: audit entries: %w", err)
+		}
+		if before.Valid {
+			a.Before = json.RawMessage(before.String)
+		}
+		if after.Valid {
+			a.After = json.RawMessage(after.String)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit entries: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,454 @@
+package storetest
+
+import (
+	"encoding/json"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+// RiskStore is what a store implements for fraud screening: the velocity
+// counters, the blocklists, each merchant's settings and the audit log.
+type RiskStore interface {
+	risk.Counters
+	risk.Lists
+	risk.SettingsStore
+	risk.ListStore
+	risk.AuditLog
+}
+
+func testRisk(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("PaymentDecision", func(t *testing.T) { testPaymentDecision(t, open) })
+	t.Run("SetPaymentStatus", func(t *testing.T) { testSetPaymentStatus(t, open) })
+	t.Run("Counters", func(t *testing.T) { testCounters(t, open) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
+	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+}
+
+func decision(v checkout.Verdict, rules ...string) *checkout.RiskDecision {
+	d := &checkout.RiskDecision{Verdict: v, Reasons: []checkout.RiskReason{}}
+	for _, r := range rules {
+		d.Reasons = append(d.Reasons, checkout.RiskReason{Rule: r, Message: "Fired: " + r + " (「テスト」)", Score: 30})
+		d.Score += 30
+	}
+	return d
+}
+
+// testPaymentDecision: the screening decision round-trips on payments and
+// attempts; rows without one read back as nil.
+func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	sess := mustSession(t, s, mustMerchant(t, s))
+	now := base.Add(time.Minute)
+	mustBegin(t, s, sess.ID, now)
+	blocked := newAttempt(sess, 1, checkout.AttemptBlocked, now)
+	blocked.Risk = decision(checkout.VerdictNG, "velocity.ip_cards", "cvc.illegible", "amount.review")
+	if err := s.FinishAttempt(t.Context(), blocked, nil); err != nil {
+		t.Fatalf("FinishAttempt(blocked): %v", err)
+	}
+	mustBegin(t, s, sess.ID, now.Add(time.Second))
+	unscreened := newAttempt(sess, 2, checkout.AttemptError, now.Add(time.Second))
+	if err := s.FinishAttempt(t.Context(), unscreened, nil); err != nil {
+		t.Fatalf("FinishAttempt(error): %v", err)
+	}
+	mustBegin(t, s, sess.ID, now.Add(2*time.Second))
+	held := newAttempt(sess, 3, checkout.AttemptApproved, now.Add(2*time.Second))
+	held.Risk = decision(checkout.VerdictReview, "cvc.illegible")
+	p := newPayment(sess, held, now.Add(2*time.Second))
+	p.Status, p.Risk = checkout.PaymentHeld, held.Risk
+	if err := s.FinishAttempt(t.Context(), held, &p); err != nil {
+		t.Fatalf("FinishAttempt(held): %v", err)
+	}
+
+	got, err := s.Payment(t.Context(), p.ID)
+	if err != nil {
+		t.Fatalf("Payment: %v", err)
+	}
+	wantEqual(t, "payment", got, p, normPayment)
+
+	attempts, err := s.Attempts(t.Context(), sess.ID)
+	if err != nil {
+		t.Fatalf("Attempts: %v", err)
+	}
+	norm := func(as []checkout.Attempt) []checkout.Attempt {
+		out := make([]checkout.Attempt, len(as))
+		for i, a := range as {
+			a.CreatedAt = utc(a.CreatedAt)
+			out[i] = a
+		}
+		return out
+	}
+	wantEqual(t, "attempts", attempts, []checkout.Attempt{blocked, unscreened, held}, norm)
+
+	// An empty list of reasons reads back empty, not null.
+	sess2 := mustSession(t, s, mustMerchant(t, s))
+	mustBegin(t, s, sess2.ID, now)
+	ok := newAttempt(sess2, 1, checkout.AttemptApproved, now)
+	ok.Risk = &checkout.RiskDecision{Verdict: checkout.VerdictOK}
+	p2 := newPayment(sess2, ok, now)
+	p2.Risk = ok.Risk
+	if err := s.FinishAttempt(t.Context(), ok, &p2); err != nil {
+		t.Fatalf("FinishAttempt: %v", err)
+	}
+	if got, err := s.Payment(t.Context(), p2.ID); err != nil || got.Risk == nil || got.Risk.Reasons == nil || len(got.Risk.Reasons) != 0 {
+		t.Fatalf("payment with no reasons: %+v, %v; want reasons [] (not null)", got.Risk, err)
+	}
+	if as, err := s.Attempts(t.Context(), checkout.NewID("cs")); err != nil || len(as) != 0 {
+		t.Fatalf("Attempts of a missing session: %v, %v; want none", as, err)
+	}
+}
+
+// testSetPaymentStatus: a conditional move, of which one of many racing
+// callers wins.
+func testSetPaymentStatus(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	sess := mustSession(t, s, mustMerchant(t, s))
+	now := base.Add(time.Minute)
+	mustBegin(t, s, sess.ID, now)
+	a := newAttempt(sess, 1, checkout.AttemptApproved, now)
+	p := newPayment(sess, a, now)
+	p.Status, p.Risk = checkout.PaymentHeld, decision(checkout.VerdictReview, "amount.review")
+	if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
+		t.Fatalf("FinishAttempt: %v", err)
+	}
+
+	const n = 10
+	results := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range results {
+		to := checkout.PaymentCaptured
+		if i%2 == 1 {
+			to = checkout.PaymentVoided
+		}
+		wg.Go(func() {
+			<-start
+			_, results[i] = s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, to)
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, err := range results {
+		switch checkout.ErrorCode(err) {
+		case "":
+			won++
+		case checkout.ECONFLICT:
+		default:
+			t.Fatalf("SetPaymentStatus: %v; want success or ECONFLICT", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d racing SetPaymentStatus calls won; want exactly 1", won, n)
+	}
+	got, err := s.Payment(t.Context(), p.ID)
+	if err != nil || (got.Status != checkout.PaymentCaptured && got.Status != checkout.PaymentVoided) {
+		t.Fatalf("payment after the race: %s, %v", got.Status, err)
+	}
+	want := p
+	want.Status = got.Status
+	wantEqual(t, "payment", got, want, normPayment)
+
+	moved, err := s.SetPaymentStatus(t.Context(), p.ID, got.Status, checkout.PaymentHeld)
+	if err != nil || moved.Status != checkout.PaymentHeld || moved.ID != p.ID {
+		t.Fatalf("SetPaymentStatus back to held: %+v, %v", moved, err)
+	}
+	_, err = s.SetPaymentStatus(t.Context(), checkout.NewID("pay"), checkout.PaymentHeld, checkout.PaymentCaptured)
+	wantCode(t, err, checkout.ENOTFOUND, "no such payment")
+}
+
+// testCounters: events counted by key over a window, distinct members, and
+// a batch recorded all at once.
+func testCounters(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	key, other := checkout.NewID("ip"), checkout.NewID("card")
+	at := base.Add(time.Hour)
+	events := []risk.Event{
+		{Key: key, Member: "card_a", At: at.Add(-2 * time.Hour)}, // outside the window below
+		{Key: key, Member: "card_a", At: at.Add(-30 * time.Minute)},
+		{Key: key, Member: "card_b", At: at.Add(-time.Minute)},
+		{Key: key, Member: "card_b", At: at},
+		{Key: key, Member: "", At: at}, // not a member
+		{Key: other, At: at},
+	}
+	if err := s.Record(t.Context(), events); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	if err := s.Record(t.Context(), nil); err != nil {
+		t.Fatalf("Record(nil): %v", err)
+	}
+	since := at.Add(-time.Hour)
+	got, err := s.Count(t.Context(), []risk.Query{
+		{Key: key, Since: since},
+		{Key: key, Since: since, Distinct: true},
+		{Key: other, Since: since},
+		{Key: key, Since: at.Add(-3 * time.Hour), Distinct: true},
+		{Key: checkout.NewID("nothing"), Since: since, Distinct: true},
+		{Key: key, Since: at}, // at the instant: included
+		{Key: key, Since: at.Add(time.Microsecond)},
+	})
+	if err != nil {
+		t.Fatalf("Count: %v", err)
+	}
+	if want := []int{4, 2, 1, 2, 0, 2, 0}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Count = %v; want %v", got, want)
+	}
+	if got, err := s.Count(t.Context(), nil); err != nil || len(got) != 0 {
+		t.Fatalf("Count(nil) = %v, %v", got, err)
+	}
+}
+
+// RunShared checks that two handles on one database (two instances) see
+// each other's counter events at once, and that concurrent records from
+// both are all counted: the velocity rules hold across instances.
+func RunShared(t *testing.T, a, b RiskStore) {
+	t.Helper()
+	key := checkout.NewID("ip")
+	at := base.Add(time.Hour)
+	if err := a.Record(t.Context(), []risk.Event{{Key: key, Member: "card_1", At: at}}); err != nil {
+		t.Fatalf("Record on the first: %v", err)
+	}
+	if got, err := b.Count(t.Context(), []risk.Query{{Key: key, Since: at.Add(-time.Minute), Distinct: true}}); err != nil || got[0] != 1 {
+		t.Fatalf("the second counts %v (%v); want the first's event", got, err)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		s := []RiskStore{a, b}[i%2]
+		wg.Go(func() {
+			errs[i] = s.Record(t.Context(), []risk.Event{{Key: key, Member: checkout.NewID("card"), At: at}})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Record: %v", err)
+		}
+	}
+	for name, s := range map[string]RiskStore{"first": a, "second": b} {
+		got, err := s.Count(t.Context(), []risk.Query{{Key: key, Since: at.Add(-time.Minute)}, {Key: key, Since: at.Add(-time.Minute), Distinct: true}})
+		if err != nil || got[0] != n+1 || got[1] != n+1 {
+			t.Fatalf("the %s counts %v (%v); want %d events of %d cards", name, got, err, n+1, n+1)
+		}
+	}
+	// Blocklists too: an entry added through one is matched through the other.
+	m := checkout.NewID("mer")
+	k := risk.ListKey{Kind: risk.ListIP, Value: "203.0.113.0/24"}
+	if _, _, err := a.AddListEntry(t.Context(), m, risk.ListEntry{ListKey: k, CreatedAt: at}, audit(m, risk.AuditListAdd, at)); err != nil {
+		t.Fatalf("AddListEntry: %v", err)
+	}
+	if got, err := b.Match(t.Context(), m, []risk.ListKey{k}); err != nil || len(got) != 1 {
+		t.Fatalf("the second matches %v (%v); want the first's entry", got, err)
+	}
+}
+
+func audit(merchantID, action string, at time.Time) risk.AuditEntry {
+	return risk.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: merchantID + "/key_0123456789ab",
+		Action: action, At: at}
+}
+
+// sameJSON compares two JSON documents by value (PostgreSQL's jsonb does
+// not keep the text as written).
+func sameJSON(tb testing.TB, what string, got, want json.RawMessage) {
+	tb.Helper()
+	if (got == nil) != (want == nil) {
+		tb.Fatalf("%s = %s; want %s", what, got, want)
+	}
+	if got == nil {
+		return
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		tb.Fatalf("%s is not JSON: %v: %s", what, err, got)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		tb.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		tb.Fatalf("%s = %s; want %s", what, got, want)
+	}
+}
+
+func testSettings(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	m := mustMerchant(t, s)
+	if got, err := s.RiskSettings(t.Context(), m.ID); err != nil || got != nil {
+		t.Fatalf("RiskSettings of a new merchant = %s, %v; want nil (the defaults)", got, err)
+	}
+	first, second := []byte(`{"review_score":40,"ng_score":80}`), []byte(`{"review_score":50,"ng_score":90,"note":"「二」"}`)
+	a1 := audit(m.ID, risk.AuditSettingsUpdate, base)
+	a1.After = first
+	if err := s.PutRiskSettings(t.Context(), m.ID, first, a1); err != nil {
+		t.Fatalf("PutRiskSettings: %v", err)
+	}
+	a2 := audit(m.ID, risk.AuditSettingsUpdate, base.Add(time.Second))
+	a2.After = second
+	if err := s.PutRiskSettings(t.Context(), m.ID, second, a2); err != nil {
+		t.Fatalf("PutRiskSettings: %v", err)
+	}
+	got, err := s.RiskSettings(t.Context(), m.ID)
+	if err != nil {
+		t.Fatalf("RiskSettings: %v", err)
+	}
+	sameJSON(t, "settings", got, second)
+
+	entries, err := s.AuditEntries(t.Context(), m.ID, "", 10)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("AuditEntries: %d, %v; want 2", len(entries), err)
+	}
+	// Newest first; each records what it replaced.
+	if entries[0].ID != a2.ID || entries[1].ID != a1.ID {
+		t.Fatalf("audit order: %s, %s; want %s, %s", entries[0].ID, entries[1].ID, a2.ID, a1.ID)
+	}
+	sameJSON(t, "second before", entries[0].Before, first)
+	sameJSON(t, "second after", entries[0].After, second)
+	sameJSON(t, "first before", entries[1].Before, nil)
+	if e := entries[1]; e.Actor != a1.Actor || e.Action != risk.AuditSettingsUpdate || e.MerchantID != m.ID || !e.At.Equal(a1.At) {
+		t.Fatalf("audit entry = %+v; want %+v", e, a1)
+	}
+	wantUTC(t, entries[0].At, entries[1].At)
+
+	err = s.PutRiskSettings(t.Context(), checkout.NewID("mer"), first, audit("mer_x", risk.AuditSettingsUpdate, base))
+	wantCode(t, err, checkout.ENOTFOUND, "no such merchant")
+	_, err = s.RiskSettings(t.Context(), checkout.NewID("mer"))
+	wantCode(t, err, checkout.ENOTFOUND, "no such merchant")
+}
+
+func testLists(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	m, other := checkout.NewID("mer"), checkout.NewID("mer")
+	at := base
+	add := func(merchant string, kind risk.ListKind, value string) risk.ListEntry {
+		t.Helper()
+		e := risk.ListEntry{ListKey: risk.ListKey{Kind: kind, Value: value}, CreatedAt: at}
+		a := audit(merchant, risk.AuditListAdd, at)
+		stored, created, err := s.AddListEntry(t.Context(), merchant, e, a)
+		if err != nil || !created {
+			t.Fatalf("AddListEntry(%s %s): created %v, %v", kind, value, created, err)
+		}
+		wantEqual(t, "entry", stored, e, func(e risk.ListEntry) risk.ListEntry { e.CreatedAt = utc(e.CreatedAt); return e })
+		return e
+	}
+	addr := add(m, risk.ListAddress, "JP|1500002|渋谷1-2-3")
+	ip := add(m, risk.ListIP, "203.0.113.0/24")
+	bin1 := add(m, risk.ListBIN, "4242")
+	bin2 := add(m, risk.ListBIN, "353011")
+	add(other, risk.ListEmail, "taro@example.jp")
+	// The platform's own list: merchant ''. A random value keeps this test
+	// from matching another test's platform entries in a shared database.
+	platformCard := checkout.NewID("fp")
+	add("", risk.ListCard, platformCard)
+
+	// Adding again changes nothing and is not audited.
+	at = base.Add(time.Hour)
+	stored, created, err := s.AddListEntry(t.Context(), m, risk.ListEntry{ListKey: ip.ListKey, CreatedAt: at}, audit(m, risk.AuditListAdd, at))
+	if err != nil || created || !stored.CreatedAt.Equal(ip.CreatedAt) {
+		t.Fatalf("AddListEntry again: %+v created %v, %v; want the first entry, not created", stored, created, err)
+	}
+
+	matches, err := s.Match(t.Context(), m, []risk.ListKey{
+		{Kind: risk.ListIP, Value: "203.0.113.0/24"}, {Kind: risk.ListIP, Value: "203.0.0.0/16"},
+		{Kind: risk.ListBIN, Value: "4242"}, {Kind: risk.ListBIN, Value: "424242"},
+		{Kind: risk.ListEmail, Value: "taro@example.jp"}, // the other merchant's
+		{Kind: risk.ListCard, Value: platformCard},
+		{Kind: risk.ListAddress, Value: "JP|1500002|渋谷1-2-3"},
+		{Kind: risk.ListCard, Value: "203.0.113.0/24"}, // right value, wrong kind
+	})
+	if err != nil {
+		t.Fatalf("Match: %v", err)
+	}
+	got := map[risk.ListMatch]bool{}
+	for _, x := range matches {
+		got[x] = true
+	}
+	want := map[risk.ListMatch]bool{
+		{ListKey: ip.ListKey}: true, {ListKey: bin1.ListKey}: true, {ListKey: addr.ListKey}: true,
+		{ListKey: risk.ListKey{Kind: risk.ListCard, Value: platformCard}, Platform: true}: true,
+	}
+	if !reflect.DeepEqual(got, want) || len(matches) != len(want) {
+		t.Fatalf("Match = %v; want %v", matches, want)
+	}
+	if got, err := s.Match(t.Context(), m, nil); err != nil || len(got) != 0 {
+		t.Fatalf("Match(nil) = %v, %v", got, err)
+	}
+
+	// Listing: by kind then value, paged from a key, filtered by kind.
+	all, err := s.ListEntries(t.Context(), m, "", risk.ListKey{}, 100)
+	if err != nil {
+		t.Fatalf("ListEntries: %v", err)
+	}
+	keys := func(es []risk.ListEntry) []risk.ListKey {
+		out := []risk.ListKey{}
+		for _, e := range es {
+			out = append(out, e.ListKey)
+		}
+		return out
+	}
+	if want := []risk.ListKey{addr.ListKey, bin2.ListKey, bin1.ListKey, ip.ListKey}; !reflect.DeepEqual(keys(all), want) {
+		t.Fatalf("ListEntries = %v; want %v", keys(all), want)
+	}
+	page, err := s.ListEntries(t.Context(), m, "", bin2.ListKey, 2)
+	if err != nil || !reflect.DeepEqual(keys(page), []risk.ListKey{bin1.ListKey, ip.ListKey}) {
+		t.Fatalf("ListEntries after %v = %v, %v", bin2.ListKey, keys(page), err)
+	}
+	bins, err := s.ListEntries(t.Context(), m, risk.ListBIN, risk.ListKey{}, 100)
+	if err != nil || !reflect.DeepEqual(keys(bins), []risk.ListKey{bin2.ListKey, bin1.ListKey}) {
+		t.Fatalf("ListEntries(bin) = %v, %v", keys(bins), err)
+	}
+	wantUTC(t, all[0].CreatedAt)
+
+	// Removing: audited; a second removal is ENOTFOUND and not audited.
+	if err := s.RemoveListEntry(t.Context(), m, ip.ListKey, audit(m, risk.AuditListRemove, at)); err != nil {
+		t.Fatalf("RemoveListEntry: %v", err)
+	}
+	wantCode(t, s.RemoveListEntry(t.Context(), m, ip.ListKey, audit(m, risk.AuditListRemove, at)), checkout.ENOTFOUND, "")
+	wantCode(t, s.RemoveListEntry(t.Context(), other, bin1.ListKey, audit(other, risk.AuditListRemove, at)), checkout.ENOTFOUND, "")
+	if got, err := s.Match(t.Context(), m, []risk.ListKey{ip.ListKey}); err != nil || len(got) != 0 {
+		t.Fatalf("Match after removal = %v, %v", got, err)
+	}
+	entries, err := s.AuditEntries(t.Context(), m, "", 100)
+	if err != nil || len(entries) != 5 { // four adds and one removal
+		t.Fatalf("AuditEntries: %d entries, %v; want 5", len(entries), err)
+	}
+	if entries[0].Action != risk.AuditListRemove {
+		t.Fatalf("newest entry is %s; want the removal", entries[0].Action)
+	}
+}
+
+func testAudit(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	m, other := mustMerchant(t, s), mustMerchant(t, s)
+	var ids []string
+	for i := range 5 {
+		a := audit(m.ID, risk.AuditSettingsUpdate, base.Add(time.Duration(i)*time.Second))
+		a.After = json.RawMessage(`{"n":` + string(rune('0'+i)) + `}`)
+		if err := s.PutRiskSettings(t.Context(), m.ID, a.After, a); err != nil {
+			t.Fatalf("PutRiskSettings: %v", err)
+		}
+		ids = append(ids, a.ID)
+	}
+	if err := s.PutRiskSettings(t.Context(), other.ID, []byte(`{}`), audit(other.ID, risk.AuditSettingsUpdate, base)); err != nil {
+		t.Fatalf("PutRiskSettings: %v", err)
+	}
+	first, err := s.AuditEntries(t.Context(), m.ID, "", 2)
+	if err != nil || len(first) != 2 || first[0].ID != ids[4] || first[1].ID != ids[3] {
+		t.Fatalf("first page: %v, %v", first, err)
+	}
+	rest, err := s.AuditEntries(t.Context(), m.ID, first[1].ID, 10)
+	if err != nil || len(rest) != 3 || rest[0].ID != ids[2] || rest[2].ID != ids[0] {
+		t.Fatalf("next page: %v, %v", rest, err)
+	}
+	// Another merchant's entry is no cursor here.
+	others, err := s.AuditEntries(t.Context(), other.ID, "", 10)
+	if err != nil || len(others) != 1 {
+		t.Fatalf("other merchant's log: %v, %v", others, err)
+	}
+	_, err = s.AuditEntries(t.Context(), m.ID, others[0].ID, 10)
+	wantCode(t, err, checkout.ENOTFOUND, "")
+}

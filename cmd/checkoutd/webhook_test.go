@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
+	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
+)
+
+// hookReceiver is a merchant's webhook endpoint on loopback: it keeps every
+// request and answers 200.
+type hookReceiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []hookRequest
+}
+
+type hookRequest struct {
+	signature string
+	body      []byte
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	r := &hookReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.reqs = append(r.reqs, hookRequest{req.Header.Get(verify.WebhookSignatureHeader), body})
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// byType waits (bounded) until an event of each type arrived, and returns
+// the first of each.
+func (r *hookReceiver) byType(t *testing.T, types ...string) map[string]hookRequest {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := map[string]hookRequest{}
+		r.mu.Lock()
+		for _, req := range r.reqs {
+			var e struct{ Type string }
+			if json.Unmarshal(req.body, &e) == nil {
+				if _, seen := got[e.Type]; !seen {
+					got[e.Type] = req
+				}
+			}
+		}
+		r.mu.Unlock()
+		all := true
+		for _, typ := range types {
+			if _, ok := got[typ]; !ok {
+				all = false
+			}
+		}
+		if all {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks received: %v; want %v", got, types)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A merchant registers a webhook endpoint, a shopper pays, the processor's
+// chargeback is recorded, and the merchant's server receives
+// payment.authorized and chargeback.created, signed with the secret it was
+// shown, verifiable with checkout/verify; on real PostgreSQL and Vault.
+func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
+	e, _ := mustProduction(t, productionOptions{})
+	// The operator's development switch lets the endpoint be on loopback.
+	p := mustStartWith(t, filepath.Join(t.TempDir(), "data"), append(e.env(), "CHECKOUT_WEBHOOK_ALLOW_LOOPBACK=true"), "-demo-addr", "")
+	p.Merchant.APIKey, p.Shop = e.key, "https://shop.example"
+	receiver := newHookReceiver(t)
+
+	var endpoint struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	resp := p.api(t, "POST", "/v1/webhooks", map[string]any{
+		"url": receiver.URL + "/hooks", "events": []string{"payment.authorized", "chargeback.created"},
+	}, &endpoint)
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(endpoint.Secret, "whsec_") {
+		t.Fatalf("register endpoint: %d %+v", resp.StatusCode, endpoint)
+	}
+
+	s := p.mustSession(t, "webhook-order")
+	if status, _ := p.pay(t, &http.Client{Timeout: 30 * time.Second}, s, sandbox.CardVisa, "123"); status != http.StatusOK {
+		t.Fatalf("pay: %d\n%s", status, p.Output())
+	}
+	var sess struct {
+		Payment struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Risk   struct {
+				Verdict string `json:"verdict"`
+			} `json:"risk"`
+		} `json:"payment"`
+	}
+	p.api(t, "GET", "/v1/sessions/"+s.ID, nil, &sess)
+	if sess.Payment.ID == "" || sess.Payment.Risk.Verdict != "OK" {
+		t.Fatalf("paid session: %+v", sess)
+	}
+
+	var cb struct {
+		ID          string `json:"id"`
+		PaymentID   string `json:"payment_id"`
+		RiskVerdict string `json:"risk_verdict"`
+		Coverage    struct {
+			Covered       bool   `json:"covered"`
+			CoveredAmount int64  `json:"covered_amount"`
+			Reason        string `json:"reason"`
+		} `json:"coverage"`
+	}
+	resp = p.api(t, "POST", "/v1/payments/"+sess.Payment.ID+"/chargebacks", map[string]any{
+		"amount": 1000, "reason_code": "10.4", "reason": "Other Fraud: Card-Absent Environment",
+	}, &cb)
+	if resp.StatusCode != http.StatusCreated || cb.PaymentID != sess.Payment.ID || cb.RiskVerdict != "OK" ||
+		!cb.Coverage.Covered || cb.Coverage.CoveredAmount != 1000 || cb.Coverage.Reason != "screened_ok" {
+		t.Fatalf("chargeback: %d %+v", resp.StatusCode, cb)
+	}
+
+	got := receiver.byType(t, "payment.authorized", "chargeback.created")
+	for typ, req := range got {
+		if err := verify.WebhookSignature(endpoint.Secret, req.signature, req.body, 0, time.Now()); err != nil {
+			t.Errorf("%s: signature does not verify: %v", typ, err)
+		}
+		if strings.Contains(string(req.body), strings.ReplaceAll(sandbox.CardVisa, " ", "")) {
+			t.Errorf("%s carries the card number: %s", typ, req.body)
+		}
+	}
+	var authorized, charged struct {
+		ID   string `json:"id"`
+		Data struct {
+			ID        string `json:"id"`
+			PaymentID string `json:"payment_id"`
+		} `json:"data"`
+	}
+	json.Unmarshal(got["payment.authorized"].body, &authorized)
+	json.Unmarshal(got["chargeback.created"].body, &charged)
+	if authorized.Data.ID != sess.Payment.ID || charged.Data.ID != cb.ID || charged.Data.PaymentID != sess.Payment.ID {
+		t.Fatalf("event data: %s\n%s", got["payment.authorized"].body, got["chargeback.created"].body)
+	}
+
+	// The delivery log says so too, and the guarantee counts the chargeback.
+	var log struct {
+		Data []struct {
+			EventType string `json:"event_type"`
+			Status    string `json:"status"`
+			Attempts  []struct {
+				StatusCode int `json:"status_code"`
+			} `json:"attempts"`
+		} `json:"data"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.api(t, "GET", "/v1/webhooks/deliveries", nil, &log)
+		done := len(log.Data) == 2
+		for _, d := range log.Data {
+			done = done && d.Status == "succeeded" && len(d.Attempts) == 1 && d.Attempts[0].StatusCode == 200
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery log: %+v", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var g struct {
+		Used      int64 `json:"used"`
+		Remaining int64 `json:"remaining"`
+	}
+	p.api(t, "GET", "/v1/guarantee", nil, &g)
+	if g.Used != 1000 || g.Remaining != 99_000 {
+		t.Fatalf("guarantee: %+v", g)
+	}
+	if n := e.query(t, `SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND endpoint_id = $1`, endpoint.ID); n != 2 {
+		t.Fatalf("%d deliveries succeeded in PostgreSQL; want 2", n)
+	}
+	if strings.Contains(string(p.Output()), endpoint.Secret) {
+		t.Fatal("the webhook secret is in the program's output")
+	}
+}
+
+// The development switch is off unless set, and a value that is not a
+// boolean stops the start rather than guess.
+func TestWebhookLoopbackSetting(t *testing.T) {
+	var cfg Config
+	if err := cfg.flagSet("test", io.Discard).Parse(nil); err != nil || cfg.WebhookAllowLoopback {
+		t.Fatalf("default: %v %v", cfg.WebhookAllowLoopback, err)
+	}
+	t.Setenv("CHECKOUT_WEBHOOK_ALLOW_LOOPBACK", "true")
+	cfg = Config{}
+	if err := cfg.flagSet("test", io.Discard).Parse(nil); err != nil || !cfg.WebhookAllowLoopback {
+		t.Fatalf("from the environment: %v %v", cfg.WebhookAllowLoopback, err)
+	}
+	cfg = Config{}
+	if err := cfg.flagSet("test", io.Discard).Parse([]string{"-webhook-allow-loopback=false"}); err != nil || cfg.WebhookAllowLoopback {
+		t.Fatalf("the flag over the environment: %v %v", cfg.WebhookAllowLoopback, err)
+	}
+	t.Setenv("CHECKOUT_WEBHOOK_ALLOW_LOOPBACK", "sometimes")
+	cfg = Config{}
+	cfg.flagSet("test", io.Discard).Parse(nil)
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CHECKOUT_WEBHOOK_ALLOW_LOOPBACK") {
+		t.Fatalf("Validate: %v", err)
+	}
+}

@@ -1,0 +1,126 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// createChargeback is POST /v1/payments/:id/chargebacks: a chargeback as
+// the processor notifies it, recorded against one of the merchant's
+// payments with the guarantee's coverage decided at once. For now the
+// merchant's own key authenticates it; a processor's credential will.
+func (s *server) createChargeback(c *gin.Context) {
+	var req checkout.ChargebackRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	cb, err := s.chargebacks.Create(c.Request.Context(), merchantOf(c), c.Param("id"), req)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusCreated, cb.View())
+}
+
+// getChargeback is GET /v1/chargebacks/:id; another merchant's is not_found.
+func (s *server) getChargeback(c *gin.Context) {
+	cb, err := s.chargebacks.Chargeback(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, cb.View())
+}
+
+// listChargebacks is GET /v1/chargebacks?payment=&limit=: newest first.
+func (s *server) listChargebacks(c *gin.Context) {
+	limit, err := intQuery(c, "limit", 1, 100)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	cbs, err := s.chargebacks.List(c.Request.Context(), merchantOf(c), checkout.ChargebackFilter{PaymentID: c.Query("payment"), Limit: limit})
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, chargebackList(cbs))
+}
+
+func chargebackList(cbs []checkout.Chargeback) itemsJSON[checkout.ChargebackView] {
+	out := itemsJSON[checkout.ChargebackView]{Object: "list", Data: make([]checkout.ChargebackView, 0, len(cbs))}
+	for _, cb := range cbs {
+		out.Data = append(out.Data, cb.View())
+	}
+	return out
+}
+
+// guaranteeJSON is the guarantee as docs/API.md shows it: the year's cap,
+// what was used and what is left, and the year's chargebacks with the
+// coverage decided for each.
+type guaranteeJSON struct {
+	Object      string                             `json:"object"`
+	YearlyCap   int64                              `json:"yearly_cap"`
+	Currency    string                             `json:"currency"`
+	Default     bool                               `json:"default"` // the merchant never set one
+	Year        int                                `json:"year"`
+	TimeZone    string                             `json:"time_zone"`
+	PeriodStart string                             `json:"period_start"`
+	PeriodEnd   string                             `json:"period_end"`
+	Used        int64                              `json:"used"`
+	Remaining   int64                              `json:"remaining"`
+	Chargebacks itemsJSON[checkout.ChargebackView] `json:"chargebacks"`
+	HasMore     bool                               `json:"has_more"` // more chargebacks this year than listed
+}
+
+func guaranteeOf(st checkout.GuaranteeStatus) guaranteeJSON {
+	return guaranteeJSON{
+		Object:      "guarantee",
+		YearlyCap:   st.Guarantee.YearlyCap,
+		Currency:    st.Guarantee.Currency,
+		Default:     !st.Guarantee.Custom,
+		Year:        st.Year,
+		TimeZone:    "Asia/Tokyo",
+		PeriodStart: timeJSON(st.From),
+		PeriodEnd:   timeJSON(st.To),
+		Used:        st.Used,
+		Remaining:   st.Remaining,
+		Chargebacks: chargebackList(st.Chargebacks),
+		HasMore:     st.HasMore,
+	}
+}
+
+// getGuarantee is GET /v1/guarantee: this year's (JST) guarantee.
+func (s *server) getGuarantee(c *gin.Context) {
+	st, err := s.chargebacks.Status(c.Request.Context(), merchantOf(c))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, guaranteeOf(st))
+}
+
+// putGuarantee is PUT /v1/guarantee {yearly_cap, currency}.
+// Both fields are required: a cap left out must not read as a cap of 0.
+func (s *server) putGuarantee(c *gin.Context) {
+	var req struct {
+		YearlyCap *int64 `json:"yearly_cap"`
+		Currency  string `json:"currency"`
+	}
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	if req.YearlyCap == nil {
+		writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Field: "yearly_cap", Message: "yearly_cap is required: an integer in the currency's minor unit"})
+		return
+	}
+	st, err := s.chargebacks.SetGuarantee(c.Request.Context(), merchantOf(c), checkout.GuaranteeRequest{YearlyCap: *req.YearlyCap, Currency: req.Currency})
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, guaranteeOf(st))
+}
