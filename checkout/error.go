@@ -21,6 +21,7 @@ const (
 	ETIMEOUT      = "processor_timeout"      // authorization did not answer before its deadline
 	EUNAVAILABLE  = "unavailable"            // a dependency is down; try again later
 	ERATELIMITED  = "rate_limited"           // too many requests
+	ECHALLENGE    = "challenge_required"     // the page must solve a proof-of-work challenge first (suspicious traffic)
 	EINTERNAL     = "internal"               // a bug or an unexpected failure; details only in logs
 )
 

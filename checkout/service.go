@@ -54,7 +54,18 @@ type Service struct {
 	Screener Screener
 	// Notifier records events for webhooks; nil records none.
 	Notifier Notifier
-	Log      *slog.Logger
+	// Guard is the card-testing defence (rate limits, the security-code
+	// lockout), consulted before a card is tokenized or sent to the issuer;
+	// nil guards nothing (tests). Production wiring always sets it, with
+	// CardKeys to derive the keyed values it counts by.
+	Guard    Guard
+	CardKeys CardKeys
+	// Challenges, when set, make suspicious traffic solve a proof of work
+	// (challenge.go) before its attempt begins.
+	Challenges    ChallengeState
+	ChallengeBits int           // difficulty; default DefaultChallengeBits
+	ChallengeTTL  time.Duration // default DefaultChallengeTTL
+	Log           *slog.Logger
 
 	Issuer      string        // iss of result tokens: the checkout's base URL
 	SessionTTL  time.Duration // how long a session is open; default 30 minutes
@@ -342,6 +353,9 @@ type PayRequest struct {
 	// DeviceID is the checkout's first-party device cookie, for screening;
 	// empty when the browser sent none (a cross-site iframe may not).
 	DeviceID string
+	// Challenge is the page's proof-of-work solution ("nonce:counter",
+	// header Checkout-PoW); needed only when NeedsChallenge says so.
+	Challenge string
 }
 
 // PayResult is a paid session: the payment and the signed result for the merchant.
@@ -381,6 +395,10 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	}
 	defer pan.Wipe()
 
+	if err := s.challenge(ctx, co, req, now); err != nil {
+		return PayResult{}, err
+	}
+
 	before, err := s.Store.BeginAttempt(ctx, co.Session.ID, now, now.Add(-s.staleAfter()))
 	switch ErrorCode(err) {
 	case "":
@@ -406,6 +424,13 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		Brand:     pan.Brand(),
 		Last4:     pan.Last4(),
 		CreatedAt: now,
+	}
+
+	// The card-testing defence first: a locked card or a tripped rate limit
+	// never reaches the vault, screening or the issuer.
+	gin, err := s.guard(ctx, co, req, pan, now, &attempt)
+	if err != nil {
+		return PayResult{}, err
 	}
 
 	card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
@@ -467,6 +492,9 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		CVCPresence: presence,
 	})
 	attempt.CVCCheck = result.CVCCheck
+	if err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC) {
+		s.recordCVCFailure(ctx, gin)
+	}
 	switch {
 	case err != nil && ErrorCode(err) == ETIMEOUT:
 		s.reverse(ctx, attempt.IdempotencyKey())

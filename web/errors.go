@@ -26,6 +26,7 @@ var statusOf = map[string]int{
 	checkout.EMEDIATYPE:    http.StatusUnsupportedMediaType,
 	checkout.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
 	checkout.ERATELIMITED:  http.StatusTooManyRequests,
+	checkout.ECHALLENGE:    http.StatusPreconditionRequired, // RFC 6585: solve the challenge, then send again
 	checkout.EINTERNAL:     http.StatusInternalServerError,
 	checkout.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	checkout.ETIMEOUT:      http.StatusGatewayTimeout,

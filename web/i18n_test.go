@@ -18,7 +18,7 @@ var briefIDs = []string{
 	"card.number.brand", "card.number.luhn", "card.expiry.format", "card.expiry.month", "card.expiry.past",
 	"card.expiry.far", "card.name.required", "card.cvc.required", "card.cvc.chars", "card.cvc.length_front",
 	"card.cvc.length_back", "pay.expired", "pay.in_progress", "pay.unavailable", "pay.processing_error",
-	"pay.declined", "pay.timeout", "pay.sign_failed",
+	"pay.declined", "pay.timeout", "pay.sign_failed", "pay.rate_limited", "pay.challenge",
 }
 
 var idLiteral = regexp.MustCompile(`"((?:card|pay|page|error|field|cvc|list)\.[a-z_]+(?:\.[a-z_]+)*)"`)

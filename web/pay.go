@@ -264,8 +264,17 @@ func (s *server) paySubmit(c *gin.Context) {
 		CVC:       form.cvc,
 		ClientIP:  clientIP(c),
 		DeviceID:  deviceID(c),
+		Challenge: c.GetHeader("Checkout-PoW"),
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
+	if checkout.ErrorCode(err) == checkout.ECHALLENGE {
+		// Suspicious traffic: a fresh proof-of-work challenge bound to
+		// this session; the page solves it and sends the form again.
+		ch := s.svc.NewChallenge(id)
+		e := asError(s.log, c.FullPath(), err)
+		writeJSON(c, httpStatus(e.Code), challengeBody{Error: errorJSON{Code: e.Code, Message: tr.errorMessage(e)}, Challenge: ch})
+		return
+	}
 	if err != nil {
 		s.payError(c, tr, err)
 		return
@@ -280,6 +289,13 @@ func (s *server) paySubmit(c *gin.Context) {
 		Delivery:   delivery,
 		SuccessURL: res.Session.SuccessURL,
 	})
+}
+
+// challengeBody is the answer to a submission that must first solve a
+// proof-of-work challenge (428 challenge_required).
+type challengeBody struct {
+	Error     errorJSON          `json:"error"`
+	Challenge checkout.Challenge `json:"challenge"`
 }
 
 var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card form could not be read; reload the page and try again", MsgID: "pay.form_invalid"}

@@ -19,6 +19,7 @@ type RiskStore interface {
 	risk.SettingsStore
 	risk.ListStore
 	risk.AuditLog
+	risk.CardLocks
 }
 
 func testRisk(t *testing.T, open func(t *testing.T) Store) {
@@ -28,6 +29,7 @@ func testRisk(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("CardLocks", func(t *testing.T) { testCardLocks(t, open) })
 }
 
 func decision(v checkout.Verdict, rules ...string) *checkout.RiskDecision {
@@ -451,4 +453,62 @@ func testAudit(t *testing.T, open func(t *testing.T) Store) {
 	}
 	_, err = s.AuditEntries(t.Context(), m.ID, others[0].ID, 10)
 	wantCode(t, err, checkout.ENOTFOUND, "")
+}
+
+// testCardLocks: the security-code lockout's locks, in UTC, a later lock
+// kept, unlock ending it and remembered.
+func testCardLocks(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	ctx := t.Context()
+	fp := "fp_" + checkout.NewID("x")
+	if _, found, err := s.CardLock(ctx, fp); err != nil || found {
+		t.Fatalf("CardLock of a card never locked: found %v, %v", found, err)
+	}
+	until := base.Add(24 * time.Hour)
+	if err := s.LockCard(ctx, fp, base, until); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier end does not shorten the lock.
+	if err := s.LockCard(ctx, fp, base.Add(time.Minute), base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	l, found, err := s.CardLock(ctx, fp)
+	if err != nil || !found || !l.LockedUntil.Equal(until) || !l.LockedAt.Equal(base) || l.LockedUntil.Location() != time.UTC || !l.UnlockedAt.IsZero() {
+		t.Fatalf("CardLock = %+v, %v, %v; want locked from %v until %v", l, found, err, base, until)
+	}
+	locked, err := s.LockedCards(ctx, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(ls []risk.CardLock) bool {
+		for _, l := range ls {
+			if l.Fingerprint == fp {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(locked) {
+		t.Fatalf("LockedCards does not list %s", fp)
+	}
+	if ok, err := s.UnlockCard(ctx, fp, base.Add(2*time.Hour)); err != nil || !ok {
+		t.Fatalf("UnlockCard = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.UnlockCard(ctx, fp, base.Add(3*time.Hour)); err != nil || ok {
+		t.Fatalf("UnlockCard again = %v, %v; want false", ok, err)
+	}
+	l, _, _ = s.CardLock(ctx, fp)
+	if !l.UnlockedAt.Equal(base.Add(2*time.Hour)) || l.LockedUntil.After(base.Add(2*time.Hour)) {
+		t.Fatalf("after unlock: %+v", l)
+	}
+	if locked, _ := s.LockedCards(ctx, base.Add(3*time.Hour)); has(locked) {
+		t.Fatal("LockedCards lists an unlocked card")
+	}
+	// Locked again later: a new lock from then.
+	if err := s.LockCard(ctx, fp, base.Add(5*time.Hour), base.Add(29*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if l, _, _ = s.CardLock(ctx, fp); !l.LockedAt.Equal(base.Add(5*time.Hour)) || !l.LockedUntil.Equal(base.Add(29*time.Hour)) {
+		t.Fatalf("locked again: %+v", l)
+	}
 }

@@ -220,3 +220,54 @@ func childFrameURLs(tb testing.TB, ctx context.Context) []string {
 	}
 	return out
 }
+
+// After two declines on one session the page must solve the proof-of-work
+// challenge: pay.js does it with crypto.subtle under the strict CSP and
+// sends the form again, and the shopper is back at the shop without
+// noticing more than a moment's wait.
+func TestBrowserSolvesChallenge(t *testing.T) {
+	p := mustStart(t, "-challenge-bits", "14")
+	ctx := mustBrowser(t)
+	within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+		chromedp.Navigate(p.DemoURL+"/"),
+		chromedp.Click(chromedp.CSS("#buy-redirect")),
+		chromedp.WaitVisible(chromedp.CSS("#number")),
+	)
+	declineOnce := func(what string) {
+		clearCard(t, ctx)
+		within(t, ctx, 30*time.Second, what,
+			fillCard("4000000000000002", "1230", "TARO YAMADA", "123")...,
+		)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`document.getElementById("form-error").textContent.length > 0 && !document.getElementById("pay-button").disabled`)); err != nil {
+			t.Fatalf("%s: no decline shown: %v", what, err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.getElementById("form-error").textContent = ""; 0`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	declineOnce("first decline")
+	declineOnce("second decline")
+	clearCard(t, ctx)
+	began := time.Now()
+	within(t, ctx, 30*time.Second, "pay with a good card",
+		append(fillCard("4242424242424242", "1230", "TARO YAMADA", "123"), chromedp.WaitVisible(chromedp.CSS("#outcome")))...,
+	)
+	outcome, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#outcome")))
+	if !strings.Contains(outcome, "Payment verified") {
+		t.Fatalf("outcome %q\n%s", outcome, p.Output())
+	}
+	if !strings.Contains(string(p.Output()), `"status":428`) {
+		t.Fatalf("no challenge was asked:\n%s", p.Output())
+	}
+	t.Logf("challenge (14 bits) solved and paid in %v", time.Since(began))
+}
+
+// clearCard empties the card form, as a shopper retyping it would.
+func clearCard(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`["number","expiry","name","cvc"].forEach(function (f) { document.getElementById(f).value = ""; }); 0`)); err != nil {
+		t.Fatal(err)
+	}
+}

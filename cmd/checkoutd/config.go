@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
 // Config is everything checkoutd reads at start. Each field has a flag and a
@@ -49,7 +50,22 @@ type Config struct {
 	SigningKeyPublish time.Duration // how long a new signing key is published before it signs
 
 	WebhookAllowLoopback bool // webhook endpoints may be on this machine (development and tests only)
-	webhookLoopbackEnv   string
+
+	// The card-testing defence (risk.GuardSettings): never disclosed to shoppers.
+	LockoutFailures    int           // wrong security codes for one card within LockoutWindow that lock it
+	LockoutWindow      time.Duration // the window they are counted in
+	LockoutDuration    time.Duration // how long the card stays locked
+	LimitIP            int           // attempts per IP per LimitIPWindow (0 off)
+	LimitIPWindow      time.Duration
+	LimitSession       int // attempts per checkout session (0 off)
+	LimitMerchant      int // attempts per merchant per minute (0 off)
+	LimitCard          int // attempts per card per LimitCardWindow (0 off)
+	LimitCardWindow    time.Duration
+	LimitChunk         int // distinct numbers sharing their first 12 digits per LimitChunkWindow (0 off)
+	LimitChunkWindow   time.Duration
+	ChallengeBits      int      // proof-of-work difficulty for suspicious traffic (0 off)
+	intErrs            []string // CHECKOUT_* integers that did not parse
+	webhookLoopbackEnv string
 }
 
 // flagSet binds cfg to flags whose defaults come from the environment.
@@ -95,6 +111,30 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
 	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
+	num := func(p *int, flagName, env string, def int, usage string) {
+		n := def
+		if v := os.Getenv(env); v != "" {
+			parsed, err := strconv.Atoi(v)
+			if err != nil {
+				cfg.intErrs = append(cfg.intErrs, env)
+			}
+			n = parsed
+		}
+		fs.IntVar(p, flagName, n, usage+" (env "+env+")")
+	}
+	g := risk.DefaultGuardSettings()
+	num(&cfg.LockoutFailures, "lockout-failures", "CHECKOUT_LOCKOUT_FAILURES", g.LockoutFailures, "wrong security codes for one card, within -lockout-window, that lock it (not disclosed to shoppers)")
+	dur(&cfg.LockoutWindow, "lockout-window", "CHECKOUT_LOCKOUT_WINDOW", g.LockoutWindow, "window the wrong security codes are counted in")
+	dur(&cfg.LockoutDuration, "lockout-duration", "CHECKOUT_LOCKOUT_DURATION", g.LockoutDuration, "how long a card stays locked (the operator may unlock it: checkoutd cards unlock)")
+	num(&cfg.LimitIP, "limit-ip", "CHECKOUT_LIMIT_IP", g.IP.Max, "card attempts per client IP per -limit-ip-window (0 off)")
+	dur(&cfg.LimitIPWindow, "limit-ip-window", "CHECKOUT_LIMIT_IP_WINDOW", g.IP.Window, "window of -limit-ip")
+	num(&cfg.LimitSession, "limit-session", "CHECKOUT_LIMIT_SESSION", g.Session.Max, "card attempts per checkout session (0 off)")
+	num(&cfg.LimitMerchant, "limit-merchant", "CHECKOUT_LIMIT_MERCHANT", g.Merchant.Max, "card attempts per merchant per minute (0 off)")
+	num(&cfg.LimitCard, "limit-card", "CHECKOUT_LIMIT_CARD", g.Card.Max, "attempts per card per -limit-card-window (0 off)")
+	dur(&cfg.LimitCardWindow, "limit-card-window", "CHECKOUT_LIMIT_CARD_WINDOW", g.Card.Window, "window of -limit-card")
+	num(&cfg.LimitChunk, "limit-chunk", "CHECKOUT_LIMIT_CHUNK", g.Chunk.Max, "distinct card numbers sharing their first 12 digits per -limit-chunk-window (0 off)")
+	dur(&cfg.LimitChunkWindow, "limit-chunk-window", "CHECKOUT_LIMIT_CHUNK_WINDOW", g.Chunk.Window, "window of -limit-chunk")
+	num(&cfg.ChallengeBits, "challenge-bits", "CHECKOUT_CHALLENGE_BITS", checkout.DefaultChallengeBits, "proof-of-work difficulty (leading zero bits of SHA-256) asked of suspicious traffic; 0 turns the challenge off")
 	cfg.webhookLoopbackEnv = os.Getenv("CHECKOUT_WEBHOOK_ALLOW_LOOPBACK")
 	loopback, _ := strconv.ParseBool(cfg.webhookLoopbackEnv)
 	fs.BoolVar(&cfg.WebhookAllowLoopback, "webhook-allow-loopback", loopback, "DEVELOPMENT ONLY: let webhook endpoints be on this machine (localhost, 127.0.0.1, ::1), over http too; other private addresses stay refused (env CHECKOUT_WEBHOOK_ALLOW_LOOPBACK)")
@@ -182,6 +222,15 @@ func (cfg *Config) Validate() error {
 	if cfg.SigningKeyPublish < 0 {
 		bad("-signing-key-publish must not be negative")
 	}
+	for _, env := range cfg.intErrs {
+		bad("%s must be a whole number", env)
+	}
+	if cfg.ChallengeBits < 0 || cfg.ChallengeBits > 20 {
+		bad("-challenge-bits must be from 0 (off) to 20: each bit doubles a shopper's wait")
+	}
+	if err := cfg.Guard().Validate(); err != nil {
+		bad("card-testing defence: %v", err)
+	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		bad("-log-format must be json or text")
 	}
@@ -191,6 +240,20 @@ func (cfg *Config) Validate() error {
 		bad("-log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// Guard is the card-testing defence's settings.
+func (cfg *Config) Guard() risk.GuardSettings {
+	return risk.GuardSettings{
+		LockoutFailures: cfg.LockoutFailures,
+		LockoutWindow:   cfg.LockoutWindow,
+		LockoutDuration: cfg.LockoutDuration,
+		IP:              risk.Limit{Max: cfg.LimitIP, Window: cfg.LimitIPWindow},
+		Session:         risk.Limit{Max: cfg.LimitSession, Window: 24 * time.Hour},
+		Merchant:        risk.Limit{Max: cfg.LimitMerchant, Window: time.Minute},
+		Card:            risk.Limit{Max: cfg.LimitCard, Window: cfg.LimitCardWindow},
+		Chunk:           risk.Limit{Max: cfg.LimitChunk, Window: cfg.LimitChunkWindow},
+	}
 }
 
 // urlFor returns the public base URL of a listener: the configured one, or

@@ -27,6 +27,7 @@ type store interface {
 	risk.SettingsStore
 	risk.ListStore
 	risk.AuditLog
+	risk.CardLocks
 	Ping(ctx context.Context) error
 	Close() error
 }

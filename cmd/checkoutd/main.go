@@ -23,6 +23,7 @@ import (
 
 	"github.com/hostedcheckout/hostedcheckout/certs"
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 	"github.com/hostedcheckout/hostedcheckout/web"
 	"github.com/hostedcheckout/hostedcheckout/web/demoshop"
@@ -51,6 +52,8 @@ Usage:
   checkoutd kek rotate [-raise-min-version]                   rotate the Transit key, then rewrap every data key
   checkoutd kek rewrap [-after CURSOR] [-raise-min-version]   rewrap (resume) without rotating
   checkoutd kek policy [-admin]                               print the HashiCorp Vault policy checkoutd needs
+  checkoutd cards locked                                      list the cards locked after wrong security codes
+  checkoutd cards unlock --fingerprint fp_...                 unlock a card
   checkoutd certs dev -out DIR [-host HOST...]                a development CA and server certificates (checkoutd, Vault)
 
 Run 'checkoutd serve -h' for the flags; each has a CHECKOUT_* environment variable.
@@ -90,6 +93,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	case "cards":
+		if len(args) == 0 || (args[0] != "locked" && args[0] != "unlock") {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runCards(ctx, args[0], args[1:], stdout, stderr)
 	case "certs":
 		if len(args) == 0 || args[0] != "dev" {
 			fmt.Fprint(stderr, usage)
@@ -137,17 +146,26 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer, log *slog.Logger) *checkout.Service {
+	guard := &risk.Guard{Counters: d.db, Locks: d.db, Settings: cfg.Guard()}
+	var challenges checkout.ChallengeState
+	if cfg.ChallengeBits > 0 {
+		challenges = guard
+	}
 	return &checkout.Service{
-		Store:       d.db,
-		Vault:       d.vault,
-		Signer:      d.vault,
-		Authorizer:  authorizer,
-		Screener:    d.screener(), // always: production never pays unscreened
-		Log:         log,
-		Issuer:      issuer,
-		SessionTTL:  cfg.SessionTTL,
-		AuthTimeout: cfg.AuthTimeout,
-		ResultTTL:   cfg.ResultTTL,
+		Store:         d.db,
+		Vault:         d.vault,
+		Signer:        d.vault,
+		Authorizer:    authorizer,
+		Screener:      d.screener(), // always: production never pays unscreened
+		Guard:         guard,
+		Challenges:    challenges,
+		CardKeys:      d.vault,
+		ChallengeBits: cfg.ChallengeBits,
+		Log:           log,
+		Issuer:        issuer,
+		SessionTTL:    cfg.SessionTTL,
+		AuthTimeout:   cfg.AuthTimeout,
+		ResultTTL:     cfg.ResultTTL,
 	}
 }
 

@@ -32,6 +32,12 @@ func TestConfigValidationFailsFast(t *testing.T) {
 		{nil, map[string]string{"CHECKOUT_SESSION_TTL": "forever"}, "-session-ttl"},
 		{[]string{"-data-dir", " "}, nil, "-data-dir"},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+		{[]string{"-lockout-failures", "0"}, nil, "lockout failures must be from 1 to 100"},
+		{[]string{"-lockout-window", "30s"}, nil, "lockout window must be from 1m"},
+		{[]string{"-limit-ip", "-1"}, nil, "rate limit ip"},
+		{[]string{"-limit-card", "3", "-limit-card-window", "0s"}, nil, "rate limit card: window"},
+		{[]string{"-challenge-bits", "30"}, nil, "-challenge-bits"},
+		{nil, map[string]string{"CHECKOUT_LIMIT_SESSION": "many"}, "CHECKOUT_LIMIT_SESSION must be a whole number"},
 	}
 	for _, tt := range tests {
 		for k, v := range tt.env {

@@ -267,13 +267,15 @@
   }
 
   // ---- Submission ----------------------------------------------------------
-  function submit(body) {
-    if (busy || done) return; // a double click never sends twice
+  function submit(body, pow) {
+    if ((busy && !pow) || done) return; // a double click never sends twice
     setFormError("");
     setBusy(true);
+    var headers = { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": cfg.csrf };
+    if (pow) headers["Checkout-PoW"] = pow;
     fetch(cfg.pay_url, {
       method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": cfg.csrf },
+      headers: headers,
       body: body,
       cache: "no-store",
       credentials: "same-origin",
@@ -288,12 +290,52 @@
         deliver(r.body);
         return;
       }
+      var ch = r.body && r.body.challenge;
+      if (!pow && r.body && r.body.error && r.body.error.code === "challenge_required" && ch) {
+        // Suspicious traffic: prove some work, then send the same form once more.
+        status.textContent = msg("pay.busy");
+        solve(ch.nonce, ch.bits).then(function (counter) {
+          submit(body, ch.nonce + ":" + counter);
+        }, function () {
+          setBusy(false);
+          showServerError(r.body.error);
+        });
+        return;
+      }
       setBusy(false);
       showServerError(r.body && r.body.error);
     }, function () {
       setBusy(false);
       showError(msg("error.network"));
     });
+  }
+
+  // solve finds a decimal counter such that SHA-256(nonce || counter) starts
+  // with bits zero bits (the server's proof-of-work challenge), hashing in
+  // batches so the page stays responsive.
+  function solve(nonce, bits) {
+    if (!window.crypto || !crypto.subtle || typeof TextEncoder === "undefined") return Promise.reject(new Error("no crypto"));
+    var enc = new TextEncoder(), counter = 0;
+    function zeros(buf) {
+      var b = new Uint8Array(buf), n = 0;
+      for (var i = 0; i < b.length; i++) {
+        if (b[i] === 0) { n += 8; continue; }
+        for (var m = 0x80; m && !(b[i] & m); m >>= 1) n++;
+        break;
+      }
+      return n;
+    }
+    function batch() {
+      var start = counter, tries = [];
+      for (var i = 0; i < 256; i++) tries.push(crypto.subtle.digest("SHA-256", enc.encode(nonce + (start + i))));
+      counter += 256;
+      return Promise.all(tries).then(function (hashes) {
+        for (var i = 0; i < hashes.length; i++) if (zeros(hashes[i]) >= bits) return start + i;
+        if (counter > (1 << Math.min(bits + 6, 30))) throw new Error("challenge not solved");
+        return batch();
+      });
+    }
+    return batch();
   }
 
   function showError(text) {

@@ -1,0 +1,157 @@
+package checkout
+
+import (
+	"context"
+	"encoding/base32"
+	"net/netip"
+	"time"
+)
+
+// Card-testing defence: the rate limits and the security-code lockout that
+// run before a card reaches the issuer. checkout/risk implements Guard over
+// the store's counters and card locks, so that every instance sees every
+// other instance's attempts.
+
+// Guard rule ids: the reason a merchant sees on an attempt refused by the
+// card-testing defence. They never reach the shopper's page.
+const (
+	RuleLockoutCVC        = "lockout.cvc"          // the card is locked after repeated wrong security codes
+	RuleRateLimitIP       = "ratelimit.ip"         // too many attempts from the shopper's IP
+	RuleRateLimitSession  = "ratelimit.session"    // too many attempts on the session
+	RuleRateLimitMerchant = "ratelimit.merchant"   // too many attempts at the merchant per minute
+	RuleRateLimitCard     = "ratelimit.card"       // too many attempts with the card
+	RuleRateLimitChunk    = "ratelimit.card_chunk" // too many different numbers sharing their first 12 digits
+)
+
+// AttemptRateLimited is the outcome of an attempt refused by a rate limit:
+// it never reached the issuer.
+const AttemptRateLimited = "rate_limited"
+
+// GuardInput is what the card-testing defence knows of a submission. It
+// holds no card number: the card is its keyed fingerprint, and the first 12
+// digits only as a MAC under the vault's key (Chunk), so no fragment of the
+// number beyond what PCI DSS allows is stored.
+type GuardInput struct {
+	MerchantID  string
+	SessionID   string
+	IP          netip.Addr
+	Fingerprint string // the vault's keyed fingerprint of the number
+	Chunk       string // MAC of the number's first 12 digits; "" for shorter numbers
+	Time        time.Time
+}
+
+// GuardVerdict is the card-testing defence's answer. Rule is "" when the
+// submission may proceed; otherwise one of the Rule* ids above. Locked
+// distinguishes a locked card (answered as a decline) from a rate limit
+// (answered as rate_limited): both say the same to every shopper.
+type GuardVerdict struct {
+	Rule   string
+	Locked bool
+}
+
+// Guard is the card-testing defence the Service consumes.
+type Guard interface {
+	// Admit counts the submission and decides whether it may go on to
+	// screening and the issuer. Errors mean no decision: the Service
+	// refuses the payment (EUNAVAILABLE), failing closed.
+	Admit(ctx context.Context, in GuardInput) (GuardVerdict, error)
+	// RecordCVCFailure counts a wrong security code (the issuer's cvc_check
+	// fail or an incorrect_cvc decline) against the card, and locks the
+	// card once the operator's threshold is reached. Errors are logged.
+	RecordCVCFailure(ctx context.Context, in GuardInput) error
+}
+
+// CardKeys derive the keyed values the Guard counts by. vault.Vault
+// implements it.
+type CardKeys interface {
+	// Fingerprint is the keyed HMAC of a card number (fp_...).
+	Fingerprint(pan []byte) string
+	// MAC is HMAC-SHA256 of msg under a key derived for purpose.
+	MAC(purpose string, msg []byte) []byte
+}
+
+// rateLimited is the shopper's answer to every rate limit: the same
+// whatever limit tripped, so the page tells a card tester nothing of the
+// thresholds.
+func rateLimited() *Error {
+	return &Error{Code: ERATELIMITED, Message: "Too many attempts. Please wait and try again.", MsgID: "pay.rate_limited"}
+}
+
+// guardReason is the merchant-facing reason for a Guard refusal.
+func guardReason(rule string) RiskReason {
+	msg := map[string]string{
+		RuleLockoutCVC:        "The card is locked after repeated wrong security codes; it was not sent to the issuer.",
+		RuleRateLimitIP:       "Too many attempts from the shopper's IP address; it was not sent to the issuer.",
+		RuleRateLimitSession:  "Too many attempts on this checkout session; it was not sent to the issuer.",
+		RuleRateLimitMerchant: "Too many attempts at this shop in the last minute; it was not sent to the issuer.",
+		RuleRateLimitCard:     "Too many attempts with this card; it was not sent to the issuer.",
+		RuleRateLimitChunk:    "Too many different card numbers sharing their first 12 digits (card testing); it was not sent to the issuer.",
+	}[rule]
+	if msg == "" {
+		msg = "Refused by the card-testing defence; it was not sent to the issuer."
+	}
+	return RiskReason{Rule: rule, Message: msg, Score: 100}
+}
+
+// guard runs the card-testing defence on a submission whose attempt has
+// begun. A refusal (a non-nil error) is finished on the attempt (outcome blocked for a locked
+// card, rate_limited for a limit, with the rule as its reason for the
+// merchant) and returned as the shopper's error.
+func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PAN, now time.Time, attempt *Attempt) (GuardInput, error) {
+	if s.Guard == nil || s.CardKeys == nil {
+		return GuardInput{}, nil
+	}
+	digits := pan.Reveal()
+	in := GuardInput{
+		MerchantID:  co.Merchant.ID,
+		SessionID:   co.Session.ID,
+		IP:          req.ClientIP,
+		Fingerprint: s.CardKeys.Fingerprint(digits),
+		Time:        now,
+	}
+	if len(digits) > 12 {
+		// The first 12 digits only as a keyed MAC: the BIN (6 or 8) is
+		// what PCI DSS 3.4.1 lets us keep of the number in the clear.
+		in.Chunk = "chunk:" + hashEncoding.EncodeToString(s.CardKeys.MAC("card-chunk", digits[:12])[:16])
+	}
+	v, err := s.Guard.Admit(ctx, in)
+	if err != nil {
+		s.log().Error("card-testing defence failed; payment refused", "session", co.Session.ID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, *attempt, nil)
+		return in, &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+	}
+	if v.Rule == "" {
+		return in, nil
+	}
+	attempt.Fingerprint = in.Fingerprint
+	d := RiskDecision{Verdict: VerdictNG, Score: 100, Reasons: []RiskReason{guardReason(v.Rule)}}
+	attempt.Risk = &d
+	s.log().Info("payment refused by the card-testing defence", "session", co.Session.ID, "rule", v.Rule)
+	if v.Locked {
+		// A locked card is answered as any decline (no oracle: the
+		// shopper cannot tell a lock from the issuer's no), and is not
+		// sent to the issuer at all.
+		attempt.Outcome = AttemptBlocked
+		s.finish(ctx, *attempt, nil)
+		return in, declined()
+	}
+	attempt.Outcome = AttemptRateLimited
+	s.finish(ctx, *attempt, nil)
+	return in, rateLimited()
+}
+
+// recordCVCFailure counts a wrong security code against the card for the
+// lockout; a failure is logged (the shopper's answer is decided already).
+func (s *Service) recordCVCFailure(ctx context.Context, in GuardInput) {
+	if s.Guard == nil || in.Fingerprint == "" {
+		return
+	}
+	if err := s.Guard.RecordCVCFailure(ctx, in); err != nil {
+		s.log().Error("record security code failure failed", "session", in.SessionID, "err", err)
+	}
+}
+
+// hashEncoding is the alphabet of the checkout's ids (a-z, 2-7): no digit
+// run in a stored key can pass for a card number or a security code.
+var hashEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

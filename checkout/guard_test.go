@@ -1,0 +1,116 @@
+package checkout_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+// mustGuardedHarness is the harness with the card-testing defence on the
+// store's counters and locks.
+func mustGuardedHarness(tb testing.TB, s risk.GuardSettings) *harness {
+	tb.Helper()
+	h := mustHarness(tb)
+	h.svc.Guard = &risk.Guard{Counters: h.db, Locks: h.db, Settings: s}
+	h.svc.CardKeys = h.vault
+	return h
+}
+
+func TestPayLockoutAfterWrongCodes(t *testing.T) {
+	ctx := context.Background()
+	h := mustGuardedHarness(t, risk.DefaultGuardSettings())
+	// Three wrong codes, on three sessions: each reaches the issuer, which declines.
+	for i := range 3 {
+		s := h.mustSession(t)
+		_, err := h.svc.Pay(ctx, payRequest(s.ID, "4242424242424242", "999"))
+		if checkout.ErrorCode(err) != checkout.EDECLINED {
+			t.Fatalf("wrong code %d: %v, want declined", i+1, err)
+		}
+	}
+	calls := h.issuer.Stats().Calls
+	// Now even the right code is declined, with the same message, and the
+	// issuer never hears of it.
+	s := h.mustSession(t)
+	_, err := h.svc.Pay(ctx, payRequest(s.ID, "4242 4242 4242 4242", "123"))
+	var e *checkout.Error
+	if checkout.ErrorCode(err) != checkout.EDECLINED {
+		t.Fatalf("locked card: %v, want declined", err)
+	}
+	if asErr(err, &e); e.Message != "the card was declined; check the details or use another card" || e.MsgID != "pay.declined" {
+		t.Fatalf("locked card's message %q (%s) differs from a decline's: an oracle", e.Message, e.MsgID)
+	}
+	if got := h.issuer.Stats().Calls; got != calls {
+		t.Fatalf("a locked card reached the issuer (%d calls, was %d)", got, calls)
+	}
+	attempts, err := h.db.Attempts(ctx, s.ID)
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("attempts %v %v", attempts, err)
+	}
+	a := attempts[0]
+	if a.Outcome != checkout.AttemptBlocked || a.Risk == nil || !a.Risk.Has(checkout.RuleLockoutCVC) || a.Fingerprint == "" {
+		t.Fatalf("attempt = %+v, want blocked with %s", a, checkout.RuleLockoutCVC)
+	}
+	// Another card still pays.
+	if _, err := h.svc.Pay(ctx, payRequest(h.mustSession(t).ID, "5555555555554444", "123")); err != nil {
+		t.Fatal(err)
+	}
+	// The operator unlocks it: it pays again.
+	if ok, err := h.db.UnlockCard(ctx, a.Fingerprint, time.Now()); err != nil || !ok {
+		t.Fatalf("unlock: %v %v", ok, err)
+	}
+	if _, err := h.svc.Pay(ctx, payRequest(h.mustSession(t).ID, "4242424242424242", "123")); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+}
+
+func TestPayRateLimited(t *testing.T) {
+	ctx := context.Background()
+	s := risk.DefaultGuardSettings()
+	s.IP = risk.Limit{Max: 3, Window: time.Minute}
+	h := mustGuardedHarness(t, s)
+	ip := netip.MustParseAddr("203.0.113.9")
+	for i := range 3 {
+		req := payRequest(h.mustSession(t).ID, "4000000000000002", "123")
+		req.ClientIP = ip
+		if _, err := h.svc.Pay(ctx, req); checkout.ErrorCode(err) != checkout.EDECLINED {
+			t.Fatalf("try %d: %v", i+1, err)
+		}
+	}
+	calls := h.issuer.Stats().Calls
+	sess := h.mustSession(t)
+	req := payRequest(sess.ID, "4242424242424242", "123")
+	req.ClientIP = ip
+	_, err := h.svc.Pay(ctx, req)
+	var e *checkout.Error
+	if checkout.ErrorCode(err) != checkout.ERATELIMITED {
+		t.Fatalf("over the IP limit: %v, want rate_limited", err)
+	}
+	if asErr(err, &e); e.Message != "Too many attempts. Please wait and try again." || e.MsgID != "pay.rate_limited" {
+		t.Fatalf("message %q (%s)", e.Message, e.MsgID)
+	}
+	if got := h.issuer.Stats().Calls; got != calls {
+		t.Fatal("a rate-limited attempt reached the issuer")
+	}
+	attempts, _ := h.db.Attempts(ctx, sess.ID)
+	if len(attempts) != 1 || attempts[0].Outcome != checkout.AttemptRateLimited || !attempts[0].Risk.Has(checkout.RuleRateLimitIP) {
+		t.Fatalf("attempts = %+v", attempts)
+	}
+	// Another IP is not limited.
+	req = payRequest(sess.ID, "4242424242424242", "123")
+	req.ClientIP = netip.MustParseAddr("198.51.100.1")
+	if _, err := h.svc.Pay(ctx, req); err != nil {
+		t.Fatalf("another IP: %v", err)
+	}
+}
+
+func asErr(err error, e **checkout.Error) {
+	if ce, ok := err.(*checkout.Error); ok {
+		*e = ce
+	} else {
+		*e = &checkout.Error{}
+	}
+}

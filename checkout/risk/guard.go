@@ -1,0 +1,279 @@
+package risk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+var _ checkout.Guard = (*Guard)(nil)
+
+// CardLock is a card locked after repeated wrong security codes. It is
+// keyed by the card's fingerprint: the number is never stored here.
+type CardLock struct {
+	Fingerprint string    `json:"card_fingerprint"`
+	LockedAt    time.Time `json:"locked_at"`
+	LockedUntil time.Time `json:"locked_until"`
+	// UnlockedAt is when the operator last unlocked the card (zero if
+	// never): security code failures before it no longer count.
+	UnlockedAt time.Time `json:"unlocked_at,omitzero"`
+}
+
+// CardLocks keep the security-code lockout's locks. The stores implement it
+// (table card_locks), so a lock holds on every instance.
+type CardLocks interface {
+	// LockCard locks the card from at until until; an existing later lock
+	// is kept. Errors are the store's.
+	LockCard(ctx context.Context, fingerprint string, at, until time.Time) error
+	// CardLock returns the card's lock row; found is false when it never
+	// had one.
+	CardLock(ctx context.Context, fingerprint string) (lock CardLock, found bool, err error)
+	// UnlockCard ends the card's lock at at and forgets its earlier
+	// failures; false when the card is not locked at at.
+	UnlockCard(ctx context.Context, fingerprint string, at time.Time) (bool, error)
+	// LockedCards lists the cards locked at at, soonest lock first (at
+	// most 1000).
+	LockedCards(ctx context.Context, at time.Time) ([]CardLock, error)
+}
+
+// Limit is at most Max events in a sliding Window; Max 0 disables it.
+type Limit struct {
+	Max    int
+	Window time.Duration
+}
+
+func (l Limit) on() bool { return l.Max > 0 }
+
+// GuardSettings are the operator's thresholds of the card-testing defence.
+// They are the platform's, not a merchant's, and never disclosed to
+// shoppers: a published threshold tells a card tester how many tries are
+// free (the source documents: issuers keep their lockout count secret).
+type GuardSettings struct {
+	// LockoutFailures wrong security codes for one card within
+	// LockoutWindow lock it for LockoutDuration, on every merchant.
+	LockoutFailures int
+	LockoutWindow   time.Duration
+	LockoutDuration time.Duration
+
+	IP       Limit // attempts from one IP (an IPv6 /64)
+	Session  Limit // attempts on one checkout session
+	Merchant Limit // attempts at one merchant, all shoppers together
+	Card     Limit // attempts with one card (fingerprint)
+	// Chunk: distinct card numbers sharing their first 12 digits (a tester
+	// enumerating the last digits of a range).
+	Chunk Limit
+}
+
+// DefaultGuardSettings are the safe defaults: 3 wrong codes in 24 h lock a
+// card for 24 h; 10 attempts per IP in 10 minutes; 5 per session; 120 per
+// merchant per minute; 5 per card per hour; 5 numbers per 12-digit prefix
+// per hour.
+func DefaultGuardSettings() GuardSettings {
+	return GuardSettings{
+		LockoutFailures: 3,
+		LockoutWindow:   24 * time.Hour,
+		LockoutDuration: 24 * time.Hour,
+		IP:              Limit{Max: 10, Window: 10 * time.Minute},
+		Session:         Limit{Max: 5, Window: 24 * time.Hour},
+		Merchant:        Limit{Max: 120, Window: time.Minute},
+		Card:            Limit{Max: 5, Window: time.Hour},
+		Chunk:           Limit{Max: 5, Window: time.Hour},
+	}
+}
+
+// Validate names every setting out of range.
+func (s GuardSettings) Validate() error {
+	var errs []error
+	if s.LockoutFailures < 1 || s.LockoutFailures > 100 {
+		errs = append(errs, errors.New("lockout failures must be from 1 to 100"))
+	}
+	for name, d := range map[string]time.Duration{"lockout window": s.LockoutWindow, "lockout duration": s.LockoutDuration} {
+		if d < time.Minute || d > MaxWindow {
+			errs = append(errs, fmt.Errorf("%s must be from 1m to %s", name, MaxWindow))
+		}
+	}
+	for name, l := range map[string]Limit{"ip": s.IP, "session": s.Session, "merchant": s.Merchant, "card": s.Card, "chunk": s.Chunk} {
+		if l.Max < 0 || l.Max > 1_000_000 {
+			errs = append(errs, fmt.Errorf("rate limit %s: max must be from 0 (off) to 1000000", name))
+		}
+		if l.on() && (l.Window < time.Second || l.Window > MaxWindow) {
+			errs = append(errs, fmt.Errorf("rate limit %s: window must be from 1s to %s", name, MaxWindow))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Guard is the card-testing defence over the store's counters and card
+// locks. Store-backed, so its limits and locks hold across instances.
+//
+// It is written on Counters rather than a rate-limiting library: the
+// well-kept Go limiters (golang.org/x/time/rate, ulule/limiter,
+// go-redis/redis_rate) keep token buckets in process memory or in Redis;
+// none counts sliding windows over our own PostgreSQL, and Counters
+// already does, in one round trip per Record or Count.
+type Guard struct {
+	Counters Counters
+	Locks    CardLocks
+	Settings GuardSettings
+}
+
+// Admit refuses a locked card, then counts the attempt and refuses it when
+// a limit is over. Refused attempts count too: a tester who keeps knocking
+// keeps the window full.
+func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.GuardVerdict, error) {
+	if g == nil || g.Counters == nil || g.Locks == nil {
+		return checkout.GuardVerdict{}, errors.New("risk: Guard needs Counters and Locks")
+	}
+	if in.Fingerprint == "" || in.Time.IsZero() {
+		return checkout.GuardVerdict{}, errors.New("risk: guard input needs a card fingerprint and a time")
+	}
+	lock, found, err := g.Locks.CardLock(ctx, in.Fingerprint)
+	if err != nil {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: read card lock: %w", err)
+	}
+	if found && lock.LockedUntil.After(in.Time) {
+		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
+	}
+
+	s := g.Settings
+	card := hash16(in.Fingerprint)
+	type check struct {
+		rule  string
+		limit Limit
+		key   string
+		dist  bool
+	}
+	var checks []check
+	add := func(rule string, l Limit, key, member string, distinct bool) []Event {
+		checks = append(checks, check{rule, l, key, distinct})
+		return []Event{{Key: key, Member: member, At: in.Time}}
+	}
+	var events []Event
+	if in.SessionID != "" {
+		events = append(events, add(checkout.RuleRateLimitSession, s.Session, counterKey("rl_session", in.SessionID), "", false)...)
+	}
+	events = append(events, add(checkout.RuleRateLimitCard, s.Card, "rl_card:"+card, "", false)...)
+	if in.Chunk != "" {
+		events = append(events, add(checkout.RuleRateLimitChunk, s.Chunk, counterKey("rl_chunk", in.Chunk), card, true)...)
+	}
+	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" {
+		events = append(events, add(checkout.RuleRateLimitIP, s.IP, counterKey("rl_ip", ip), "", false)...)
+	}
+	if in.MerchantID != "" {
+		events = append(events, add(checkout.RuleRateLimitMerchant, s.Merchant, counterKey("rl_merchant", in.MerchantID), "", false)...)
+	}
+	if err := g.Counters.Record(ctx, events); err != nil {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: record attempt: %w", err)
+	}
+	queries := make([]Query, len(checks))
+	for i, c := range checks {
+		queries[i] = Query{Key: c.key, Since: in.Time.Add(-c.limit.Window), Distinct: c.dist}
+	}
+	counts, err := g.Counters.Count(ctx, queries)
+	if err != nil {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: count attempts: %w", err)
+	}
+	if len(counts) != len(queries) {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(queries))
+	}
+	var v checkout.GuardVerdict
+	for i, c := range checks {
+		if !c.limit.on() {
+			continue
+		}
+		if counts[i] > c.limit.Max {
+			v.Rule = c.rule
+			break
+		}
+	}
+	return v, nil
+}
+
+// RecordCVCFailure counts a wrong security code against the card and locks
+// it when LockoutFailures are reached within LockoutWindow (failures
+// before an operator's unlock do not count).
+func (g *Guard) RecordCVCFailure(ctx context.Context, in checkout.GuardInput) error {
+	if g == nil || g.Counters == nil || g.Locks == nil {
+		return errors.New("risk: Guard needs Counters and Locks")
+	}
+	if in.Fingerprint == "" || in.Time.IsZero() {
+		return errors.New("risk: guard input needs a card fingerprint and a time")
+	}
+	s := g.Settings
+	key := "cvcfail:" + hash16(in.Fingerprint)
+	if err := g.Counters.Record(ctx, []Event{{Key: key, At: in.Time}}); err != nil {
+		return fmt.Errorf("risk: record security code failure: %w", err)
+	}
+	since := in.Time.Add(-s.LockoutWindow)
+	lock, found, err := g.Locks.CardLock(ctx, in.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("risk: read card lock: %w", err)
+	}
+	if found && lock.UnlockedAt.After(since) {
+		since = lock.UnlockedAt
+	}
+	counts, err := g.Counters.Count(ctx, []Query{{Key: key, Since: since}})
+	if err != nil || len(counts) != 1 {
+		return fmt.Errorf("risk: count security code failures: %w", err)
+	}
+	if counts[0] < s.LockoutFailures {
+		return nil
+	}
+	if err := g.Locks.LockCard(ctx, in.Fingerprint, in.Time, in.Time.Add(s.LockoutDuration)); err != nil {
+		return fmt.Errorf("risk: lock card: %w", err)
+	}
+	return nil
+}
+
+var _ checkout.ChallengeState = (*Guard)(nil)
+
+// NearLimit reports whether the session or the IP is one attempt from its
+// limit (or past it), without counting anything: the issuance rule of the
+// proof-of-work challenge.
+func (g *Guard) NearLimit(ctx context.Context, in checkout.GuardInput) (bool, error) {
+	if g == nil || g.Counters == nil {
+		return false, errors.New("risk: Guard needs Counters")
+	}
+	s := g.Settings
+	var queries []Query
+	var limits []Limit
+	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" && s.IP.on() {
+		queries = append(queries, Query{Key: counterKey("rl_ip", ip), Since: in.Time.Add(-s.IP.Window)})
+		limits = append(limits, s.IP)
+	}
+	if in.SessionID != "" && s.Session.on() {
+		queries = append(queries, Query{Key: counterKey("rl_session", in.SessionID), Since: in.Time.Add(-s.Session.Window)})
+		limits = append(limits, s.Session)
+	}
+	if len(queries) == 0 {
+		return false, nil
+	}
+	counts, err := g.Counters.Count(ctx, queries)
+	if err != nil || len(counts) != len(queries) {
+		return false, fmt.Errorf("risk: count for challenge: %w", err)
+	}
+	for i, l := range limits {
+		if counts[i] >= l.Max-1 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// SpendChallenge records a solved nonce; only its first use counts. Two
+// instances spending one nonce at once may both see two and both refuse:
+// the safe side.
+func (g *Guard) SpendChallenge(ctx context.Context, nonce string, at time.Time) (bool, error) {
+	key := counterKey("pow", nonce)
+	if err := g.Counters.Record(ctx, []Event{{Key: key, At: at}}); err != nil {
+		return false, fmt.Errorf("risk: spend challenge: %w", err)
+	}
+	counts, err := g.Counters.Count(ctx, []Query{{Key: key, Since: at.Add(-time.Hour)}})
+	if err != nil || len(counts) != 1 {
+		return false, fmt.Errorf("risk: spend challenge: %w", err)
+	}
+	return counts[0] == 1, nil
+}

@@ -1,0 +1,226 @@
+package risk
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// memLocks is CardLocks in memory, for the Guard's rule tests; the stores'
+// implementations are tested in checkout/storetest.
+type memLocks struct {
+	mu    sync.Mutex
+	locks map[string]CardLock
+}
+
+func (m *memLocks) LockCard(_ context.Context, fp string, at, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.locks == nil {
+		m.locks = map[string]CardLock{}
+	}
+	l := m.locks[fp]
+	l.Fingerprint = fp
+	if !l.LockedUntil.After(at) {
+		l.LockedAt = at
+	}
+	if until.After(l.LockedUntil) {
+		l.LockedUntil = until
+	}
+	m.locks[fp] = l
+	return nil
+}
+
+func (m *memLocks) CardLock(_ context.Context, fp string) (CardLock, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.locks[fp]
+	return l, ok, nil
+}
+
+func (m *memLocks) UnlockCard(_ context.Context, fp string, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.locks[fp]
+	if !ok || !l.LockedUntil.After(at) {
+		return false, nil
+	}
+	l.LockedUntil, l.UnlockedAt = at, at
+	m.locks[fp] = l
+	return true, nil
+}
+
+func (m *memLocks) LockedCards(_ context.Context, at time.Time) ([]CardLock, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []CardLock
+	for _, l := range m.locks {
+		if l.LockedUntil.After(at) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func newGuard(s GuardSettings) *Guard {
+	return &Guard{Counters: NewMemoryCounters(MaxWindow), Locks: &memLocks{}, Settings: s}
+}
+
+var gt0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func guardIn(fp, session, ip string, at time.Time) checkout.GuardInput {
+	return checkout.GuardInput{MerchantID: "mer_1", SessionID: session, IP: netip.MustParseAddr(ip), Fingerprint: fp, Time: at}
+}
+
+func TestGuardLockout(t *testing.T) {
+	ctx := context.Background()
+	g := newGuard(DefaultGuardSettings())
+	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
+	for i := range 2 {
+		in.Time = gt0.Add(time.Duration(i) * time.Minute)
+		if err := g.RecordCVCFailure(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := g.Admit(ctx, in); err != nil || v.Locked {
+			t.Fatalf("after %d failures: %+v %v, want not locked", i+1, v, err)
+		}
+	}
+	// Another session, merchant and IP: the lock is the card's.
+	in = checkout.GuardInput{MerchantID: "mer_2", SessionID: "cs_2", IP: netip.MustParseAddr("198.51.100.7"), Fingerprint: "fp_a", Time: gt0.Add(time.Hour)}
+	if err := g.RecordCVCFailure(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	v, err := g.Admit(ctx, in)
+	if err != nil || !v.Locked || v.Rule != checkout.RuleLockoutCVC {
+		t.Fatalf("after 3 failures: %+v %v, want locked by %s", v, err, checkout.RuleLockoutCVC)
+	}
+	// Another card is not locked.
+	if v, _ := g.Admit(ctx, guardIn("fp_b", "cs_3", "198.51.100.8", in.Time)); v.Locked {
+		t.Fatal("another card was locked")
+	}
+	// Still locked just before the period ends, free after.
+	if v, _ := g.Admit(ctx, guardIn("fp_a", "cs_4", "198.51.100.9", in.Time.Add(24*time.Hour-time.Second))); !v.Locked {
+		t.Fatal("lock ended early")
+	}
+	if v, _ := g.Admit(ctx, guardIn("fp_a", "cs_5", "198.51.100.10", in.Time.Add(24*time.Hour+time.Second))); v.Locked {
+		t.Fatal("lock did not end")
+	}
+}
+
+func TestGuardUnlockForgetsFailures(t *testing.T) {
+	ctx := context.Background()
+	g := newGuard(DefaultGuardSettings())
+	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
+	for range 3 {
+		if err := g.RecordCVCFailure(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := g.Locks.UnlockCard(ctx, "fp_a", gt0.Add(time.Minute)); !ok {
+		t.Fatal("unlock: not locked")
+	}
+	in.Time = gt0.Add(2 * time.Minute)
+	if v, _ := g.Admit(ctx, in); v.Locked {
+		t.Fatal("still locked after unlock")
+	}
+	// One more failure does not re-lock at once: the earlier ones were forgiven.
+	if err := g.RecordCVCFailure(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := g.Admit(ctx, in); v.Locked {
+		t.Fatal("one failure after unlock locked the card again")
+	}
+}
+
+func TestGuardRateLimits(t *testing.T) {
+	s := GuardSettings{
+		LockoutFailures: 3, LockoutWindow: time.Hour, LockoutDuration: time.Hour,
+		IP:       Limit{Max: 4, Window: 10 * time.Minute},
+		Session:  Limit{Max: 3, Window: time.Hour},
+		Merchant: Limit{Max: 6, Window: time.Minute},
+		Card:     Limit{Max: 2, Window: time.Hour},
+		Chunk:    Limit{Max: 3, Window: time.Hour},
+	}
+	type try struct {
+		fp, chunk, session, ip string
+		at                     time.Duration
+	}
+	tests := map[string]struct {
+		tries []try
+		want  string // rule of the last try
+	}{
+		"session":                         {[]try{{"fp_1", "", "cs", "10.0.0.1", 0}, {"fp_2", "", "cs", "10.0.0.2", 0}, {"fp_3", "", "cs", "10.0.0.3", 0}, {"fp_4", "", "cs", "10.0.0.4", 0}}, checkout.RuleRateLimitSession},
+		"card":                            {[]try{{"fp_1", "", "cs1", "10.0.0.1", 0}, {"fp_1", "", "cs2", "10.0.0.2", 0}, {"fp_1", "", "cs3", "10.0.0.3", 0}}, checkout.RuleRateLimitCard},
+		"card window slides":              {[]try{{"fp_1", "", "cs1", "10.0.0.1", 0}, {"fp_1", "", "cs2", "10.0.0.2", 0}, {"fp_1", "", "cs3", "10.0.0.3", 2 * time.Hour}}, ""},
+		"chunk":                           {[]try{{"fp_1", "c", "cs1", "10.0.0.1", 0}, {"fp_2", "c", "cs2", "10.0.0.2", 0}, {"fp_3", "c", "cs3", "10.0.0.3", 0}, {"fp_4", "c", "cs4", "10.0.0.4", 0}}, checkout.RuleRateLimitChunk},
+		"chunk counts numbers, not tries": {[]try{{"fp_1", "c", "cs1", "10.0.0.1", 0}, {"fp_1", "c", "cs2", "10.0.0.2", 0}, {"fp_2", "c", "cs3", "10.0.0.3", 0}}, ""},
+		"ip":                              {[]try{{"fp_1", "", "cs1", "10.0.0.1", 0}, {"fp_2", "", "cs2", "10.0.0.1", 0}, {"fp_3", "", "cs3", "10.0.0.1", 0}, {"fp_4", "", "cs4", "10.0.0.1", 0}, {"fp_5", "", "cs5", "10.0.0.1", 0}}, checkout.RuleRateLimitIP},
+		"merchant":                        {[]try{{"fp_1", "", "a", "10.0.0.1", 0}, {"fp_2", "", "b", "10.0.0.2", 0}, {"fp_3", "", "c", "10.0.0.3", 0}, {"fp_4", "", "d", "10.0.0.4", 0}, {"fp_5", "", "e", "10.0.0.5", 0}, {"fp_6", "", "f", "10.0.0.6", 0}, {"fp_7", "", "g", "10.0.0.7", 0}}, checkout.RuleRateLimitMerchant},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := newGuard(s)
+			var v checkout.GuardVerdict
+			for i, tr := range tc.tries {
+				in := guardIn(tr.fp, tr.session, tr.ip, gt0.Add(tr.at))
+				in.Chunk = tr.chunk
+				var err error
+				if v, err = g.Admit(context.Background(), in); err != nil {
+					t.Fatal(err)
+				}
+				if i < len(tc.tries)-1 && v.Rule != "" {
+					t.Fatalf("try %d refused early by %s", i+1, v.Rule)
+				}
+			}
+			if v.Rule != tc.want || v.Locked {
+				t.Fatalf("last try: %+v, want rule %q", v, tc.want)
+			}
+		})
+	}
+}
+
+func TestGuardNearLimitAndSpend(t *testing.T) {
+	ctx := context.Background()
+	g := newGuard(DefaultGuardSettings()) // 5 per session, 10 per IP
+	for i := range 4 {
+		in := guardIn("fp_"+string(rune('a'+i)), "cs", "10.0.0.1", gt0)
+		near, err := g.NearLimit(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i >= 4; near != want {
+			t.Fatalf("before try %d: near %v, want %v", i+1, near, want)
+		}
+		if _, err := g.Admit(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if near, _ := g.NearLimit(ctx, guardIn("fp_z", "cs", "10.0.0.1", gt0)); !near {
+		t.Fatal("4 attempts on a session of 5: not near its limit")
+	}
+	if near, _ := g.NearLimit(ctx, guardIn("fp_z", "cs_other", "10.0.0.2", gt0)); near {
+		t.Fatal("a fresh session and IP are near a limit")
+	}
+	if first, err := g.SpendChallenge(ctx, "n1", gt0); err != nil || !first {
+		t.Fatalf("first spend: %v %v", first, err)
+	}
+	if first, _ := g.SpendChallenge(ctx, "n1", gt0.Add(time.Second)); first {
+		t.Fatal("a nonce was spent twice")
+	}
+}
+
+func TestGuardSettingsValidate(t *testing.T) {
+	if err := DefaultGuardSettings().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := DefaultGuardSettings()
+	bad.LockoutFailures = 0
+	bad.IP.Window = 0
+	if err := bad.Validate(); err == nil {
+		t.Fatal("invalid settings accepted")
+	}
+}
