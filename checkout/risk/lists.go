@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
@@ -53,11 +54,30 @@ type Lists interface {
 // makes one from an address), with or without the postal code, or as one
 // line of free text, which then matches in any country ("||body").
 func NewListKey(kind ListKind, value string) (ListKey, error) {
-	value = strings.TrimSpace(value)
-	bad := func(msg string) (ListKey, error) {
-		return ListKey{}, &checkout.Error{Code: checkout.EINVALID, Field: "value", Message: msg}
+	// Invalid UTF-8 would come back from normalisation as U+FFFD, three bytes
+	// for each bad one, so a key could outgrow the limit it was checked
+	// against and fail when read back: refuse it as what it is.
+	if !utf8.ValidString(value) {
+		return ListKey{}, listValueError("a list value must be UTF-8 text")
 	}
-	if value == "" || len(value) > 1000 {
+	k, err := newListKey(kind, value)
+	if err == nil && len(k.Value) > maxListValue {
+		return ListKey{}, listValueError("a list value must be at most 1000 characters once normalised")
+	}
+	return k, err
+}
+
+// maxListValue bounds a list value, as given and once normalised.
+const maxListValue = 1000
+
+func listValueError(msg string) error {
+	return &checkout.Error{Code: checkout.EINVALID, Field: "value", Message: msg}
+}
+
+func newListKey(kind ListKind, value string) (ListKey, error) {
+	value = strings.TrimSpace(value)
+	bad := func(msg string) (ListKey, error) { return ListKey{}, listValueError(msg) }
+	if value == "" || len(value) > maxListValue {
 		return bad("a list value must be 1 to 1000 characters")
 	}
 	switch kind {
