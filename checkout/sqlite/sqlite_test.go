@@ -245,36 +245,6 @@ func TestAPIKeyHashMustBeAHash(t *testing.T) {
 	}
 }
 
-func TestAttemptsRecorded(t *testing.T) {
-	db := mustOpen(t, filepath.Join(t.TempDir(), "checkout.db"))
-	s := mustSession(t, db, mustMerchant(t, db))
-	if _, err := db.BeginAttempt(t.Context(), s.ID, now, now.Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	a := checkout.Attempt{SessionID: s.ID, N: 1, Outcome: checkout.AttemptDeclined,
-		DeclineReason: checkout.DeclineInsufficientFunds, CVCCheck: checkout.CVCPass, CardToken: "tok_1",
-		Fingerprint: "fp_1", Brand: checkout.BrandVisa, Last4: "4242", CreatedAt: now}
-	if err := db.FinishAttempt(t.Context(), a, nil); err != nil {
-		t.Fatal(err)
-	}
-	// Recording the same attempt again keeps one row with the last outcome.
-	a.Outcome = checkout.AttemptReversed
-	if err := db.FinishAttempt(t.Context(), a, nil); err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var outcome, reason string
-	err := db.r.QueryRowContext(t.Context(),
-		`SELECT count(*), max(outcome), max(decline_reason) FROM attempts WHERE session_id = ?`, s.ID).
-		Scan(&n, &outcome, &reason)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 || outcome != checkout.AttemptReversed || reason != checkout.DeclineInsufficientFunds {
-		t.Fatalf("attempts: %d rows, outcome %q, reason %q; want 1, reversed, insufficient_funds", n, outcome, reason)
-	}
-}
-
 // Two handles on one file (checkoutd and an operator subcommand, say) are
 // two writers: BEGIN IMMEDIATE and the busy timeout make them take turns
 // instead of failing with SQLITE_BUSY.

@@ -182,6 +182,31 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	// Recording the same attempt again keeps one row with the last outcome
+	// (a decline later reversed, say), and keeps what it does not replace.
+	t.Run("RecordedOnceWithLastOutcome", func(t *testing.T) {
+		s := open(t)
+		sess := mustSession(t, s, mustMerchant(t, s))
+		now := base.Add(time.Minute)
+		mustBegin(t, s, sess.ID, now)
+		a := newAttempt(sess, 1, checkout.AttemptDeclined, now)
+		a.DeclineReason = checkout.DeclineInsufficientFunds
+		if err := s.FinishAttempt(t.Context(), a, nil); err != nil {
+			t.Fatalf("FinishAttempt: %v", err)
+		}
+		a.Outcome = checkout.AttemptReversed
+		if err := s.FinishAttempt(t.Context(), a, nil); err != nil {
+			t.Fatalf("FinishAttempt again: %v", err)
+		}
+		attempts, err := s.Attempts(t.Context(), sess.ID)
+		if err != nil {
+			t.Fatalf("Attempts: %v", err)
+		}
+		if len(attempts) != 1 || attempts[0].Outcome != checkout.AttemptReversed || attempts[0].DeclineReason != checkout.DeclineInsufficientFunds {
+			t.Fatalf("attempts = %+v; want one, reversed, insufficient_funds", attempts)
+		}
+	})
+
 	t.Run("DeclinedThenPaid", func(t *testing.T) {
 		s := open(t)
 		sess := mustSession(t, s, mustMerchant(t, s))
