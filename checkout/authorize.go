@@ -32,6 +32,10 @@ type AuthRequest struct {
 	// when CVCPresence is not CVCProvided.
 	CVC         []byte `json:"-"`
 	CVCPresence CVCPresence
+	// ThreeDS is the shopper's 3-D Secure authentication (ECI, status), and
+	// AuthenticationValue its CAVV/AAV; nil and empty without one.
+	ThreeDS             *ThreeDS
+	AuthenticationValue string `json:"-"`
 }
 
 // String leaves out the card number and security code.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -41,7 +42,7 @@ const (
 	CoverageCapExhausted   = "cap_exhausted"        // screened OK, but nothing was left of the year's cap
 	CoverageNotScreenedOK  = "not_screened_ok"      // the payment's verdict was REVIEW or NG, or it was not screened
 	CoverageCurrency       = "currency_not_covered" // the payment's currency is not the guarantee's: there is no conversion
-	CoverageLiabilityShift = "liability_shift"      // 3-D Secure moved the liability to the issuer (not built yet: never chosen today)
+	CoverageLiabilityShift = "liability_shift"      // a fraud chargeback on a payment 3-D Secure authenticated: the issuer's loss, outside the cap
 )
 
 // Guarantee is a merchant's chargeback guarantee: a yearly cap in one
@@ -232,7 +233,8 @@ func (c *Chargebacks) Create(ctx context.Context, m Merchant, paymentID string, 
 			OccurredAt:  occurred,
 			CreatedAt:   now,
 		}
-		cb.Coverage = DecideCoverage(c.effective(b.Guarantee), b.Used, cb, false, year)
+		shift := p.LiabilityShift() && FraudReasonCode(cb.ReasonCode)
+		cb.Coverage = DecideCoverage(c.effective(b.Guarantee), b.Used, cb, shift, year)
 		e, err := NewWebhookEvent(Event{Type: EventChargebackCreated, MerchantID: m.ID, Data: cb.View(), CreatedAt: now}, now)
 		if err != nil {
 			return Chargeback{}, WebhookEvent{}, err
@@ -272,11 +274,28 @@ func (r ChargebackRequest) check(now time.Time) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// FraudReasonCode reports whether a chargeback reason code is one of the
+// networks' fraud codes, the chargebacks a 3-D Secure liability shift moves
+// to the issuer: Visa's category 10 (10.1 to 10.5), Mastercard's 4837,
+// 4840, 4849, 4863, 4870 and 4871, American Express's F24, F29, FR2, FR4
+// and FR6. A dispute (goods not received, a duplicate) stays the merchant's
+// whatever the authentication.
+func FraudReasonCode(code string) bool {
+	if strings.HasPrefix(code, "10.") && len(code) == 4 && code[3] >= '1' && code[3] <= '5' {
+		return true
+	}
+	switch strings.ToUpper(code) {
+	case "4837", "4840", "4849", "4863", "4870", "4871", "F24", "F29", "FR2", "FR4", "FR6":
+		return true
+	}
+	return false
+}
+
 // DecideCoverage is the guarantee's rule for one chargeback: a payment
 // screened OK is covered, in the guarantee's currency, up to what is left
 // of the year's cap (used holds the year's covered amounts by currency);
-// anything else is not. liabilityShift (3-D Secure, not built yet) covers
-// a chargeback outside the cap.
+// anything else is not. liabilityShift (a fraud chargeback on a payment
+// 3-D Secure authenticated) covers it outside the cap: the issuer bears it.
 func DecideCoverage(g Guarantee, used map[string]int64, cb Chargeback, liabilityShift bool, year int) Coverage {
 	cov := Coverage{Currency: cb.Currency, LiabilityShift: liabilityShift, Year: year}
 	switch {

@@ -104,6 +104,12 @@ func mustChargebackHarness(tb testing.TB) *chargebackHarness {
 // pay stores a payment of m, screened v, made an hour before now.
 func (h *chargebackHarness) pay(tb testing.TB, m checkout.Merchant, amount int64, v checkout.Verdict, status string) checkout.Payment {
 	tb.Helper()
+	return h.payAuthenticated(tb, m, amount, v, status, nil)
+}
+
+// payAuthenticated is pay with a 3-D Secure authentication on the payment.
+func (h *chargebackHarness) payAuthenticated(tb testing.TB, m checkout.Merchant, amount int64, v checkout.Verdict, status string, tds *checkout.ThreeDS) checkout.Payment {
+	tb.Helper()
 	at := h.now.Add(-time.Hour)
 	s := checkout.Session{ID: checkout.NewID("cs"), MerchantID: m.ID, Amount: amount, Currency: "JPY", OrderID: "o-1",
 		SuccessURL: "https://shop.example/done", Locale: "ja", ResultDelivery: checkout.DeliverPost,
@@ -119,7 +125,7 @@ func (h *chargebackHarness) pay(tb testing.TB, m checkout.Merchant, amount int64
 		CardToken: checkout.NewID("tok"), Fingerprint: "fp_1", Brand: checkout.BrandVisa, Last4: "4242", Risk: risk, CreatedAt: at}
 	p := checkout.Payment{ID: checkout.NewID("pay"), SessionID: s.ID, MerchantID: m.ID, OrderID: s.OrderID, Amount: amount,
 		Currency: "JPY", Status: status, CardToken: a.CardToken, Brand: a.Brand, Last4: a.Last4, ExpMonth: 12, ExpYear: 2034,
-		Fingerprint: "fp_1", CVCCheck: checkout.CVCPass, AuthCode: "A1", Risk: risk, CreatedAt: at}
+		Fingerprint: "fp_1", CVCCheck: checkout.CVCPass, AuthCode: "A1", Risk: risk, ThreeDS: tds, CreatedAt: at}
 	if err := h.db.FinishAttempt(tb.Context(), a, &p); err != nil {
 		tb.Fatal(err)
 	}
@@ -264,5 +270,47 @@ func TestChargebackDefaultGuaranteeIsConfigurable(t *testing.T) {
 	}
 	if cb.Coverage.CoveredAmount != 500 || cb.Coverage.Reason != checkout.CoveragePartial {
 		t.Fatalf("coverage %+v", cb.Coverage)
+	}
+}
+
+func TestChargebackLiabilityShift(t *testing.T) {
+	h := mustChargebackHarness(t)
+	authenticated := &checkout.ThreeDS{AuthenticationID: checkout.NewID("3ds"), Version: checkout.ThreeDSVersion,
+		Status: checkout.ThreeDSAuthenticated, ECI: "05", Challenged: true, LiabilityShift: true}
+	// REVIEW, captured: outside the guarantee, but 3-D Secure shifted a
+	// fraud chargeback to the issuer.
+	p := h.payAuthenticated(t, h.m, 150_000, checkout.VerdictReview, checkout.PaymentCaptured, authenticated)
+	fraud, err := h.cbs.Create(t.Context(), h.m, p.ID, checkout.ChargebackRequest{Amount: 120_000, ReasonCode: "10.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := fraud.Coverage; !c.Covered || c.CoveredAmount != 120_000 || c.Reason != checkout.CoverageLiabilityShift || !c.LiabilityShift {
+		t.Fatalf("fraud chargeback on an authenticated payment: %+v", c)
+	}
+	// A dispute (goods not received) is the merchant's whatever the authentication.
+	dispute, err := h.cbs.Create(t.Context(), h.m, p.ID, checkout.ChargebackRequest{Amount: 30_000, ReasonCode: "13.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := dispute.Coverage; c.Covered || c.LiabilityShift || c.Reason != checkout.CoverageNotScreenedOK {
+		t.Fatalf("dispute on an authenticated payment: %+v", c)
+	}
+	// The shift is outside the cap: the year's balance is untouched.
+	g, err := h.cbs.Status(t.Context(), h.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Remaining != g.Guarantee.YearlyCap || g.Used != 0 {
+		t.Fatalf("guarantee after a liability shift: %+v; want the cap untouched", g)
+	}
+	// Unavailable (U): no shift, so a fraud chargeback falls to the guarantee's rule.
+	u := h.payAuthenticated(t, h.m, 5_000, checkout.VerdictOK, checkout.PaymentSucceeded,
+		&checkout.ThreeDS{AuthenticationID: checkout.NewID("3ds"), Version: checkout.ThreeDSVersion, Status: checkout.ThreeDSUnavailable, ECI: "07"})
+	cb, err := h.cbs.Create(t.Context(), h.m, u.ID, checkout.ChargebackRequest{Amount: 5_000, ReasonCode: "10.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cb.Coverage; !c.Covered || c.LiabilityShift || c.Reason != checkout.CoverageScreenedOK {
+		t.Fatalf("fraud chargeback on an unauthenticated OK payment: %+v", c)
 	}
 }

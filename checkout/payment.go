@@ -36,9 +36,16 @@ type Payment struct {
 	AuthCode    string
 	// Risk is the screening decision, after the issuer's answer; nil for a
 	// payment made before screening existed.
-	Risk      *RiskDecision
+	Risk *RiskDecision
+	// ThreeDS is the 3-D Secure authentication the authorization carried;
+	// nil when none was made (no Authenticator configured).
+	ThreeDS   *ThreeDS
 	CreatedAt time.Time
 }
+
+// LiabilityShift reports whether 3-D Secure moved a fraud chargeback on
+// this payment to the issuer.
+func (p Payment) LiabilityShift() bool { return p.ThreeDS != nil && p.ThreeDS.LiabilityShift }
 
 // PaymentView is a payment as merchants see it, in the API and in webhooks
 // alike (docs/API.md): of the card, only what PCI DSS 3.4.1 allows to
@@ -54,6 +61,7 @@ type PaymentView struct {
 	Card      verify.Card   `json:"card"`
 	CVCCheck  string        `json:"cvc_check"`
 	Risk      *RiskDecision `json:"risk"`
+	ThreeDS   *ThreeDS      `json:"three_ds"`
 	CreatedAt string        `json:"created_at"` // RFC 3339, UTC, seconds
 }
 
@@ -70,6 +78,7 @@ func (p Payment) View() PaymentView {
 		Card:      p.Card(),
 		CVCCheck:  string(p.CVCCheck),
 		Risk:      p.Risk,
+		ThreeDS:   p.ThreeDS,
 		CreatedAt: p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}
 }
@@ -98,6 +107,10 @@ const (
 	// the issuer's answer made it NG (a security code mismatch), the
 	// authorization was reversed at once.
 	AttemptBlocked = "blocked"
+	// AttemptAuthenticationRequired: the issuer wants the shopper
+	// challenged (3-D Secure). Nothing was authorized; the security code is
+	// gone, and the page sends the card again once the shopper has answered.
+	AttemptAuthenticationRequired = "authentication_required"
 )
 
 // Attempt is one card submission on a session, whatever its outcome. It is
@@ -115,7 +128,9 @@ type Attempt struct {
 	Last4         string
 	// Risk is the attempt's screening decision (after the issuer's answer
 	// when there was one); nil when it was not screened (refused before).
-	Risk      *RiskDecision
+	Risk *RiskDecision
+	// ThreeDS is the attempt's 3-D Secure authentication, when one was made.
+	ThreeDS   *ThreeDS
 	CreatedAt time.Time
 }
 

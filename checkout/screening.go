@@ -40,6 +40,9 @@ type RiskDecision struct {
 	Verdict Verdict      `json:"verdict"`
 	Score   int          `json:"score"`
 	Reasons []RiskReason `json:"reasons"`
+	// ThreeDSChallenge asks the issuer to challenge the shopper (3-D
+	// Secure): the score reached the merchant's challenge threshold.
+	ThreeDSChallenge bool `json:"three_ds_challenge"`
 }
 
 // Rules lists the rule ids of the reasons, in order.

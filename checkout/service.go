@@ -25,6 +25,7 @@ type Store interface {
 	APIKeyRotator
 	SessionStore
 	PaymentStore
+	AuthenticationStore
 }
 
 // Tokenizer keeps card numbers. vault.Vault implements it.
@@ -48,6 +49,10 @@ type Service struct {
 	Vault      Tokenizer
 	Signer     ResultSigner
 	Authorizer Authorizer
+	// Authenticator is 3-D Secure: the issuer authenticates the shopper
+	// before authorization, frictionless or with a challenge. Nil
+	// authenticates nothing (tests); production wiring always sets it.
+	Authenticator Authenticator
 	// Screener judges every payment for fraud before authorization and
 	// again with the issuer's answer. Nil screens nothing: every payment is
 	// OK (for tests that do not care); production wiring always sets it.
@@ -356,13 +361,19 @@ type PayRequest struct {
 	// Challenge is the page's proof-of-work solution ("nonce:counter",
 	// header Checkout-PoW); needed only when NeedsChallenge says so.
 	Challenge string
+	// AuthenticationID names the 3-D Secure authentication whose challenge
+	// the shopper has answered (the page sends the card again with it).
+	AuthenticationID string
 }
 
-// PayResult is a paid session: the payment and the signed result for the merchant.
+// PayResult is a paid session: the payment and the signed result for the
+// merchant; or, with Action set, nothing paid yet: the issuer wants the
+// shopper challenged (3-D Secure) before the card is sent again.
 type PayResult struct {
 	Checkout
 	Payment Payment
 	Token   string // the signed result (JWT)
+	Action  *ThreeDSAction
 }
 
 // Pay validates the card, tokenizes it, authorizes the session's amount and
@@ -480,16 +491,46 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, declined()
 	}
 
+	// 3-D Secure: the issuer authenticates the shopper, frictionless or
+	// with a challenge that ends this submission.
+	auth, err := s.authenticate(ctx, co, req, pan, exp, card.Fingerprint, decision, attempt.N, now)
+	if err != nil {
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, err
+	}
+	attempt.ThreeDS = auth.view
+	if auth.action != nil {
+		// The security code cannot wait for the shopper's answer: this
+		// submission ends here, and the defers wipe the code.
+		attempt.Outcome = AttemptAuthenticationRequired
+		s.finish(ctx, attempt, nil)
+		return PayResult{Checkout: co, Action: auth.action}, nil
+	}
+	if auth.view != nil && !auth.view.Status.ProceedsToAuthorization() {
+		// N or R: the issuer did not authenticate the shopper, and the
+		// protocol asks not to authorize. NG by rule, not by score.
+		decision.Verdict = VerdictNG
+		decision.Reasons = append(decision.Reasons, RiskReason{Rule: RuleThreeDSFailed,
+			Message: "The issuer did not authenticate the cardholder (3-D Secure status " + string(auth.view.Status) + ")."})
+		attempt.Risk = &decision
+		attempt.Outcome = AttemptBlocked
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, declined()
+	}
+
 	result, err := s.authorize(ctx, &AuthRequest{
-		Key:         attempt.IdempotencyKey(),
-		MerchantID:  co.Merchant.ID,
-		Amount:      co.Session.Amount,
-		Currency:    co.Session.Currency,
-		PAN:         pan,
-		Expiry:      exp,
-		Holder:      req.Holder,
-		CVC:         req.CVC,
-		CVCPresence: presence,
+		Key:                 attempt.IdempotencyKey(),
+		MerchantID:          co.Merchant.ID,
+		Amount:              co.Session.Amount,
+		Currency:            co.Session.Currency,
+		PAN:                 pan,
+		Expiry:              exp,
+		Holder:              req.Holder,
+		CVC:                 req.CVC,
+		CVCPresence:         presence,
+		ThreeDS:             auth.view,
+		AuthenticationValue: auth.value,
 	})
 	attempt.CVCCheck = result.CVCCheck
 	if err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC) {
@@ -563,6 +604,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		CVCCheck:    result.CVCCheck,
 		AuthCode:    result.AuthCode,
 		Risk:        &after,
+		ThreeDS:     auth.view,
 		CreatedAt:   now,
 	}
 	if err := s.Store.FinishAttempt(ctx, attempt, &payment); err != nil {
@@ -763,6 +805,7 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 		Card:      p.Card(),
 		CVCCheck:  string(p.CVCCheck),
 		Risk:      riskClaim(p.Risk),
+		ThreeDS:   p.ThreeDS.Claim(),
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	risk_verdict, risk_score, risk_reasons`
+	risk_verdict, risk_score, risk_reasons, three_ds`
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
@@ -19,11 +19,15 @@ func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
 	if err != nil {
 		return err
 	}
+	threeDS, err := threeDSColumn(p.ThreeDS)
+	if err != nil {
+		return err
+	}
 	_, err = q.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		ts(p.CreatedAt), verdict, score, reasons)
+		ts(p.CreatedAt), verdict, score, reasons, threeDS)
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
 	}
@@ -41,10 +45,11 @@ func (db *DB) Payment(ctx context.Context, id string) (checkout.Payment, error) 
 func scanPayment(row pgx.Row) (checkout.Payment, error) {
 	var p checkout.Payment
 	var risk riskDest
+	var threeDS []byte
 	err := row.Scan(
 		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons)
+		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &threeDS)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}
@@ -52,6 +57,9 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 		return checkout.Payment{}, wrap("payment", err)
 	}
 	if p.Risk, err = risk.decision(); err != nil {
+		return checkout.Payment{}, err
+	}
+	if p.ThreeDS, err = threeDSView(threeDS); err != nil {
 		return checkout.Payment{}, err
 	}
 	return p, nil

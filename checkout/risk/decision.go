@@ -59,6 +59,7 @@ func decide(reasons []Reason, s Settings) Decision {
 	case d.Score >= s.ReviewScore:
 		d.Verdict = Review
 	}
+	d.ThreeDSChallenge = d.Verdict != NG && d.Score >= s.ChallengeScore
 	return d
 }
 

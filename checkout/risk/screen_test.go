@@ -577,17 +577,26 @@ func TestRescreen(t *testing.T) {
 
 func TestDecideThresholds(t *testing.T) {
 	s := DefaultSettings()
-	for score, want := range map[int]Verdict{0: OK, 39: OK, 40: Review, 79: Review, 80: NG, 500: NG} {
+	type want struct {
+		verdict   Verdict
+		challenge bool // 3-D Secure: at or above challenge_score (25), unless NG
+	}
+	for score, w := range map[int]want{0: {OK, false}, 24: {OK, false}, 25: {OK, true}, 39: {OK, true},
+		40: {Review, true}, 79: {Review, true}, 80: {NG, false}, 500: {NG, false}} {
 		var rs []Reason
 		if score > 0 {
 			rs = []Reason{reason("a", "a", score/2), reason("b", "b", score-score/2)}
 		}
-		if d := decide(rs, s); d.Verdict != want || d.Score != score {
-			t.Errorf("score %d: %s (%d), want %s", score, d.Verdict, d.Score, want)
+		if d := decide(rs, s); d.Verdict != w.verdict || d.Score != score || d.ThreeDSChallenge != w.challenge {
+			t.Errorf("score %d: %s (%d) challenge %v, want %s challenge %v", score, d.Verdict, d.Score, d.ThreeDSChallenge, w.verdict, w.challenge)
 		}
 	}
-	b, _ := json.Marshal(decide(nil, s))
-	if string(b) != `{"verdict":"OK","score":0,"reasons":[]}` {
+	s.ChallengeScore = 0 // every payment is challenged
+	if d := decide(nil, s); !d.ThreeDSChallenge {
+		t.Error("challenge_score 0 did not challenge a payment that scored 0")
+	}
+	b, _ := json.Marshal(decide(nil, DefaultSettings()))
+	if string(b) != `{"verdict":"OK","score":0,"reasons":[],"three_ds_challenge":false}` {
 		t.Errorf("JSON %s", b)
 	}
 }

@@ -15,6 +15,10 @@ import (
 type Settings struct {
 	ReviewScore int `json:"review_score"` // a total at or above this is REVIEW
 	NGScore     int `json:"ng_score"`     // a total at or above this is NG
+	// ChallengeScore: a payment whose total reaches it (and is not NG)
+	// asks the issuer to challenge the shopper (3-D Secure); 0 challenges
+	// every payment. At most ReviewScore, so a held payment was challenged.
+	ChallengeScore int `json:"challenge_score"`
 
 	// Amounts are limits per ISO 4217 currency, in the minor unit.
 	Amounts map[string]AmountLimit `json:"amounts"`
@@ -111,8 +115,9 @@ const (
 func DefaultSettings() Settings {
 	hour, day := Duration(time.Hour), Duration(24*time.Hour)
 	return Settings{
-		ReviewScore: 40,
-		NGScore:     80,
+		ReviewScore:    40,
+		NGScore:        80,
+		ChallengeScore: 25, // one moderate signal (a foreign card, X for the code) earns a challenge
 		Amounts: map[string]AmountLimit{
 			"JPY": {Review: 200_000, NG: 2_000_000}, // ¥200,000 / ¥2,000,000
 			"USD": {Review: 200_000, NG: 2_000_000}, // $2,000.00 / $20,000.00
@@ -168,6 +173,9 @@ func (s Settings) Validate() error {
 	}
 	if s.NGScore <= s.ReviewScore || s.NGScore > MaxScore {
 		return invalid("ng_score", "ng_score must be above review_score and at most %d", MaxScore)
+	}
+	if s.ChallengeScore < 0 || s.ChallengeScore > s.ReviewScore {
+		return invalid("challenge_score", "challenge_score must be from 0 (challenge every payment) to review_score")
 	}
 	currencies := make([]string, 0, len(s.Amounts))
 	for c := range s.Amounts {

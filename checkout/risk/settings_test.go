@@ -34,6 +34,8 @@ func TestSettingsValidate(t *testing.T) {
 		{"review score too high", func(s *Settings) { s.ReviewScore = MaxScore + 1 }, "review_score"},
 		{"ng not above review", func(s *Settings) { s.NGScore = s.ReviewScore }, "ng_score"},
 		{"ng too high", func(s *Settings) { s.NGScore = MaxScore + 1 }, "ng_score"},
+		{"challenge above review", func(s *Settings) { s.ChallengeScore = s.ReviewScore + 1 }, "challenge_score"},
+		{"challenge negative", func(s *Settings) { s.ChallengeScore = -1 }, "challenge_score"},
 		{"unknown currency", func(s *Settings) { s.Amounts["XYZ"] = AmountLimit{} }, "amounts.XYZ"},
 		{"negative review amount", func(s *Settings) { s.Amounts["JPY"] = AmountLimit{Review: -1} }, "amounts.JPY.review_above"},
 		{"amount above max", func(s *Settings) { s.Amounts["USD"] = AmountLimit{NG: checkout.MaxAmount + 1} }, "amounts.USD.ng_above"},

@@ -135,6 +135,11 @@ func decide(req *checkout.AuthRequest, number []byte) checkout.AuthResult {
 			check = checkout.CVCPass
 		}
 	}
+	if req.ThreeDS != nil && checkout.LiabilityShift(req.ThreeDS.Status) && req.AuthenticationValue == "" {
+		// An authentication that claims Y or A must carry its value: an
+		// issuer declines an ECI 05 without the CAVV that proves it.
+		return decline(checkout.DeclineGeneric, check)
+	}
 	switch string(number) {
 	case CardDeclined:
 		return decline(checkout.DeclineGeneric, check)

@@ -141,7 +141,9 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 		now := base.Add(time.Minute)
 		mustBegin(t, s, sess.ID, now)
 		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
+		a.ThreeDS = threeDS(checkout.ThreeDSAuthenticated, "05")
 		p := newPayment(sess, a, now.Add(2*time.Second))
+		p.ThreeDS = a.ThreeDS
 		if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
 			t.Fatalf("FinishAttempt: %v", err)
 		}
@@ -155,6 +157,12 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 		}
 		wantUTC(t, got.CreatedAt)
 		wantEqual(t, "payment", got, p, normPayment)
+
+		attempts, err := s.Attempts(t.Context(), sess.ID)
+		if err != nil {
+			t.Fatalf("Attempts: %v", err)
+		}
+		wantEqual(t, "attempts", attempts, []checkout.Attempt{a}, normAttempts)
 	})
 
 	t.Run("WithoutPayment", func(t *testing.T) {
@@ -195,6 +203,7 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("FinishAttempt: %v", err)
 		}
 		a.Outcome = checkout.AttemptReversed
+		a.ThreeDS = threeDS(checkout.ThreeDSAttempted, "06")
 		if err := s.FinishAttempt(t.Context(), a, nil); err != nil {
 			t.Fatalf("FinishAttempt again: %v", err)
 		}
@@ -205,6 +214,7 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 		if len(attempts) != 1 || attempts[0].Outcome != checkout.AttemptReversed || attempts[0].DeclineReason != checkout.DeclineInsufficientFunds {
 			t.Fatalf("attempts = %+v; want one, reversed, insufficient_funds", attempts)
 		}
+		wantEqual(t, "attempts", attempts, []checkout.Attempt{a}, normAttempts)
 	})
 
 	t.Run("DeclinedThenPaid", func(t *testing.T) {
@@ -302,6 +312,15 @@ func testFinishAttempt(t *testing.T, open func(t *testing.T) Store) {
 		p := newPayment(sess, a, base)
 		wantCode(t, s.FinishAttempt(t.Context(), a, &p), checkout.ENOTFOUND, "no such session")
 	})
+}
+
+func normAttempts(as []checkout.Attempt) []checkout.Attempt {
+	out := make([]checkout.Attempt, len(as))
+	for i, a := range as {
+		a.CreatedAt = utc(a.CreatedAt)
+		out[i] = a
+	}
+	return out
 }
 
 func normPayment(p checkout.Payment) checkout.Payment {

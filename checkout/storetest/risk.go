@@ -50,6 +50,8 @@ func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
 	mustBegin(t, s, sess.ID, now)
 	blocked := newAttempt(sess, 1, checkout.AttemptBlocked, now)
 	blocked.Risk = decision(checkout.VerdictNG, "velocity.ip_cards", "cvc.illegible", "amount.review")
+	blocked.ThreeDS = threeDS(checkout.ThreeDSRejected, "07")
+	blocked.ThreeDS.ChallengeRequested, blocked.ThreeDS.Challenged = false, false
 	if err := s.FinishAttempt(t.Context(), blocked, nil); err != nil {
 		t.Fatalf("FinishAttempt(blocked): %v", err)
 	}
@@ -61,8 +63,9 @@ func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
 	mustBegin(t, s, sess.ID, now.Add(2*time.Second))
 	held := newAttempt(sess, 3, checkout.AttemptApproved, now.Add(2*time.Second))
 	held.Risk = decision(checkout.VerdictReview, "cvc.illegible")
+	held.ThreeDS = threeDS(checkout.ThreeDSAuthenticated, "05")
 	p := newPayment(sess, held, now.Add(2*time.Second))
-	p.Status, p.Risk = checkout.PaymentHeld, held.Risk
+	p.Status, p.Risk, p.ThreeDS = checkout.PaymentHeld, held.Risk, held.ThreeDS
 	if err := s.FinishAttempt(t.Context(), held, &p); err != nil {
 		t.Fatalf("FinishAttempt(held): %v", err)
 	}
@@ -77,15 +80,7 @@ func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
 	if err != nil {
 		t.Fatalf("Attempts: %v", err)
 	}
-	norm := func(as []checkout.Attempt) []checkout.Attempt {
-		out := make([]checkout.Attempt, len(as))
-		for i, a := range as {
-			a.CreatedAt = utc(a.CreatedAt)
-			out[i] = a
-		}
-		return out
-	}
-	wantEqual(t, "attempts", attempts, []checkout.Attempt{blocked, unscreened, held}, norm)
+	wantEqual(t, "attempts", attempts, []checkout.Attempt{blocked, unscreened, held}, normAttempts)
 
 	// An empty list of reasons reads back empty, not null.
 	sess2 := mustSession(t, s, mustMerchant(t, s))
@@ -99,6 +94,8 @@ func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
 	}
 	if got, err := s.Payment(t.Context(), p2.ID); err != nil || got.Risk == nil || got.Risk.Reasons == nil || len(got.Risk.Reasons) != 0 {
 		t.Fatalf("payment with no reasons: %+v, %v; want reasons [] (not null)", got.Risk, err)
+	} else if got.ThreeDS != nil {
+		t.Fatalf("payment without 3-D Secure reads back with %s; want nil", show(got.ThreeDS))
 	}
 	if as, err := s.Attempts(t.Context(), checkout.NewID("cs")); err != nil || len(as) != 0 {
 		t.Fatalf("Attempts of a missing session: %v, %v; want none", as, err)
@@ -115,6 +112,7 @@ func testSetPaymentStatus(t *testing.T, open func(t *testing.T) Store) {
 	a := newAttempt(sess, 1, checkout.AttemptApproved, now)
 	p := newPayment(sess, a, now)
 	p.Status, p.Risk = checkout.PaymentHeld, decision(checkout.VerdictReview, "amount.review")
+	p.ThreeDS = threeDS(checkout.ThreeDSUnavailable, "07")
 	if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
 		t.Fatalf("FinishAttempt: %v", err)
 	}
@@ -160,6 +158,8 @@ func testSetPaymentStatus(t *testing.T, open func(t *testing.T) Store) {
 	if err != nil || moved.Status != checkout.PaymentHeld || moved.ID != p.ID {
 		t.Fatalf("SetPaymentStatus back to held: %+v, %v", moved, err)
 	}
+	want.Status = checkout.PaymentHeld
+	wantEqual(t, "payment SetPaymentStatus returns", moved, want, normPayment)
 	_, err = s.SetPaymentStatus(t.Context(), checkout.NewID("pay"), checkout.PaymentHeld, checkout.PaymentCaptured)
 	wantCode(t, err, checkout.ENOTFOUND, "no such payment")
 }

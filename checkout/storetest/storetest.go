@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("BeginAttempt", func(t *testing.T) { testBeginAttempt(t, open) })
 	t.Run("FinishAttempt", func(t *testing.T) { testFinishAttempt(t, open) })
 	t.Run("Payment", func(t *testing.T) { testPayment(t, open) })
+	t.Run("Authentication", func(t *testing.T) { testAuthentication(t, open) })
 	t.Run("Risk", func(t *testing.T) { testRisk(t, open) })
 	t.Run("WebhooksAndChargebacks", func(t *testing.T) { testWebhooksAndChargebacks(t, open) })
 	t.Run("Vault", func(t *testing.T) { testVault(t, open) })

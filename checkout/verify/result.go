@@ -23,6 +23,22 @@ type Result struct {
 	// Risk is the fraud screening decision. A payment whose verdict is
 	// REVIEW has status "held": do not ship until it is captured.
 	Risk *Risk `json:"risk,omitempty"`
+	// ThreeDS is the 3-D Secure authentication. With liability_shift true,
+	// a fraud chargeback on this payment is the issuer's loss.
+	ThreeDS *ThreeDS `json:"three_ds,omitempty"`
+}
+
+// ThreeDS is the payment's 3-D Secure authentication as the result shows
+// it: EMV 3DS's transStatus (Y, A, U; N and R are never authorized), the
+// ECI the authorization carried, and whether the liability shifted.
+type ThreeDS struct {
+	AuthenticationID   string `json:"authentication_id"`
+	Version            string `json:"version"`
+	Status             string `json:"status"`
+	ECI                string `json:"eci,omitempty"`
+	ChallengeRequested bool   `json:"challenge_requested"`
+	Challenged         bool   `json:"challenged"`
+	LiabilityShift     bool   `json:"liability_shift"`
 }
 
 // Risk is the screening decision as the result shows it: the verdict (OK,
