@@ -138,6 +138,9 @@ type GuaranteeStore interface {
 	// Guarantee returns the merchant's guarantee (Custom false when never
 	// set) and the amounts covered in year, by currency.
 	Guarantee(ctx context.Context, merchantID string, year int) (Guarantee, map[string]int64, error)
+	// LiabilityShifted sums the chargebacks of year that a 3-D Secure
+	// liability shift covered (the issuers', outside the cap), by currency.
+	LiabilityShifted(ctx context.Context, merchantID string, year int) (map[string]int64, error)
 	// SetGuarantee stores the merchant's guarantee.
 	SetGuarantee(ctx context.Context, merchantID string, g Guarantee) error
 }
@@ -347,6 +350,9 @@ type GuaranteeStatus struct {
 	From, To    time.Time // the year, as instants
 	Used        int64     // covered in the guarantee's currency this year
 	Remaining   int64
+	// LiabilityShifted is what 3-D Secure liability shifts covered this
+	// year, by currency: the issuers' to bear, counted apart from the cap.
+	LiabilityShifted map[string]int64
 	Chargebacks []Chargeback // newest first, at most GuaranteeListLimit
 	HasMore     bool
 }
@@ -365,7 +371,11 @@ func (c *Chargebacks) Status(ctx context.Context, m Merchant) (GuaranteeStatus, 
 	if err != nil {
 		return GuaranteeStatus{}, err
 	}
-	st := GuaranteeStatus{Guarantee: c.effective(g), Year: year, Chargebacks: cbs}
+	shifted, err := c.Store.LiabilityShifted(ctx, m.ID, year)
+	if err != nil {
+		return GuaranteeStatus{}, err
+	}
+	st := GuaranteeStatus{Guarantee: c.effective(g), Year: year, Chargebacks: cbs, LiabilityShifted: shifted}
 	st.From, st.To = GuaranteePeriod(year)
 	st.Used = used[st.Guarantee.Currency]
 	st.Remaining = max(st.Guarantee.YearlyCap-st.Used, 0)

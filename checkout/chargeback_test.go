@@ -300,7 +300,7 @@ func TestChargebackLiabilityShift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Remaining != g.Guarantee.YearlyCap || g.Used != 0 {
+	if g.Remaining != g.Guarantee.YearlyCap || g.Used != 0 || g.LiabilityShifted["JPY"] != 120_000 {
 		t.Fatalf("guarantee after a liability shift: %+v; want the cap untouched", g)
 	}
 	// Unavailable (U): no shift, so a fraud chargeback falls to the guarantee's rule.

@@ -62,34 +62,38 @@ func chargebackList(cbs []checkout.Chargeback) itemsJSON[checkout.ChargebackView
 // what was used and what is left, and the year's chargebacks with the
 // coverage decided for each.
 type guaranteeJSON struct {
-	Object      string                             `json:"object"`
-	YearlyCap   int64                              `json:"yearly_cap"`
-	Currency    string                             `json:"currency"`
-	Default     bool                               `json:"default"` // the merchant never set one
-	Year        int                                `json:"year"`
-	TimeZone    string                             `json:"time_zone"`
-	PeriodStart string                             `json:"period_start"`
-	PeriodEnd   string                             `json:"period_end"`
-	Used        int64                              `json:"used"`
-	Remaining   int64                              `json:"remaining"`
-	Chargebacks itemsJSON[checkout.ChargebackView] `json:"chargebacks"`
-	HasMore     bool                               `json:"has_more"` // more chargebacks this year than listed
+	Object      string `json:"object"`
+	YearlyCap   int64  `json:"yearly_cap"`
+	Currency    string `json:"currency"`
+	Default     bool   `json:"default"` // the merchant never set one
+	Year        int    `json:"year"`
+	TimeZone    string `json:"time_zone"`
+	PeriodStart string `json:"period_start"`
+	PeriodEnd   string `json:"period_end"`
+	Used        int64  `json:"used"`
+	Remaining   int64  `json:"remaining"`
+	// LiabilityShifted is what 3-D Secure liability shifts covered this
+	// year, by currency: the issuers' to bear, apart from the cap.
+	LiabilityShifted map[string]int64                   `json:"liability_shifted"`
+	Chargebacks      itemsJSON[checkout.ChargebackView] `json:"chargebacks"`
+	HasMore          bool                               `json:"has_more"` // more chargebacks this year than listed
 }
 
 func guaranteeOf(st checkout.GuaranteeStatus) guaranteeJSON {
 	return guaranteeJSON{
-		Object:      "guarantee",
-		YearlyCap:   st.Guarantee.YearlyCap,
-		Currency:    st.Guarantee.Currency,
-		Default:     !st.Guarantee.Custom,
-		Year:        st.Year,
-		TimeZone:    "Asia/Tokyo",
-		PeriodStart: timeJSON(st.From),
-		PeriodEnd:   timeJSON(st.To),
-		Used:        st.Used,
-		Remaining:   st.Remaining,
-		Chargebacks: chargebackList(st.Chargebacks),
-		HasMore:     st.HasMore,
+		Object:           "guarantee",
+		YearlyCap:        st.Guarantee.YearlyCap,
+		Currency:         st.Guarantee.Currency,
+		Default:          !st.Guarantee.Custom,
+		Year:             st.Year,
+		TimeZone:         "Asia/Tokyo",
+		PeriodStart:      timeJSON(st.From),
+		PeriodEnd:        timeJSON(st.To),
+		Used:             st.Used,
+		Remaining:        st.Remaining,
+		LiabilityShifted: st.LiabilityShifted,
+		Chargebacks:      chargebackList(st.Chargebacks),
+		HasMore:          st.HasMore,
 	}
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,7 +62,8 @@ func TestChargebacksAndTheGuarantee(t *testing.T) {
 	// The guarantee: the default ¥100,000, ¥1,000 used.
 	status, g := e.call(t, e.key, "GET", "/v1/guarantee", "")
 	if status != 200 || g["yearly_cap"] != 100000.0 || g["currency"] != "JPY" || g["default"] != true || g["used"] != 1000.0 ||
-		g["remaining"] != 99000.0 || g["time_zone"] != "Asia/Tokyo" || g["has_more"] != false {
+		g["remaining"] != 99000.0 || g["time_zone"] != "Asia/Tokyo" || g["has_more"] != false ||
+		fmt.Sprint(g["liability_shifted"]) != "map[]" {
 		t.Fatalf("guarantee: %d %v", status, g)
 	}
 	if cbs := g["chargebacks"].(map[string]any)["data"].([]any); len(cbs) != 1 || cbs[0].(map[string]any)["id"] != id {

@@ -105,9 +105,21 @@ func guarantee(ctx context.Context, q querier, merchantID string) (checkout.Guar
 // guaranteeUsed sums what the guarantee covered in year, by currency;
 // liability shifts are not the guarantee's to pay.
 func guaranteeUsed(ctx context.Context, q querier, merchantID string, year int) (map[string]int64, error) {
+	return coveredSum(ctx, q, merchantID, year, false)
+}
+
+// LiabilityShifted sums the chargebacks a 3-D Secure liability shift
+// covered in year, by currency: the issuers', outside the cap.
+func (db *DB) LiabilityShifted(ctx context.Context, merchantID string, year int) (map[string]int64, error) {
+	return coveredSum(ctx, db.r, merchantID, year, true)
+}
+
+// coveredSum sums the covered chargebacks of year, by currency: those a
+// liability shift covered, or those the guarantee did.
+func coveredSum(ctx context.Context, q querier, merchantID string, year int, shifted bool) (map[string]int64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT coverage_currency, sum(covered_amount) FROM chargebacks
-		WHERE merchant_id = ? AND guarantee_year = ? AND covered = 1 AND liability_shift = 0
-		GROUP BY coverage_currency`, merchantID, year)
+		WHERE merchant_id = ? AND guarantee_year = ? AND covered = 1 AND liability_shift = ?
+		GROUP BY coverage_currency`, merchantID, year, shifted)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: guarantee used: %w", err)
 	}

@@ -104,6 +104,47 @@ func testChargebacks(t *testing.T, open func(t *testing.T) FraudStore) {
 		}
 	})
 
+	t.Run("LiabilityShifted", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		c := chargebacks(s)
+		year := checkout.GuaranteeYear(base.Add(time.Hour))
+		// A REVIEW payment the issuer authenticated: its fraud chargeback
+		// is the issuer's, counted apart from the guarantee's cap.
+		sess := newSession(m, base)
+		sess.Amount = 7000
+		if err := s.CreateSession(t.Context(), sess); err != nil {
+			t.Fatal(err)
+		}
+		now := base.Add(time.Minute)
+		mustBegin(t, s, sess.ID, now)
+		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
+		p := newPayment(sess, a, now)
+		p.Status, a.Risk, p.Risk = checkout.PaymentCaptured, decision(checkout.VerdictReview), decision(checkout.VerdictReview)
+		p.ThreeDS = &checkout.ThreeDS{AuthenticationID: checkout.NewID("3ds"), Version: checkout.ThreeDSVersion,
+			Status: checkout.ThreeDSAuthenticated, ECI: "05", LiabilityShift: true}
+		if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Create(t.Context(), m, p.ID, checkout.ChargebackRequest{Amount: 7000, ReasonCode: "10.4"}); err != nil {
+			t.Fatal(err)
+		}
+		ok := mustPaid(t, s, m, 1000, "JPY", checkout.VerdictOK)
+		if _, err := c.Create(t.Context(), m, ok.ID, checkout.ChargebackRequest{Amount: 1000, ReasonCode: "10.4"}); err != nil {
+			t.Fatal(err)
+		}
+		shifted, err := s.LiabilityShifted(t.Context(), m.ID, year)
+		if err != nil || len(shifted) != 1 || shifted["JPY"] != 7000 {
+			t.Fatalf("LiabilityShifted: %v %v; want JPY 7000", shifted, err)
+		}
+		if _, used, err := s.Guarantee(t.Context(), m.ID, year); err != nil || len(used) != 1 || used["JPY"] != 1000 {
+			t.Fatalf("guarantee used beside a liability shift: %v %v; want JPY 1000", used, err)
+		}
+		if shifted, err := s.LiabilityShifted(t.Context(), m.ID, year+1); err != nil || len(shifted) != 0 {
+			t.Fatalf("next year's liability shifts: %v %v", shifted, err)
+		}
+	})
+
 	t.Run("NotFound", func(t *testing.T) {
 		s := open(t)
 		m, other := mustMerchant(t, s), mustMerchant(t, s)
