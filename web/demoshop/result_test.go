@@ -69,6 +69,31 @@ func TestDoneVerified(t *testing.T) {
 	}
 }
 
+// A held payment is verified but not to be shipped: the page says so,
+// with the screening verdict and the 3-D Secure outcome.
+func TestDoneShowsHeldAndThreeDS(t *testing.T) {
+	f := MustFakeCheckout(t)
+	h := MustShop(t, f, testAPIKey)
+	for _, status := range []string{"held", "succeeded"} {
+		claims := f.claims(MustBuy(t, h, f))
+		claims.Status = status
+		claims.Risk = &verify.Risk{Verdict: "REVIEW", Score: 40, Reasons: []verify.RiskReason{}}
+		claims.ThreeDS = &verify.ThreeDS{AuthenticationID: "3ds_1", Version: "2.2.0", Status: "Y", ECI: "05", Challenged: true, LiabilityShift: true}
+		w, body := do(t, h, "POST", "/done", url.Values{resultField: {f.MustSign(t, claims)}})
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", status, w.Code)
+		}
+		for _, want := range []string{`id="risk">REVIEW (score 40)<`, `id="three-ds">Y, ECI 05, challenged, liability shifted to the issuer<`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the page lacks %q", status, want)
+			}
+		}
+		if held := strings.Contains(body, `id="held" class="bad">`); held != (status == "held") {
+			t.Errorf("%s: held notice shown = %v", status, held)
+		}
+	}
+}
+
 func TestDoneRefused(t *testing.T) {
 	f := MustFakeCheckout(t)
 	h := MustShop(t, f, testAPIKey)

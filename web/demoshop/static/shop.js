@@ -38,6 +38,11 @@
     set('last4', r.card && r.card.last4);
     set('cvc-check', r.cvc_check);
     set('status', r.status);
+    set('risk', r.risk ? r.risk.verdict + ' (score ' + r.risk.score + ')' : '');
+    var t = r.three_ds;
+    set('three-ds', t ? t.status + ', ECI ' + t.eci + (t.challenged ? ', challenged' : '') +
+      (t.liability_shift ? ', liability shifted to the issuer' : '') : '');
+    document.getElementById('held').hidden = r.status !== 'held';
     set('payment-id', r.sub);
     set('claims', JSON.stringify(r, null, 2));
     verified.hidden = false;
