@@ -1,9 +1,6 @@
 package checkout
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Event types merchants receive as webhooks.
 const (
@@ -26,11 +23,12 @@ type Event struct {
 	CreatedAt  time.Time
 }
 
-// Notifier records events for delivery. Delivery itself (signing, retries,
-// the log) happens elsewhere, so that a slow merchant endpoint never holds
-// up a payment.
+// Notifier hears of events the Service stored with the change they
+// describe (the outbox: a payment and its event are one transaction), so
+// that delivery can start at once instead of at the next poll. Delivery
+// itself (signing, retries, the log) happens elsewhere, so that a slow
+// merchant endpoint never holds up a payment.
 type Notifier interface {
-	// Notify stores the event durably for delivery; errors are the
-	// store's (EUNAVAILABLE when it is down).
-	Notify(ctx context.Context, e Event) error
+	// Stored is called after events were committed.
+	Stored(events []WebhookEvent)
 }

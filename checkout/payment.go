@@ -145,7 +145,9 @@ type PaymentStore interface {
 	// SetPaymentStatus moves a payment from status from to status to in one
 	// conditional write and returns it as written; ECONFLICT when it is not
 	// in from (another request moved it first), ENOTFOUND when missing.
-	SetPaymentStatus(ctx context.Context, id, from, to string) (Payment, error)
+	// events are stored in the same transaction as the move, only if it
+	// happens.
+	SetPaymentStatus(ctx context.Context, id, from, to string, events ...WebhookEvent) (Payment, error)
 	// Attempts returns a session's attempts, oldest first (none for a
 	// session without any, or a missing one).
 	Attempts(ctx context.Context, sessionID string) ([]Attempt, error)

@@ -2,6 +2,7 @@ package checkout_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -15,17 +16,30 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
 
-// recordingNotifier keeps every event, in order.
+// recordingNotifier keeps every event the Service stored, in order.
 type recordingNotifier struct {
 	mu     sync.Mutex
-	events []checkout.Event
+	events []checkout.WebhookEvent
 }
 
-func (n *recordingNotifier) Notify(_ context.Context, e checkout.Event) error {
+func (n *recordingNotifier) Stored(events []checkout.WebhookEvent) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.events = append(n.events, e)
-	return nil
+	n.events = append(n.events, events...)
+}
+
+// payment is the payment an event carries, as the webhook's body has it.
+func (n *recordingNotifier) payment(tb testing.TB, i int) checkout.PaymentView {
+	tb.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var body struct {
+		Data checkout.PaymentView `json:"data"`
+	}
+	if err := json.Unmarshal(n.events[i].Payload, &body); err != nil {
+		tb.Fatalf("event %d: %v", i, err)
+	}
+	return body.Data
 }
 
 func (n *recordingNotifier) types() []string {
@@ -87,6 +101,11 @@ func luhnCard(n int) string {
 
 func TestPayScreenedOK(t *testing.T) {
 	s := mustScreened(t, nil)
+	hook := checkout.WebhookEndpoint{ID: checkout.NewID("we"), MerchantID: s.merchant.ID, URL: "https://shop.example/hooks",
+		Events: checkout.WebhookEventTypes, CreatedAt: time.Now()}
+	if err := s.db.CreateWebhookEndpoint(context.Background(), hook, checkout.MaxWebhookEndpoints); err != nil {
+		t.Fatal(err)
+	}
 	res, err := s.pay(t, sandbox.CardVisa, "123")
 	if err != nil {
 		t.Fatalf("Pay: %v", err)
@@ -109,8 +128,13 @@ func TestPayScreenedOK(t *testing.T) {
 	if got := s.events.types(); len(got) != 1 || got[0] != checkout.EventPaymentAuthorized {
 		t.Fatalf("events %v; want [payment.authorized]", got)
 	}
-	if v, ok := s.events.events[0].Data.(checkout.PaymentView); !ok || v.ID != p.ID || v.Risk == nil || v.Status != checkout.PaymentSucceeded {
-		t.Fatalf("event data %+v; want the payment as the API shows it", s.events.events[0].Data)
+	if v := s.events.payment(t, 0); v.ID != p.ID || v.Risk == nil || v.Status != checkout.PaymentSucceeded {
+		t.Fatalf("event data %+v; want the payment as the API shows it", v)
+	}
+	// The event was stored with the payment, its delivery due.
+	ds, err := s.db.WebhookDeliveries(context.Background(), s.merchant.ID, checkout.DeliveryFilter{EventID: s.events.events[0].ID, Limit: 10})
+	if err != nil || len(ds) != 1 || ds[0].EndpointID != hook.ID || ds[0].Status != checkout.DeliveryPending {
+		t.Fatalf("deliveries of the payment's event: %+v, %v", ds, err)
 	}
 	// A second submission answers the same payment and emits nothing more.
 	again, err := s.svc.Pay(context.Background(), payRequest(res.Session.ID, sandbox.CardVisa, "123"))

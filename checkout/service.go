@@ -57,7 +57,8 @@ type Service struct {
 	// again with the issuer's answer. Nil screens nothing: every payment is
 	// OK (for tests that do not care); production wiring always sets it.
 	Screener Screener
-	// Notifier records events for webhooks; nil records none.
+	// Notifier hears of the webhook events stored with payments' changes,
+	// to start their delivery; nil: they wait for the dispatcher's poll.
 	Notifier Notifier
 	// Guard is the card-testing defence (rate limits, the security-code
 	// lockout), consulted before a card is tokenized or sent to the issuer;
@@ -243,13 +244,9 @@ func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string) (Pa
 	if p.Status == PaymentCaptured {
 		return p, nil
 	}
-	ctx = context.WithoutCancel(ctx) // once moved, the event must be recorded even if the merchant hangs up
-	p, moved, err := s.review(ctx, p, PaymentCaptured)
+	p, _, err = s.review(ctx, p, PaymentCaptured, EventPaymentCaptured)
 	if err != nil {
 		return Payment{}, err
-	}
-	if moved {
-		s.notify(ctx, EventPaymentCaptured, p)
 	}
 	return p, nil
 }
@@ -271,12 +268,8 @@ func (s *Service) VoidPayment(ctx context.Context, m Merchant, id string) (Payme
 	}
 	ctx = context.WithoutCancel(ctx) // a voided payment must be reversed, even if the merchant hangs up
 	if p.Status != PaymentVoided {
-		var moved bool
-		if p, moved, err = s.review(ctx, p, PaymentVoided); err != nil {
+		if p, _, err = s.review(ctx, p, PaymentVoided, EventPaymentVoided); err != nil {
 			return Payment{}, err
-		}
-		if moved {
-			s.notify(ctx, EventPaymentVoided, p)
 		}
 	}
 	sess, err := s.Store.Session(ctx, p.SessionID)
@@ -294,13 +287,17 @@ func (s *Service) VoidPayment(ctx context.Context, m Merchant, id string) (Payme
 	return p, nil
 }
 
-// review moves a held payment to status to. moved is false when another
-// request had already moved it there.
-func (s *Service) review(ctx context.Context, p Payment, to string) (Payment, bool, error) {
+// review moves a held payment to status to, with its event in the same
+// transaction. moved is false when another request had already moved it
+// there.
+func (s *Service) review(ctx context.Context, p Payment, to, event string) (Payment, bool, error) {
 	if p.Status != PaymentHeld {
 		return Payment{}, false, notHeld(p.Status)
 	}
-	got, err := s.Store.SetPaymentStatus(ctx, p.ID, PaymentHeld, to)
+	next := p
+	next.Status = to
+	events := s.events(event, next)
+	got, err := s.Store.SetPaymentStatus(ctx, p.ID, PaymentHeld, to, events...)
 	if ErrorCode(err) == ECONFLICT {
 		// Another request moved it first: the same move is answered as done.
 		now, rerr := s.Store.Payment(ctx, p.ID)
@@ -315,6 +312,7 @@ func (s *Service) review(ctx context.Context, p Payment, to string) (Payment, bo
 	if err != nil {
 		return Payment{}, false, err
 	}
+	s.stored(events)
 	return got, true, nil
 }
 
@@ -607,7 +605,8 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		ThreeDS:     auth.view,
 		CreatedAt:   now,
 	}
-	if err := s.Store.FinishAttempt(ctx, attempt, &payment); err != nil {
+	events := s.events(event, payment)
+	if err := s.Store.FinishAttempt(ctx, attempt, &payment, events...); err != nil {
 		// Approved but not recorded: reverse it rather than keep money the
 		// merchant cannot see.
 		s.log().Error("record payment failed; reversing", "session", co.Session.ID, "err", err)
@@ -616,7 +615,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		s.finish(ctx, attempt, nil)
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be recorded and was cancelled; nothing was charged, please try again", MsgID: "pay.unavailable"}
 	}
-	s.notify(ctx, event, payment)
+	s.stored(events)
 	co.Session.Status, co.Session.PaymentID = SessionPaid, payment.ID
 	token, err := s.signResult(ctx, co, payment)
 	if err != nil {
@@ -675,15 +674,25 @@ func (s *Service) recordExpired(ctx context.Context, co Checkout, req PayRequest
 	}
 }
 
-// notify records an event about a payment for the merchant's webhooks. A
-// failure is logged for the operator: the payment itself stands.
-func (s *Service) notify(ctx context.Context, typ string, p Payment) {
-	if s.Notifier == nil {
-		return
+// events is the webhook event of a payment's change, for the store to
+// write in the change's own transaction (the outbox), so that a payment
+// and its event exist together or not at all.
+func (s *Service) events(typ string, p Payment) []WebhookEvent {
+	now := s.now()
+	e, err := NewWebhookEvent(Event{Type: typ, MerchantID: p.MerchantID, Data: p.View(), CreatedAt: now}, now)
+	if err != nil {
+		// A known type and a PaymentView always encode: this is a bug,
+		// and the payment must not wait on it.
+		s.log().Error("build event failed", "event", typ, "payment", p.ID, "err", err)
+		return nil
 	}
-	e := Event{ID: NewID("evt"), Type: typ, MerchantID: p.MerchantID, Data: p.View(), CreatedAt: s.now()}
-	if err := s.Notifier.Notify(ctx, e); err != nil {
-		s.log().Error("record event failed", "event", typ, "payment", p.ID, "err", err)
+	return []WebhookEvent{e}
+}
+
+// stored tells the Notifier of events just committed.
+func (s *Service) stored(events []WebhookEvent) {
+	if s.Notifier != nil {
+		s.Notifier.Stored(events)
 	}
 }
 

@@ -248,5 +248,8 @@ type SessionStore interface {
 	// holds the session (processing, and a.N is its latest attempt): an
 	// attempt taken over as stale, and reversed by its successor, must not pay
 	// it. Otherwise ECONFLICT; ENOTFOUND when the session is missing.
-	FinishAttempt(ctx context.Context, a Attempt, p *Payment) error
+	// events (the payment's webhook events) are stored in the same
+	// transaction, with their deliveries: they exist if and only if the
+	// change they describe does.
+	FinishAttempt(ctx context.Context, a Attempt, p *Payment, events ...WebhookEvent) error
 }

@@ -161,8 +161,9 @@ func WebhookSecret(keys WebhookKeys, merchantID, endpointID string) string {
 }
 
 // Webhooks manages merchants' webhook endpoints and records events for
-// delivery: it is the Notifier the Service calls. (Chargebacks store their
-// event in their own transaction instead.) Delivery itself is
+// delivery. The Service and Chargebacks store their events in the
+// transaction of the change they describe, and tell Webhooks (the
+// Notifier) afterwards, which wakes the dispatcher. Delivery itself is
 // checkout/webhook's Dispatcher.
 type Webhooks struct {
 	Store WebhookStore
@@ -243,7 +244,15 @@ type webhookPayload struct {
 	Data    any    `json:"data"`
 }
 
-// Notify stores the event and its deliveries (the outbox); it never waits
+// Stored wakes the local dispatcher for events just committed with their
+// change (other instances' dispatchers poll).
+func (w *Webhooks) Stored(events []WebhookEvent) {
+	if len(events) > 0 && w.Enqueued != nil {
+		w.Enqueued()
+	}
+}
+
+// Notify stores an event on its own, with its deliveries; it never waits
 // on a merchant's server. The body is fixed here, so every attempt sends
 // the same bytes. An event without an id gets one.
 func (w *Webhooks) Notify(ctx context.Context, e Event) error {

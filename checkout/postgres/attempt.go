@@ -68,7 +68,7 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 // the payment back and reports success if it is there, since the caller
 // reverses the authorization on an error. (The Service calls it with a
 // context that is never cancelled, so the read-back runs.)
-func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout.Payment) error {
+func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout.Payment, events ...checkout.WebhookEvent) error {
 	if p != nil && p.SessionID != a.SessionID {
 		return fmt.Errorf("postgres: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
@@ -108,6 +108,10 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 			string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, threeDS)
 		if err != nil {
 			return wrap("record attempt", err)
+		}
+		// The events commit with whatever this transaction commits.
+		if err := enqueueEvents(ctx, tx, events); err != nil {
+			return err
 		}
 
 		holds := status == string(checkout.SessionProcessing) && attempts == a.N

@@ -67,10 +67,19 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 
 // SetPaymentStatus moves a payment from status from to status to in one
 // conditional UPDATE (of two racing requests, from any instances, one
-// wins); ECONFLICT when it is not in from, ENOTFOUND.
-func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string) (checkout.Payment, error) {
-	p, err := scanPayment(db.pool.QueryRow(ctx, `UPDATE payments SET status = $3 WHERE id = $1 AND status = $2
-		RETURNING `+paymentColumns, id, from, to))
+// wins), with its events in the same transaction; ECONFLICT when it is not
+// in from, ENOTFOUND.
+func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events ...checkout.WebhookEvent) (checkout.Payment, error) {
+	var p checkout.Payment
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPayment(tx.QueryRow(ctx, `UPDATE payments SET status = $3 WHERE id = $1 AND status = $2
+			RETURNING `+paymentColumns, id, from, to))
+		if err != nil {
+			return err
+		}
+		return enqueueEvents(ctx, tx, events)
+	})
 	if checkout.ErrorCode(err) != checkout.ENOTFOUND {
 		return p, err
 	}

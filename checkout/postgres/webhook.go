@@ -130,6 +130,17 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 	return n, err
 }
 
+// enqueueEvents stores events and their deliveries in tx: the outbox
+// written with the change the events describe.
+func enqueueEvents(ctx context.Context, tx pgx.Tx, events []checkout.WebhookEvent) error {
+	for _, e := range events {
+		if _, err := enqueueEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // enqueueEvent is EnqueueWebhookEvent inside the caller's transaction, so
 // that a chargeback and its event commit together. Delivery ids are made
 // here rather than in SQL so that they look like every other id.

@@ -63,7 +63,7 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 // stale-processing takeover superseded was reversed by its successor, so it
 // may neither pay the session nor reopen it. Paying is ECONFLICT otherwise;
 // ENOTFOUND when the session does not exist.
-func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout.Payment) error {
+func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout.Payment, events ...checkout.WebhookEvent) error {
 	if p != nil && p.SessionID != a.SessionID {
 		return fmt.Errorf("sqlite: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
@@ -103,6 +103,10 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 			string(a.Brand), a.Last4, unixNanos(a.CreatedAt), verdict, score, reasons, threeDS)
 		if err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+		// The events commit with whatever this transaction commits.
+		if err := enqueueEvents(ctx, tx, events); err != nil {
+			return err
 		}
 
 		holds := status == string(checkout.SessionProcessing) && attempts == a.N

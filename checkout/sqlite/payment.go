@@ -67,7 +67,7 @@ func payment(ctx context.Context, q querier, id string) (checkout.Payment, error
 
 // SetPaymentStatus moves a payment from status from to status to in one
 // conditional write; ECONFLICT when it is not in from, ENOTFOUND.
-func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string) (checkout.Payment, error) {
+func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events ...checkout.WebhookEvent) (checkout.Payment, error) {
 	var p checkout.Payment
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ? WHERE id = ? AND status = ?`, to, id, from)
@@ -84,7 +84,7 @@ func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string) (checko
 		if n == 0 {
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + from}
 		}
-		return nil
+		return enqueueEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return checkout.Payment{}, err

@@ -283,6 +283,51 @@ func testWebhookOutbox(t *testing.T, open func(t *testing.T) FraudStore) {
 		wantCode(t, err, checkout.ENOTFOUND, "")
 	})
 
+	// A payment's event is written in the payment's own transaction: it
+	// exists if and only if the change it describes was committed.
+	t.Run("WithThePaymentChange", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		mustEndpoint(t, s, m, checkout.EventPaymentAuthorized, checkout.EventReviewRequired, checkout.EventPaymentCaptured)
+		sess := newSession(m, base)
+		if err := s.CreateSession(t.Context(), sess); err != nil {
+			t.Fatal(err)
+		}
+		now := base.Add(time.Minute)
+		mustBegin(t, s, sess.ID, now)
+		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
+		p := newPayment(sess, a, now)
+		p.Status = checkout.PaymentHeld
+		held := newEvent(m, checkout.EventReviewRequired, now)
+		if err := s.FinishAttempt(t.Context(), a, &p, held); err != nil {
+			t.Fatal(err)
+		}
+		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: held.ID}); len(ds) != 1 {
+			t.Fatalf("deliveries of the payment's event: %s", show(ds))
+		}
+		// Refused (the session is paid): neither the payment nor its event.
+		refused := newEvent(m, checkout.EventPaymentAuthorized, now)
+		again := newPayment(sess, a, now)
+		wantCode(t, s.FinishAttempt(t.Context(), a, &again, refused), checkout.ECONFLICT, "")
+		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: refused.ID}); len(ds) != 0 {
+			t.Fatalf("deliveries of a refused payment's event: %s", show(ds))
+		}
+
+		captured := newEvent(m, checkout.EventPaymentCaptured, now)
+		if _, err := s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, checkout.PaymentCaptured, captured); err != nil {
+			t.Fatal(err)
+		}
+		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: captured.ID}); len(ds) != 1 {
+			t.Fatalf("deliveries of the capture's event: %s", show(ds))
+		}
+		lost := newEvent(m, checkout.EventPaymentCaptured, now)
+		_, err := s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, checkout.PaymentCaptured, lost)
+		wantCode(t, err, checkout.ECONFLICT, "")
+		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: lost.ID}); len(ds) != 0 {
+			t.Fatalf("deliveries of a move that lost the race: %s", show(ds))
+		}
+	})
+
 	t.Run("DeleteCancelsPending", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)
