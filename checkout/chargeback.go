@@ -345,16 +345,16 @@ func (c *Chargebacks) List(ctx context.Context, m Merchant, f ChargebackFilter) 
 // what was used and what is left, and the year's chargebacks with the
 // coverage decided for each.
 type GuaranteeStatus struct {
-	Guarantee   Guarantee
-	Year        int
-	From, To    time.Time // the year, as instants
-	Used        int64     // covered in the guarantee's currency this year
-	Remaining   int64
+	Guarantee Guarantee
+	Year      int
+	From, To  time.Time // the year, as instants
+	Used      int64     // covered in the guarantee's currency this year
+	Remaining int64
 	// LiabilityShifted is what 3-D Secure liability shifts covered this
 	// year, by currency: the issuers' to bear, counted apart from the cap.
 	LiabilityShifted map[string]int64
-	Chargebacks []Chargeback // newest first, at most GuaranteeListLimit
-	HasMore     bool
+	Chargebacks      []Chargeback // newest first, at most GuaranteeListLimit
+	HasMore          bool
 }
 
 // GuaranteeListLimit caps the chargebacks GuaranteeStatus lists.

@@ -11,7 +11,8 @@ type formField struct {
 	name, value []byte
 }
 
-// maxFormFields bounds the pairs of a card form (it has four).
+// maxFormFields bounds the pairs of a card form (four, and the optional
+// 3-D Secure authentication).
 const maxFormFields = 8
 
 var (

@@ -152,6 +152,7 @@ var clientMessageIDs = []string{
 	"list.or",
 	"pay.busy", "pay.success", "pay.success_embed",
 	"error.network", "error.internal",
+	"threeds.frame_title", "threeds.status",
 }
 
 // placeholders are the parameters of client messages, rendered as {Name}.

@@ -21,7 +21,7 @@ var briefIDs = []string{
 	"pay.declined", "pay.timeout", "pay.sign_failed", "pay.rate_limited", "pay.challenge",
 }
 
-var idLiteral = regexp.MustCompile(`"((?:card|pay|page|error|field|cvc|list)\.[a-z_]+(?:\.[a-z_]+)*)"`)
+var idLiteral = regexp.MustCompile(`"((?:card|pay|page|error|field|cvc|list|threeds|acs)\.[a-z_]+(?:\.[a-z_]+)*)"`)
 
 // idsIn finds message-id literals in files; asset names are not ids.
 func idsIn(tb testing.TB, pattern string, re *regexp.Regexp) []string {

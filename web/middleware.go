@@ -21,7 +21,7 @@ import (
 // Resource Consumption).
 const (
 	maxAPIBody = 16 << 10 // merchant JSON API (docs/API.md)
-	maxPayBody = 4 << 10  // the card form: four short fields
+	maxPayBody = 4 << 10  // the card form: four short fields and an optional authentication id
 )
 
 const nonceKey = "web.csp-nonce"
@@ -36,7 +36,7 @@ func (s *server) securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	// OWASP CSP cheat sheet: per-response nonce, no inline script or style
 	// attributes, no third-party origins, no framing unless the page says so.
-	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, nil, nil))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, cspOptions{}))
 	// OWASP Secure Headers: no MIME sniffing of JSON or uploads into script.
 	h.Set("X-Content-Type-Options", "nosniff")
 	// The path carries the session id, a capability: never send it onward.
@@ -56,8 +56,10 @@ func (s *server) securityHeaders(c *gin.Context) {
 }
 
 // pagePolicy sets the payment page's CSP for its merchant: the result form
-// may post to the merchant's origins, and the embed variant may be framed by
-// exactly those origins. It must be called before the page is written.
+// may post to the merchant's origins, the embed variant may be framed by
+// exactly those origins, and the page may frame the checkout's own pages
+// (the 3-D Secure challenge window). It must be called before the page is
+// written.
 func pagePolicy(c *gin.Context, merchantOrigins []string, embed bool) {
 	h := c.Writer.Header()
 	ancestors := []string(nil)
@@ -68,27 +70,66 @@ func pagePolicy(c *gin.Context, merchantOrigins []string, embed bool) {
 		h.Del("X-Frame-Options")
 		h.Del("Cross-Origin-Opener-Policy")
 	}
-	h.Set("Content-Security-Policy", contentSecurityPolicy(cspNonce(c), merchantOrigins, ancestors))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(cspNonce(c), cspOptions{
+		formAction:     merchantOrigins,
+		frameAncestors: ancestors,
+		// The challenge window is served by this origin (the sandbox issuer,
+		// and the notification page it posts to); nothing else may be framed.
+		framesSelf: true,
+	}))
 }
 
-// contentSecurityPolicy builds the policy. formAction and frameAncestors are
-// serialized origins; anything that does not look like one is left out, so
-// that a stored value can never inject a directive.
-func contentSecurityPolicy(nonce string, formAction, frameAncestors []string) string {
+// challengePolicy is the CSP of the pages shown inside the payment page's
+// challenge window: framable by the checkout's own page only. The payment
+// page itself may be framed by its merchant, and frame-ancestors checks
+// every ancestor (CSP Level 3, section 6.4.2), so the merchant's registered
+// origins are listed too: without them the window would be blocked in the
+// embed variant. Nothing else may frame it (clickjacking of the code entry).
+func challengePolicy(c *gin.Context, merchantOrigins []string) {
+	h := c.Writer.Header()
+	// X-Frame-Options cannot say "this origin and the merchant's" (SAMEORIGIN
+	// also checks the top window in some browsers); frame-ancestors does.
+	h.Del("X-Frame-Options")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(cspNonce(c), cspOptions{
+		framedBySelf:   true,
+		frameAncestors: merchantOrigins,
+	}))
+}
+
+// cspOptions are what a page loosens of the default policy.
+type cspOptions struct {
+	formAction     []string // origins a form may post to besides 'self'
+	frameAncestors []string // origins that may frame the page; none and no framedBySelf: 'none'
+	framedBySelf   bool     // frame-ancestors 'self'
+	framesSelf     bool     // frame-src 'self'; else the default 'none'
+}
+
+// contentSecurityPolicy builds the policy. Origins are serialized origins;
+// anything that does not look like one is left out, so that a stored value
+// can never inject a directive.
+func contentSecurityPolicy(nonce string, o cspOptions) string {
 	var b strings.Builder
 	b.WriteString("default-src 'none'; script-src 'nonce-")
 	b.WriteString(nonce)
-	b.WriteString("'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'")
-	for _, o := range formAction {
-		if cspSourcePattern.MatchString(o) {
-			b.WriteString(" " + o)
+	b.WriteString("'; style-src 'self'; img-src 'self' data:; connect-src 'self'")
+	if o.framesSelf {
+		b.WriteString("; frame-src 'self'")
+	}
+	b.WriteString("; form-action 'self'")
+	for _, origin := range o.formAction {
+		if cspSourcePattern.MatchString(origin) {
+			b.WriteString(" " + origin)
 		}
 	}
 	b.WriteString("; frame-ancestors")
 	n := 0
-	for _, o := range frameAncestors {
-		if cspSourcePattern.MatchString(o) {
-			b.WriteString(" " + o)
+	if o.framedBySelf {
+		b.WriteString(" 'self'")
+		n++
+	}
+	for _, origin := range o.frameAncestors {
+		if cspSourcePattern.MatchString(origin) {
+			b.WriteString(" " + origin)
 			n++
 		}
 	}

@@ -45,6 +45,8 @@ type pageData struct {
 	Amount       string
 	OrderID      string
 	CancelURL    string // full page only; empty when the merchant gave none
+	Class        string // the body's class; empty: "page" or "embed"
+	Script       string // a static script for pages without the data block (no .Client)
 	Title        string // message pages
 	Body         string // message pages
 	Client       *clientData
@@ -156,7 +158,7 @@ func (s *server) messagePage(c *gin.Context, tr *translator, status int, titleID
 
 // render executes a template into a buffer first, so that a failure
 // answers a clean 500 instead of half a page.
-func (s *server) render(c *gin.Context, status int, name string, data *pageData) {
+func (s *server) render(c *gin.Context, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render page", "template", name, "err", err)
@@ -265,6 +267,9 @@ func (s *server) paySubmit(c *gin.Context) {
 		ClientIP:  clientIP(c),
 		DeviceID:  deviceID(c),
 		Challenge: c.GetHeader("Checkout-PoW"),
+		// Not card data: an id the page got from us, copied before the
+		// buffer is cleared.
+		AuthenticationID: string(form.authentication),
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
 	if checkout.ErrorCode(err) == checkout.ECHALLENGE {
@@ -279,6 +284,18 @@ func (s *server) paySubmit(c *gin.Context) {
 		s.payError(c, tr, err)
 		return
 	}
+	if a := res.Action; a != nil {
+		// Nothing was paid: the issuer wants the shopper challenged. The
+		// page shows its window, then sends the card again with the id.
+		writeJSON(c, http.StatusOK, actionResponse{Status: "requires_action", NextAction: nextAction{
+			Type:             "three_ds_challenge",
+			AuthenticationID: a.AuthenticationID,
+			URL:              acsPath(a.AuthenticationID),
+			Width:            a.Width,
+			Height:           a.Height,
+		}})
+		return
+	}
 	delivery := res.Session.ResultDelivery
 	if delivery == "" {
 		delivery = checkout.DeliverPost
@@ -291,6 +308,24 @@ func (s *server) paySubmit(c *gin.Context) {
 	})
 }
 
+// actionResponse is the answer to a submission that paid nothing because
+// the shopper must first do something: answer the issuer's 3-D Secure
+// challenge, then send the card again with authentication=<id>.
+type actionResponse struct {
+	Status     string     `json:"status"` // "requires_action"
+	NextAction nextAction `json:"next_action"`
+}
+
+// nextAction is the issuer's challenge window: the page frames URL at
+// Width x Height CSS pixels (EMV challengeWindowSize).
+type nextAction struct {
+	Type             string `json:"type"` // "three_ds_challenge"
+	AuthenticationID string `json:"authentication_id"`
+	URL              string `json:"url"`
+	Width            int    `json:"width"`
+	Height           int    `json:"height"`
+}
+
 // challengeBody is the answer to a submission that must first solve a
 // proof-of-work challenge (428 challenge_required).
 type challengeBody struct {
@@ -301,16 +336,20 @@ type challengeBody struct {
 var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card form could not be read; reload the page and try again", MsgID: "pay.form_invalid"}
 
 // payForm is the card form's fields, sub-slices of the request buffer.
+// authentication is optional: the 3-D Secure authentication whose challenge
+// the shopper has answered, on the submission that follows it.
 type payForm struct {
 	number, expiry, name, cvc []byte
+	authentication            []byte
 }
 
 // payFormOf picks the card fields. An unknown or repeated field refuses the
 // form: a repeated name is how parameter pollution slips a second value past
-// one check and into another (OWASP WSTG-INPV-04).
+// one check and into another (OWASP WSTG-INPV-04). An authentication that
+// is not the shape of an id we make refuses it too: it is a lookup key.
 func payFormOf(fields []formField) (payForm, error) {
 	var f payForm
-	var seen [4]bool
+	var seen [5]bool
 	for _, fl := range fields {
 		var dst *[]byte
 		var i int
@@ -323,6 +362,11 @@ func payFormOf(fields []formField) (payForm, error) {
 			dst, i = &f.name, 2
 		case "cvc":
 			dst, i = &f.cvc, 3
+		case "authentication":
+			if !validAuthenticationID(fl.value) {
+				return payForm{}, formInvalid
+			}
+			dst, i = &f.authentication, 4
 		default:
 			return payForm{}, formInvalid
 		}

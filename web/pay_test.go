@@ -75,6 +75,15 @@ func TestPayPageCSP(t *testing.T) {
 					t.Errorf("%q", got)
 				}
 			}
+			// The payment page frames the checkout's own 3-D Secure window,
+			// and nothing else; a page that only says something frames nothing.
+			wantFrameSrc := ""
+			if tc.status == 200 {
+				wantFrameSrc = "frame-src 'self'"
+			}
+			if got := directive(csp, "frame-src"); got != wantFrameSrc {
+				t.Errorf("%q, want %q", got, wantFrameSrc)
+			}
 			m := cspNonceRe.FindStringSubmatch(directive(csp, "script-src"))
 			if m == nil || len(m[1]) < 22 {
 				t.Fatalf("script-src without a 128-bit nonce: %s", csp)

@@ -187,6 +187,14 @@ func (s *server) routes() *gin.Engine {
 
 	r.GET("/pay/:id", s.payPage)
 	r.POST("/pay/:id", s.paySubmit) // caps its body at maxPayBody itself, to answer in the shopper's language
+	if s.svc.Authenticator != nil {
+		// 3-D Secure: the requestor's notification URL, and the sandbox
+		// issuer's challenge window. A real issuer's ACS is on its own
+		// origin; the sandbox's is served here (threeds.go).
+		r.POST("/pay/:id/3ds/complete", s.threeDSComplete)
+		r.GET("/sandbox/acs/:id", s.acsPage)
+		r.POST("/sandbox/acs/:id", s.acsAnswer)
+	}
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, s.log, &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such resource"})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
@@ -84,8 +85,21 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// MustEnv wires a fresh checkout in t.TempDir().
+// MustEnv wires a fresh checkout in t.TempDir(), without 3-D Secure (the
+// tests written before it expect screening's verdict alone).
 func MustEnv(tb testing.TB) *testEnv {
+	tb.Helper()
+	return mustEnvWith(tb, nil)
+}
+
+// MustEnv3DS wires a fresh checkout with the sandbox issuer's 3-D Secure,
+// as the real program has it.
+func MustEnv3DS(tb testing.TB) *testEnv {
+	tb.Helper()
+	return mustEnvWith(tb, sandbox.ACS{})
+}
+
+func mustEnvWith(tb testing.TB, authenticator checkout.Authenticator) *testEnv {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
@@ -111,9 +125,10 @@ func MustEnv(tb testing.TB) *testEnv {
 	log := slog.New(slog.NewTextHandler(lockedWriter{env.logMu, env.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env.svc = &checkout.Service{
 		Store: db, Vault: v, Signer: v, Authorizer: env.auth, Log: log,
-		Screener: &risk.Screener{Settings: db, Counters: db, Lists: db},
-		Issuer:   testBase,
-		Now:      func() time.Time { return *env.clock.Load() },
+		Authenticator: authenticator,
+		Screener:      &risk.Screener{Settings: db, Counters: db, Lists: db},
+		Issuer:        testBase,
+		Now:           func() time.Time { return *env.clock.Load() },
 	}
 	env.merchant, env.key, err = env.svc.CreateMerchant(ctx, "Test Shop", []string{"https://shop.example", "http://127.0.0.1:8081"})
 	if err != nil {

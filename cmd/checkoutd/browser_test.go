@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,9 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
+	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
 
 // mustBrowser starts Debian's headless Chromium (CHROME_PATH, default
@@ -269,5 +273,174 @@ func clearCard(t *testing.T, ctx context.Context) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`["number","expiry","name","cvc"].forEach(function (f) { document.getElementById(f).value = ""; }); 0`)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// 3-D Secure in a real browser: the issuer's challenge window appears in the
+// payment page at the EMV size, the shopper types the sandbox's one-time
+// code in it, and the page sends the card again and lands at the shop with
+// a verified, authenticated result. Once in the full page, once in the
+// shop's iframe (the window is then a frame in a frame).
+func TestBrowserPaysThroughThreeDSChallenge(t *testing.T) {
+	p := mustStart(t)
+	ctx := mustBrowser(t)
+
+	t.Run("redirect", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-redirect")),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+		)
+		within(t, ctx, 30*time.Second, "submit the challenge card", fillCard(sandbox.Card3DSChallenge, "1230", "TARO YAMADA", "123")...)
+		acs := mustChallengeFrame(t, ctx)
+		// The window's document fits the EMV window without scrolling.
+		size, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`(function () {
+			var d = document.querySelector("#threeds-window iframe").contentDocument.documentElement;
+			return [d.scrollWidth, d.scrollHeight];
+		})()`))
+		if err != nil || len(size) != 2 || size[0] > 390 || size[1] > 400 {
+			t.Errorf("the challenge page scrolls: %v %v", size, err)
+		}
+		// The card fields stay read-only while the window is open.
+		if ro, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("number").readOnly && document.getElementById("cvc").readOnly`)); !ro {
+			t.Errorf("card fields editable while the challenge is open")
+		}
+		answerChallenge(t, ctx, acs)
+		within(t, ctx, 30*time.Second, "back at the shop", chromedp.WaitVisible(chromedp.CSS("#outcome")))
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.HasPrefix(loc, p.DemoURL+"/done") {
+			t.Fatalf("at %s", loc)
+		}
+		mustAuthenticatedResult(t, ctx, "3063")
+	})
+
+	t.Run("iframe", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose iframe",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-iframe")),
+			chromedp.WaitVisible(chromedp.CSS("#pay iframe")),
+		)
+		checkoutFrame := mustFrameNode(t, ctx, "#pay iframe")
+		in := chromedp.FromNode(checkoutFrame)
+		before, _ := chromedp.Run(ctx, chromedp.JavascriptAttribute[float64](chromedp.CSS("#pay iframe"), "clientHeight"))
+		within(t, ctx, 30*time.Second, "submit the AMEX challenge card",
+			fillCard(sandbox.Card3DSChallengeAmex, "1230", "HANAKO SATO", "1234", in)...)
+		acs := mustChallengeFrame(t, ctx, in)
+		// The shop's iframe grew to show the window (the page's resize messages).
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](fmt.Sprintf(
+			`document.querySelector("#pay iframe").clientHeight > %d + 400`, int(before)))); err != nil {
+			after, _ := chromedp.Run(ctx, chromedp.JavascriptAttribute[float64](chromedp.CSS("#pay iframe"), "clientHeight"))
+			t.Errorf("the shop's iframe did not grow to fit the window: %v -> %v", before, after)
+		}
+		answerChallenge(t, ctx, acs)
+		within(t, ctx, 30*time.Second, "verified by the shop", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`(document.querySelector('#outcome')||{}).textContent?.includes('verified') || false`,
+				chromedp.WithPollingTimeout(25*time.Second))(ctx, t)
+			return err
+		}))
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.HasPrefix(loc, p.DemoURL) {
+			t.Fatalf("the shopper left the shop's page: %s", loc)
+		}
+		mustAuthenticatedResult(t, ctx, "0009")
+	})
+}
+
+// mustChallengeFrame waits for the issuer's window in the payment page (in
+// the frame in, if given), checks its size and returns its node.
+func mustChallengeFrame(tb testing.TB, ctx context.Context, in ...chromedp.QueryOption) *chromedp.Node {
+	tb.Helper()
+	const sel = "#threeds-window iframe"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nodes, err := chromedp.Run(qctx, chromedp.Nodes(chromedp.CSS(sel), append(in[:len(in):len(in)], chromedp.Populate(-1, true))...))
+		cancel()
+		if err == nil && len(nodes) > 0 && nodes[0].ContentDocument != nil {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = chromedp.Do(qctx, chromedp.WaitVisible(chromedp.CSS("#code"), chromedp.FromNode(nodes[0])))
+			cancel()
+			if err == nil {
+				w, err1 := chromedp.Run(ctx, chromedp.JavascriptAttribute[float64](chromedp.CSS(sel), "clientWidth", in...))
+				h, err2 := chromedp.Run(ctx, chromedp.JavascriptAttribute[float64](chromedp.CSS(sel), "clientHeight", in...))
+				title, _ := chromedp.Run(ctx, chromedp.JavascriptAttribute[string](chromedp.CSS(sel), "title", in...))
+				if err1 != nil || err2 != nil || w != 390 || h != 400 || title == "" {
+					tb.Errorf("challenge window %vx%v (want 390x400), title %q: %v %v", w, h, title, err1, err2)
+				}
+				return nodes[0]
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tb.Fatalf("the challenge window did not appear")
+	return nil
+}
+
+// answerChallenge types the sandbox's one-time code in the window.
+func answerChallenge(tb testing.TB, ctx context.Context, acs *chromedp.Node) {
+	tb.Helper()
+	in := chromedp.FromNode(acs)
+	within(tb, ctx, 20*time.Second, "type the one-time code",
+		chromedp.SendKeys(chromedp.CSS("#code"), sandbox.ChallengeCode, in),
+		chromedp.Click(chromedp.CSS("#acs-submit"), in),
+	)
+}
+
+// mustAuthenticatedResult reads the shop's verified claims.
+func mustAuthenticatedResult(tb testing.TB, ctx context.Context, last4 string) {
+	tb.Helper()
+	outcome, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#outcome")))
+	claims, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#claims")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var r verify.Result
+	if err := json.Unmarshal([]byte(claims), &r); err != nil {
+		tb.Fatalf("claims %q: %v", claims, err)
+	}
+	if !strings.Contains(outcome, "Payment verified") || r.Card.Last4 != last4 || r.ThreeDS == nil ||
+		r.ThreeDS.Status != "Y" || !r.ThreeDS.Challenged || !r.ThreeDS.LiabilityShift || r.ThreeDS.ECI != "05" {
+		tb.Fatalf("outcome %q, claims %s", outcome, claims)
+	}
+}
+
+// The proof-of-work challenge and 3-D Secure together: a suspicious session
+// solves the work, meets the issuer's challenge, and the card sent again
+// with the authentication (solving the work again if asked) pays.
+func TestBrowserSolvesChallengeThenThreeDS(t *testing.T) {
+	p := mustStart(t, "-challenge-bits", "12")
+	ctx := mustBrowser(t)
+	within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+		chromedp.Navigate(p.DemoURL+"/"),
+		chromedp.Click(chromedp.CSS("#buy-redirect")),
+		chromedp.WaitVisible(chromedp.CSS("#number")),
+	)
+	for _, what := range []string{"first decline", "second decline"} {
+		clearCard(t, ctx)
+		within(t, ctx, 30*time.Second, what, fillCard("4000000000000002", "1230", "TARO YAMADA", "123")...)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := chromedp.Run(pctx, chromedp.Poll[bool](`document.getElementById("form-error").textContent.length > 0 && !document.getElementById("pay-button").disabled`))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: no decline shown: %v", what, err)
+		}
+	}
+	clearCard(t, ctx)
+	within(t, ctx, 30*time.Second, "submit the challenge card", fillCard(sandbox.Card3DSChallengeMastercard, "1230", "TARO YAMADA", "123")...)
+	answerChallenge(t, ctx, mustChallengeFrame(t, ctx))
+	within(t, ctx, 30*time.Second, "back at the shop", chromedp.WaitVisible(chromedp.CSS("#outcome")))
+	out := string(p.Output())
+	// Both the first submission and the one sent again with the
+	// authentication had to prove work: the second carried the field
+	// through the solve (else it would have met a fresh challenge).
+	if n := strings.Count(out, `"status":428`); n < 2 {
+		t.Fatalf("%d proofs of work asked, want 2:\n%s", n, out)
+	}
+	claims, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#claims")))
+	var r verify.Result
+	if err := json.Unmarshal([]byte(claims), &r); err != nil || r.ThreeDS == nil || r.ThreeDS.ECI != "02" || !r.ThreeDS.LiabilityShift {
+		t.Fatalf("claims %s: %v", claims, err)
 	}
 }

@@ -156,7 +156,8 @@ func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer
 		Vault:         d.vault,
 		Signer:        d.vault,
 		Authorizer:    authorizer,
-		Screener:      d.screener(), // always: production never pays unscreened
+		Authenticator: sandbox.ACS{}, // the sandbox issuer's 3-D Secure, beside its Authorizer
+		Screener:      d.screener(),  // always: production never pays unscreened
 		Guard:         guard,
 		Challenges:    challenges,
 		CardKeys:      d.vault,

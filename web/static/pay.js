@@ -290,6 +290,11 @@
         deliver(r.body);
         return;
       }
+      var next = r.body && r.body.next_action;
+      if (r.ok && r.body.status === "requires_action" && next && next.type === "three_ds_challenge") {
+        openChallenge(body, next);
+        return;
+      }
       var ch = r.body && r.body.challenge;
       if (!pow && r.body && r.body.error && r.body.error.code === "challenge_required" && ch) {
         // Suspicious traffic: prove some work, then send the same form once more.
@@ -307,6 +312,64 @@
     }, function () {
       setBusy(false);
       showError(msg("error.network"));
+    });
+  }
+
+  // ---- 3-D Secure challenge ------------------------------------------------
+  // Nothing was paid: the issuer wants the shopper to answer its challenge in
+  // its window, framed here. When the window's last page (on this origin)
+  // says the challenge ended, the same form goes again with the
+  // authentication's id; the server, not this message, knows the outcome.
+  var threeds = $("threeds"), threedsWindow = $("threeds-window");
+  var challenge = null; // { frame, id, body } while a window is open
+
+  function openChallenge(body, next) {
+    closeChallenge();
+    var url = String(next.url || "");
+    // Only a path on this origin: the page's frame-src allows nothing else.
+    if (url.charAt(0) !== "/" || url.charAt(1) === "/" || !next.authentication_id) {
+      setBusy(false);
+      showError(msg("error.internal"));
+      return;
+    }
+    var frame = document.createElement("iframe");
+    frame.src = url;
+    frame.width = String(next.width || 390);
+    frame.height = String(next.height || 400);
+    frame.title = msg("threeds.frame_title");
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    challenge = { frame: frame, id: String(next.authentication_id), body: body };
+    threedsWindow.appendChild(frame);
+    threeds.hidden = false;
+    setBusy(true); // the fields stay as they were sent, read-only
+    status.textContent = msg("threeds.status");
+    $("threeds-title").focus();
+    if (threeds.scrollIntoView) threeds.scrollIntoView({ block: "start" });
+  }
+
+  function closeChallenge() {
+    if (!challenge) return;
+    if (challenge.frame.parentNode) challenge.frame.parentNode.removeChild(challenge.frame);
+    challenge = null;
+    threeds.hidden = true;
+    setBusy(false);
+  }
+
+  window.addEventListener("message", function (e) {
+    if (!challenge || e.origin !== location.origin || e.source !== challenge.frame.contentWindow) return;
+    var d = e.data;
+    if (!d || typeof d !== "object" || d.source !== "hosted-checkout-3ds" || d.type !== "three_ds:complete" ||
+        d.authentication_id !== challenge.id) return;
+    var c = challenge;
+    closeChallenge();
+    var p = new URLSearchParams(c.body);
+    p.set("authentication", c.id);
+    submit(p.toString());
+  });
+  if (threeds) {
+    $("threeds-close").addEventListener("click", function () {
+      closeChallenge();
+      number.focus();
     });
   }
 
