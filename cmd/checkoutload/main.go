@@ -160,7 +160,20 @@ func startBinary(ctx context.Context, cfg *config, env []string) (stop func(), e
 // csrfPattern finds the pay form's CSRF token in the hosted page.
 var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
 
-type sample struct{ total, pay time.Duration }
+// acsCSRFPattern finds the sandbox issuer's challenge form token.
+var acsCSRFPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// sandboxChallengeCode is the one-time code the sandbox issuer accepts
+// (checkout/sandbox.ChallengeCode; this command talks HTTP only).
+const sandboxChallengeCode = "123456"
+
+// sample is one checkout's timings; challenged says 3-D Secure asked the
+// shopper for a code (screening asks when one card is tried often, as the
+// benchmark's card is).
+type sample struct {
+	total, pay time.Duration
+	challenged bool
+}
 
 func drive(ctx context.Context, cfg config) (int, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency}}
@@ -202,10 +215,17 @@ func drive(ctx context.Context, cfg config) (int, error) {
 	}
 	slices.Sort(totals)
 	slices.Sort(pays)
+	challenged := 0
+	for _, s := range samples {
+		if s.challenged {
+			challenged++
+		}
+	}
 	fmt.Printf("checkouts: %d ok, %d failed, concurrency %d, %s\n", len(samples), cfg.n-len(samples), cfg.concurrency, elapsed.Round(time.Millisecond))
 	fmt.Printf("throughput: %.1f checkouts/s\n", float64(len(samples))/elapsed.Seconds())
 	fmt.Printf("full checkout (create session + page + pay): p50 %s  p99 %s\n", pct(totals, 50), pct(totals, 99))
-	fmt.Printf("pay step alone (tokenize + authorize + record + sign):  p50 %s  p99 %s\n", pct(pays, 50), pct(pays, 99))
+	fmt.Printf("pay step alone (tokenize + screen + 3-D Secure + authorize + record + sign):  p50 %s  p99 %s\n", pct(pays, 50), pct(pays, 99))
+	fmt.Printf("3-D Secure challenges answered: %d of %d checkouts\n", challenged, len(samples))
 	for msg, n := range errs {
 		fmt.Printf("error x%d: %s\n", n, msg)
 	}
@@ -249,22 +269,73 @@ func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64)
 	}
 	payStart := time.Now()
 	form := url.Values{"number": {"4242 4242 4242 4242"}, "expiry": {"12/30"}, "name": {"LOAD TEST"}, "cvc": {"123"}}
-	pay, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/pay/"+session.ID, strings.NewReader(form.Encode()))
-	pay.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	pay.Header.Set("X-CSRF-Token", string(m[1]))
-	pay.Header.Set("Origin", cfg.baseURL)
-	var paid struct {
-		Status string `json:"status"`
-		Token  string `json:"token"`
+	paid, err := submitCard(ctx, client, cfg, session.ID, string(m[1]), form)
+	if err != nil {
+		return sample{}, err
 	}
-	if err := do(client, pay, http.StatusOK, &paid); err != nil {
-		return sample{}, fmt.Errorf("pay: %w", err)
+	challenged := paid.Status == "requires_action"
+	if challenged {
+		// The shopper answers the issuer's window, and the page sends the
+		// card again with the authentication.
+		if err := answerChallenge(ctx, client, cfg, paid.NextAction.URL); err != nil {
+			return sample{}, err
+		}
+		form.Set("authentication", paid.NextAction.AuthenticationID)
+		if paid, err = submitCard(ctx, client, cfg, session.ID, string(m[1]), form); err != nil {
+			return sample{}, err
+		}
 	}
 	if paid.Status != "paid" || paid.Token == "" {
 		return sample{}, fmt.Errorf("pay: status %q", paid.Status)
 	}
 	done := time.Now()
-	return sample{total: done.Sub(began), pay: done.Sub(payStart)}, nil
+	return sample{total: done.Sub(began), pay: done.Sub(payStart), challenged: challenged}, nil
+}
+
+// payAnswer is the page's answer to a card submission.
+type payAnswer struct {
+	Status     string `json:"status"` // paid, or requires_action
+	Token      string `json:"token"`
+	NextAction struct {
+		AuthenticationID string `json:"authentication_id"`
+		URL              string `json:"url"`
+	} `json:"next_action"`
+}
+
+func submitCard(ctx context.Context, client *http.Client, cfg config, sessionID, csrf string, form url.Values) (payAnswer, error) {
+	pay, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/pay/"+sessionID, strings.NewReader(form.Encode()))
+	pay.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	pay.Header.Set("X-CSRF-Token", csrf)
+	pay.Header.Set("Origin", cfg.baseURL)
+	var a payAnswer
+	if err := do(client, pay, http.StatusOK, &a); err != nil {
+		return payAnswer{}, fmt.Errorf("pay: %w", err)
+	}
+	return a, nil
+}
+
+// answerChallenge opens the sandbox issuer's window and enters the code.
+func answerChallenge(ctx context.Context, client *http.Client, cfg config, path string) error {
+	if !strings.HasPrefix(path, "/sandbox/acs/") {
+		return fmt.Errorf("3-D Secure: unexpected window %q", path)
+	}
+	page, _ := http.NewRequestWithContext(ctx, "GET", cfg.baseURL+path, nil)
+	var html []byte
+	if err := do(client, page, http.StatusOK, &html); err != nil {
+		return fmt.Errorf("3-D Secure window: %w", err)
+	}
+	m := acsCSRFPattern.FindSubmatch(html)
+	if m == nil {
+		return errors.New("3-D Secure window: no form token")
+	}
+	form := url.Values{"csrf": {string(m[1])}, "code": {sandboxChallengeCode}}
+	answer, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+path, strings.NewReader(form.Encode()))
+	answer.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var done []byte
+	if err := do(client, answer, http.StatusOK, &done); err != nil {
+		return fmt.Errorf("3-D Secure answer: %w", err)
+	}
+	return nil
 }
 
 func do(client *http.Client, req *http.Request, want int, out any) error {
