@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
 
 // The sentinel card number: one no other test uses (American Express, not a
@@ -138,6 +140,22 @@ func leakScenario(t *testing.T, p *process, sentinelCVC string) map[string][]byt
 		// A second submission on the paid session answers the payment again.
 		p.submit(t, client, s, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
 	}
+	// A 3-D Secure challenge with the sentinel code: the submission that
+	// meets it must not keep the code while the shopper answers, and the
+	// page sends it again afterwards.
+	s := p.mustSession(t, "leak-3ds")
+	status, action := p.submit(t, client, s, "number", sandbox.Card3DSChallengeAmex, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC)
+	if status != http.StatusOK || action.Status != "requires_action" {
+		t.Fatalf("challenge card: status %d %+v\n%s", status, action, p.Output())
+	}
+	p.answerChallenge(t, client, action.NextAction.URL)
+	status, paid := p.submit(t, client, s, "number", sandbox.Card3DSChallengeAmex, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC,
+		"authentication", action.NextAction.AuthenticationID)
+	if status != http.StatusOK || paid.Status != "paid" {
+		t.Fatalf("after the challenge: status %d %+v\n%s", status, paid, p.Output())
+	}
+	tokens = append(tokens, paid.Token)
+
 	if resp, err := client.Get(p.BaseURL + "/.well-known/jwks.json"); err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
 
 // binary is checkoutd built once for the tests that run the real program as
@@ -231,8 +234,40 @@ func formBody(fields ...string) io.Reader {
 
 // paid is the hosted page's answer to a successful card submission.
 type paid struct {
-	Status string `json:"status"`
-	Token  string `json:"token"`
+	Status     string `json:"status"` // paid, or requires_action (3-D Secure)
+	Token      string `json:"token"`
+	NextAction struct {
+		AuthenticationID string `json:"authentication_id"`
+		URL              string `json:"url"`
+	} `json:"next_action"`
+}
+
+// acsCSRF finds the sandbox issuer's challenge form token.
+var acsCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// answerChallenge answers the sandbox issuer's 3-D Secure window as a
+// shopper would: opens it and enters the one-time code.
+func (p *process) answerChallenge(tb testing.TB, client *http.Client, window string) {
+	tb.Helper()
+	resp, err := client.Get(p.BaseURL + window)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := acsCSRF.FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		tb.Fatalf("challenge window %s: status %d\n%s", window, resp.StatusCode, page)
+	}
+	resp, err = client.PostForm(p.BaseURL+window, url.Values{"csrf": {string(m[1])}, "code": {sandbox.ChallengeCode}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("challenge answer: status %d", resp.StatusCode)
+	}
 }
 
 // pay submits a card as the hosted page does: the page's CSRF token, from
