@@ -58,12 +58,44 @@ type sessionJSON struct {
 	Locale    string                 `json:"locale"`
 	ExpiresAt string                 `json:"expires_at"`
 	Payment   *checkout.PaymentView  `json:"payment"`
-	Risk      *checkout.RiskDecision `json:"risk"` // the latest attempt's screening decision; null before one
+	Risk      *checkout.RiskDecision `json:"risk"`     // the latest attempt's screening decision; null before one
+	ThreeDS   *checkout.ThreeDS      `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
+}
+
+// cardAttemptJSON is one card submission on a session, as docs/API.md shows
+// it: the screening history a payment and its chargebacks link to.
+type cardAttemptJSON struct {
+	Object        string                 `json:"object"` // "attempt"
+	N             int                    `json:"n"`
+	Outcome       string                 `json:"outcome"`
+	DeclineReason string                 `json:"decline_reason,omitempty"`
+	CVCCheck      string                 `json:"cvc_check,omitempty"`
+	Card          *attemptCardJSON       `json:"card"`
+	Risk          *checkout.RiskDecision `json:"risk"`
+	ThreeDS       *checkout.ThreeDS      `json:"three_ds"`
+	CreatedAt     string                 `json:"created_at"`
+}
+
+// attemptCardJSON is an attempt's card: brand, last 4 and the keyed
+// fingerprint, to see one card across attempts.
+type attemptCardJSON struct {
+	Brand       string `json:"brand"`
+	Last4       string `json:"last4"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+func attemptOf(a checkout.Attempt) cardAttemptJSON {
+	out := cardAttemptJSON{Object: "attempt", N: a.N, Outcome: a.Outcome, DeclineReason: a.DeclineReason,
+		CVCCheck: string(a.CVCCheck), Risk: a.Risk, ThreeDS: a.ThreeDS, CreatedAt: timeJSON(a.CreatedAt)}
+	if a.Brand != "" {
+		out.Card = &attemptCardJSON{Brand: string(a.Brand), Last4: a.Last4, Fingerprint: a.Fingerprint}
+	}
+	return out
 }
 
 func timeJSON(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 
-func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, risk *checkout.RiskDecision) sessionJSON {
+func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, latest *checkout.Attempt) sessionJSON {
 	out := sessionJSON{
 		ID:        sess.ID,
 		Object:    "checkout_session",
@@ -74,7 +106,9 @@ func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, risk *che
 		OrderID:   sess.OrderID,
 		Locale:    sess.Locale,
 		ExpiresAt: timeJSON(sess.ExpiresAt),
-		Risk:      risk,
+	}
+	if latest != nil {
+		out.Risk, out.ThreeDS = latest.Risk, latest.ThreeDS
 	}
 	if p != nil {
 		pj := p.View()
@@ -214,11 +248,27 @@ func (s *server) getSession(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	var risk *checkout.RiskDecision
+	var latest *checkout.Attempt
 	if len(attempts) > 0 {
-		risk = attempts[len(attempts)-1].Risk
+		latest = &attempts[len(attempts)-1]
 	}
-	writeJSON(c, http.StatusOK, s.sessionOf(sess, p, risk))
+	writeJSON(c, http.StatusOK, s.sessionOf(sess, p, latest))
+}
+
+// getAttempts is GET /v1/sessions/:id/attempts: every card submission on
+// the session, oldest first, with its screening decision and 3-D Secure
+// authentication. Another merchant's id is not_found.
+func (s *server) getAttempts(c *gin.Context) {
+	attempts, err := s.svc.Attempts(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	out := itemsJSON[cardAttemptJSON]{Object: "list", Data: make([]cardAttemptJSON, 0, len(attempts))}
+	for _, a := range attempts {
+		out.Data = append(out.Data, attemptOf(a))
+	}
+	writeJSON(c, http.StatusOK, out)
 }
 
 // getPayment is GET /v1/payments/:id. Another merchant's id is not_found.

@@ -434,3 +434,40 @@ func TestFrameSrc(t *testing.T) {
 		}
 	}
 }
+
+// The merchant sees the screening history: each submission, the one that
+// met the challenge and the one that paid, with their 3-D Secure.
+func TestAttemptsShowTheChallenge(t *testing.T) {
+	env := MustEnv3DS(t)
+	session := env.MustSession(t, "en")
+	id := mustAction(t, env.pay(session, challengeForm)).AuthenticationID
+
+	_, s := env.api(t, env.key, "GET", "/v1/sessions/"+session, "")
+	if tds, _ := s["three_ds"].(map[string]any); s["status"] != "open" || tds["status"] != "C" || tds["authentication_id"] != id {
+		t.Fatalf("session during the challenge: %v", s)
+	}
+	mustCRes(t, env.answerACS(id, url.Values{"csrf": {env.acsToken(id)}, "code": {sandbox.ChallengeCode}}), session, id, "Y")
+	resultClaims(t, env.pay(session, challengeForm+"&authentication="+id))
+
+	w, list := env.api(t, env.key, "GET", "/v1/sessions/"+session+"/attempts", "")
+	data, _ := list["data"].([]any)
+	if w.Code != 200 || list["object"] != "list" || len(data) != 2 {
+		t.Fatalf("attempts: %d %v", w.Code, list)
+	}
+	first, second := data[0].(map[string]any), data[1].(map[string]any)
+	if first["n"] != 1.0 || first["outcome"] != "authentication_required" || first["three_ds"].(map[string]any)["status"] != "C" ||
+		first["card"].(map[string]any)["last4"] != "3063" {
+		t.Errorf("first attempt: %v", first)
+	}
+	tds := second["three_ds"].(map[string]any)
+	if second["outcome"] != "approved" || tds["status"] != "Y" || tds["challenged"] != true || tds["liability_shift"] != true ||
+		second["risk"].(map[string]any)["verdict"] != "OK" {
+		t.Errorf("second attempt: %v", second)
+	}
+	if strings.Contains(w.Body.String(), "4000000000003063") || strings.Contains(w.Body.String(), "tok_") {
+		t.Errorf("attempts show more of the card than brand, last 4 and fingerprint: %s", w.Body)
+	}
+	if w, _ := env.api(t, env.otherKey, "GET", "/v1/sessions/"+session+"/attempts", ""); w.Code != 404 {
+		t.Errorf("another merchant's attempts: %d", w.Code)
+	}
+}
