@@ -124,6 +124,15 @@ func Rescreen(_ context.Context, prev Decision, in Input, out AuthOutcome, s Set
 	return d
 }
 
+// answerScored reports whether the issuer's answer can add a reason or a
+// count in Rescreen: a decline, a wrong security code, or a code given but
+// not checked. An approval whose code was checked (or not given) changes
+// nothing.
+func answerScored(in Input, out AuthOutcome) bool {
+	return !out.Approved || out.CVCCheck == checkout.CVCFail || out.DeclineReason == checkout.DeclineIncorrectCVC ||
+		(out.CVCCheck == checkout.CVCUnchecked && in.CVC == checkout.CVCProvided)
+}
+
 func rank(v Verdict) int {
 	switch v {
 	case Review:

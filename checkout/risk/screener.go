@@ -75,6 +75,11 @@ func (sc *Screener) Rescreen(ctx context.Context, prev Decision, in Input, out A
 	if err := sc.check(); err != nil {
 		return Decision{}, err
 	}
+	if !answerScored(in, out) {
+		// Most payments: nothing in the answer scores, so the decision
+		// stands, without a round trip for the settings.
+		return prev, nil
+	}
 	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
 	if err != nil {
 		return Decision{}, err

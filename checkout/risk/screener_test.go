@@ -87,6 +87,56 @@ func TestScreenerPerMerchantSettings(t *testing.T) {
 	}
 }
 
+// countingSettings counts the settings loads, each a round trip on
+// PostgreSQL.
+type countingSettings struct {
+	settingsSource
+	loads int
+}
+
+func (c *countingSettings) RiskSettings(ctx context.Context, merchantID string) ([]byte, error) {
+	c.loads++
+	return c.settingsSource.RiskSettings(ctx, merchantID)
+}
+
+// An approval whose answer scores nothing keeps the decision without
+// loading the settings again; an answer that scores loads them.
+func TestRescreenLoadsSettingsOnlyWhenTheAnswerScores(t *testing.T) {
+	e := newEnv()
+	src := &countingSettings{settingsSource: settingsSource{"mer_a": nil}}
+	sc := &Screener{Settings: src, Counters: e.c, Lists: e.l}
+	in := baseInput()
+	prev, err := sc.Screen(t.Context(), in)
+	if err != nil || src.loads != 1 {
+		t.Fatalf("Screen: %+v, %v, %d loads", prev, err, src.loads)
+	}
+	tests := []struct {
+		name  string
+		out   AuthOutcome
+		loads int
+		rule  string // the reason the answer adds; "" none
+	}{
+		{"approved, code checked", AuthOutcome{Approved: true, CVCCheck: checkout.CVCPass}, 0, ""},
+		{"approved, X", AuthOutcome{Approved: true, CVCCheck: checkout.CVCCheckNone}, 0, ""},
+		{"approved, code unchecked", AuthOutcome{Approved: true, CVCCheck: checkout.CVCUnchecked}, 1, RuleCVCUnchecked},
+		{"approved, wrong code", AuthOutcome{Approved: true, CVCCheck: checkout.CVCFail}, 1, RuleCVCMismatch},
+		{"declined", AuthOutcome{DeclineReason: checkout.DeclineGeneric, CVCCheck: checkout.CVCPass}, 1, RuleAuthDeclined},
+	}
+	for _, tt := range tests {
+		src.loads = 0
+		d, err := sc.Rescreen(t.Context(), prev, in, tt.out)
+		if err != nil || src.loads != tt.loads {
+			t.Errorf("%s: %v, %d settings loads; want %d", tt.name, err, src.loads, tt.loads)
+		}
+		if tt.rule == "" && (d.Verdict != prev.Verdict || len(d.Reasons) != len(prev.Reasons)) {
+			t.Errorf("%s: %+v; want the decision unchanged %+v", tt.name, d, prev)
+		}
+		if tt.rule != "" && !d.Has(tt.rule) {
+			t.Errorf("%s: %+v; want %s", tt.name, d, tt.rule)
+		}
+	}
+}
+
 func TestScreenerFailsClosed(t *testing.T) {
 	in := baseInput()
 	for name, sc := range map[string]*Screener{
