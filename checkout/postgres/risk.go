@@ -80,6 +80,62 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	batch := &pgx.Batch{}
+	latest := queueRecord(batch, events)
+	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return wrap("record risk events", err)
+	}
+	return db.pruneSometimes(ctx, latest)
+}
+
+var _ risk.RecordCounter = (*DB)(nil)
+
+// RecordAndCount records the events and answers the queries in one batch:
+// one round trip, one implicit transaction, so the counts include the
+// events just recorded (risk.RecordCounter).
+func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
+	batch := &pgx.Batch{}
+	latest := queueRecord(batch, events)
+	sql, args := countStatement(queries)
+	batch.Queue(sql, args...)
+	br := db.pool.SendBatch(ctx, batch)
+	for range batch.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, wrap("record risk events", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, wrap("count risk events", err)
+	}
+	counts, err := scanCounts(rows, len(queries))
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = wrap("record and count risk events", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		if err := db.pruneSometimes(ctx, latest); err != nil {
+			return nil, err
+		}
+	}
+	return counts, nil
+}
+
+// queueRecord queues the events' insert and returns the latest event's
+// time. The batch's implicit transaction commits without waiting for the
+// WAL to reach disk (synchronous_commit off, for that transaction only). A
+// server crash may lose the last moment's counter events, never corrupt
+// them or anything else: an undercount of a fraction of a second of
+// attempts, against a disk flush on every payment. Payments themselves
+// keep synchronous commits.
+func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
+	if len(events) == 0 {
+		return time.Time{}
+	}
 	keys := make([]string, len(events))
 	members := make([]string, len(events))
 	ats := make([]time.Time, len(events))
@@ -90,19 +146,15 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 			latest = e.At
 		}
 	}
-	// One batch, one round trip, one implicit transaction: its commit does
-	// not wait for the WAL to reach disk (synchronous_commit off, for this
-	// transaction only). A server crash may lose the last moment's counter
-	// events, never corrupt them or anything else: an undercount of a
-	// fraction of a second of attempts, against a disk flush on every
-	// payment. Payments themselves keep synchronous commits.
-	batch := &pgx.Batch{}
 	batch.Queue(`SET LOCAL synchronous_commit = off`)
 	batch.Queue(`INSERT INTO risk_events (key, member, at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, keys, members, ats)
-	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
-		return wrap("record risk events", err)
-	}
+	return latest
+}
+
+// pruneSometimes deletes events past the longest window, a batch every
+// pruneEvery records.
+func (db *DB) pruneSometimes(ctx context.Context, latest time.Time) error {
 	if db.recorded.Add(1)%pruneEvery == 0 {
 		// The latest event's time, not the wall clock: the checkout's clock
 		// is what stamped the events.
@@ -118,25 +170,36 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 // Under READ COMMITTED the statement sees every Record committed before it
 // began, on any instance.
 func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
-	out := make([]int, len(queries))
 	if len(queries) == 0 {
-		return out, nil
+		return []int{}, nil
 	}
+	sql, args := countStatement(queries)
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("count risk events", err)
+	}
+	return scanCounts(rows, len(queries))
+}
+
+// countStatement answers every query in one statement, in order.
+func countStatement(queries []risk.Query) (string, []any) {
 	keys := make([]string, len(queries))
 	since := make([]time.Time, len(queries))
 	distinct := make([]bool, len(queries))
 	for i, q := range queries {
 		keys[i], since[i], distinct[i] = q.Key, q.Since, q.Distinct
 	}
-	rows, err := db.pool.Query(ctx, `SELECT q.i::int, CASE WHEN q.dist
+	return `SELECT q.i::int, CASE WHEN q.dist
 			THEN (SELECT count(DISTINCT e.member) FROM risk_events e WHERE e.key = q.key AND e.at >= q.since AND e.member <> '')
 			ELSE (SELECT count(*) FROM risk_events e WHERE e.key = q.key AND e.at >= q.since) END::int
 		FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) WITH ORDINALITY AS q(key, since, dist, i)`,
-		keys, since, distinct)
-	if err != nil {
-		return nil, wrap("count risk events", err)
-	}
+		[]any{keys, since, distinct}
+}
+
+// scanCounts reads countStatement's answer for want queries, and closes rows.
+func scanCounts(rows pgx.Rows, want int) ([]int, error) {
 	defer rows.Close()
+	out := make([]int, want)
 	seen := 0
 	for rows.Next() {
 		var i, n int
@@ -152,8 +215,8 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 	if err := rows.Err(); err != nil {
 		return nil, wrap("count risk events", err)
 	}
-	if seen != len(queries) {
-		return nil, fmt.Errorf("postgres: count risk events: %d answers for %d queries", seen, len(queries))
+	if seen != want {
+		return nil, fmt.Errorf("postgres: count risk events: %d answers for %d queries", seen, want)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -44,6 +45,36 @@ type Counters interface {
 	// before the call (including the caller's own, just recorded). Errors as
 	// for Record.
 	Count(ctx context.Context, queries []Query) ([]int, error)
+}
+
+// RecordCounter is Counters that can record events and count in one round
+// trip, as Guard and Screen always do one after the other. A store over a
+// network (PostgreSQL) implements it; recordAndCount falls back to Record
+// then Count for one that does not.
+type RecordCounter interface {
+	// RecordAndCount is Record(events) then Count(queries), the counts
+	// including the events just recorded; all or nothing.
+	RecordAndCount(ctx context.Context, events []Event, queries []Query) ([]int, error)
+}
+
+// recordAndCount records the events and answers the queries, in one round
+// trip when the counters can.
+func recordAndCount(ctx context.Context, c Counters, events []Event, queries []Query) ([]int, error) {
+	if rc, ok := c.(RecordCounter); ok {
+		counts, err := rc.RecordAndCount(ctx, events, queries)
+		if err != nil {
+			return nil, fmt.Errorf("risk: record and count attempts: %w", err)
+		}
+		return counts, nil
+	}
+	if err := c.Record(ctx, events); err != nil {
+		return nil, fmt.Errorf("risk: record attempt: %w", err)
+	}
+	counts, err := c.Count(ctx, queries)
+	if err != nil {
+		return nil, fmt.Errorf("risk: count attempts: %w", err)
+	}
+	return counts, nil
 }
 
 // counterKey builds a bounded, uniform key from a kind and a value (an

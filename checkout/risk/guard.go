@@ -165,16 +165,13 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 	if in.MerchantID != "" {
 		events = append(events, add(checkout.RuleRateLimitMerchant, s.Merchant, counterKey("rl_merchant", in.MerchantID), "", false)...)
 	}
-	if err := g.Counters.Record(ctx, events); err != nil {
-		return checkout.GuardVerdict{}, fmt.Errorf("risk: record attempt: %w", err)
-	}
 	queries := make([]Query, len(checks))
 	for i, c := range checks {
 		queries[i] = Query{Key: c.key, Since: in.Time.Add(-c.limit.Window), Distinct: c.dist}
 	}
-	counts, err := g.Counters.Count(ctx, queries)
+	counts, err := recordAndCount(ctx, g.Counters, events, queries)
 	if err != nil {
-		return checkout.GuardVerdict{}, fmt.Errorf("risk: count attempts: %w", err)
+		return checkout.GuardVerdict{}, err
 	}
 	if len(counts) != len(queries) {
 		return checkout.GuardVerdict{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(queries))

@@ -70,12 +70,9 @@ func Screen(ctx context.Context, in Input, s Settings, c Counters, l Lists) (Dec
 	reasons = ruleDisposableEmail(reasons, d, s)
 
 	plan := planVelocity(in, d, s)
-	if err := c.Record(ctx, plan.events); err != nil {
-		return Decision{}, fmt.Errorf("risk: record attempt: %w", err)
-	}
-	counts, err := c.Count(ctx, plan.queries)
+	counts, err := recordAndCount(ctx, c, plan.events, plan.queries)
 	if err != nil {
-		return Decision{}, fmt.Errorf("risk: count attempts: %w", err)
+		return Decision{}, err
 	}
 	if len(counts) != len(plan.queries) {
 		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(plan.queries))

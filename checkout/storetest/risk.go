@@ -203,6 +203,31 @@ func testCounters(t *testing.T, open func(t *testing.T) Store) {
 	if got, err := s.Count(t.Context(), nil); err != nil || len(got) != 0 {
 		t.Fatalf("Count(nil) = %v, %v", got, err)
 	}
+
+	// A store that records and counts in one round trip counts the events
+	// it just recorded, as Record then Count would.
+	rc, ok := s.(risk.RecordCounter)
+	if !ok {
+		return
+	}
+	fresh := checkout.NewID("ip")
+	got, err = rc.RecordAndCount(t.Context(), []risk.Event{
+		{Key: fresh, Member: "card_a", At: at},
+		{Key: fresh, Member: "card_b", At: at},
+		{Key: fresh, Member: "card_b", At: at},
+	}, []risk.Query{{Key: fresh, Since: since}, {Key: fresh, Since: since, Distinct: true}, {Key: key, Since: since}})
+	if err != nil {
+		t.Fatalf("RecordAndCount: %v", err)
+	}
+	if want := []int{3, 2, 4}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("RecordAndCount = %v; want %v", got, want)
+	}
+	if got, err := rc.RecordAndCount(t.Context(), nil, nil); err != nil || len(got) != 0 {
+		t.Fatalf("RecordAndCount(nil, nil) = %v, %v", got, err)
+	}
+	if got, err := s.Count(t.Context(), []risk.Query{{Key: fresh, Since: since}}); err != nil || got[0] != 3 {
+		t.Fatalf("Count after RecordAndCount = %v, %v; want the events kept", got, err)
+	}
 }
 
 // RunShared checks that two handles on one database (two instances) see
