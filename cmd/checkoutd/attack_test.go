@@ -39,10 +39,15 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 
 	// reached counts the attempts of one attack that reached the issuer:
 	// every outcome but refused before authorization (blocked by screening
-	// or the lockout, or rate limited), which never carries a cvc_check.
+	// or the lockout, rate limited, or stopped at a 3-D Secure challenge the
+	// tester cannot answer), which never carries a cvc_check.
 	reached := func(prefix string) int {
 		return e.query(t, `SELECT count(*) FROM attempts a JOIN sessions s ON s.id = a.session_id
-			WHERE s.order_id LIKE $1 AND (a.outcome NOT IN ('blocked', 'rate_limited') OR a.cvc_check <> '')`, prefix+"%")
+			WHERE s.order_id LIKE $1 AND (a.outcome NOT IN ('blocked', 'rate_limited', 'authentication_required') OR a.cvc_check <> '')`, prefix+"%")
+	}
+	challenged := func(prefix string) int {
+		return e.query(t, `SELECT count(*) FROM attempts a JOIN sessions s ON s.id = a.session_id
+			WHERE s.order_id LIKE $1 AND a.outcome = 'authentication_required'`, prefix+"%")
 	}
 	refusedBy := func(prefix, rule string) int {
 		return e.query(t, `SELECT count(*) FROM attempts a JOIN sessions s ON s.id = a.session_id
@@ -55,7 +60,7 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 	var statusesA []int
 	for i := range 12 {
 		p := inst(i)
-		st, _ := p.pay(t, tester, p.mustSession(t, fmt.Sprintf("a-%02d", i)), testCard((i+1)*1000), "123")
+		st, _ := p.try(t, tester, p.mustSession(t, fmt.Sprintf("a-%02d", i)), testCard((i+1)*1000), "123")
 		statusesA = append(statusesA, st)
 	}
 	for i, st := range statusesA[6:] {
@@ -63,17 +68,28 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 			t.Errorf("(a) card %d past the IP limit: %d, want 429 (all %v)", i+7, st, statusesA)
 		}
 	}
-	// (b) One card, many security codes, from a new IP and session each
-	// time (so only the lockout can stop it), alternating instances.
+	// (b) One card, many security codes, from a new IP, session and email
+	// each time (so that screening finds nothing to challenge, and only the
+	// lockout can stop it), alternating instances.
+	freshSession := func(p *process, orderID string) session {
+		var s session
+		if resp := p.api(t, "POST", "/v1/sessions", map[string]any{
+			"amount": 1500, "currency": "JPY", "order_id": orderID, "success_url": p.Shop + "/done",
+			"customer_email": orderID + "@example.jp",
+		}, &s); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create session: %d", resp.StatusCode)
+		}
+		return s
+	}
 	var statusesB []int
 	for i := range 8 {
 		p := inst(i)
-		st, _ := p.pay(t, clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), p.mustSession(t, fmt.Sprintf("b-%02d", i)), sandbox.CardJCB, fmt.Sprintf("%03d", 900+i))
+		st, _ := p.try(t, clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), freshSession(p, fmt.Sprintf("b-%02d", i)), sandbox.CardJCB, fmt.Sprintf("%03d", 900+i))
 		statusesB = append(statusesB, st)
 	}
 	// The right code now, on the instance that did not see the third failure.
 	p := inst(3)
-	st, _ := p.pay(t, clientFrom("127.0.1.100"), p.mustSession(t, "b-right"), sandbox.CardJCB, sandbox.CorrectCode)
+	st, _ := p.try(t, clientFrom("127.0.1.100"), freshSession(p, "b-right"), sandbox.CardJCB, sandbox.CorrectCode)
 	statusesB = append(statusesB, st)
 	for i, st := range statusesB {
 		if st != http.StatusPaymentRequired { // the decline's answer, whether the issuer or the lock said no
@@ -85,7 +101,7 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 	card := testCard(4_242_000)
 	for i := range 10 {
 		p := inst(i)
-		st, _ := p.pay(t, clientFrom(fmt.Sprintf("127.0.2.%d", i+1)), p.mustSession(t, fmt.Sprintf("c-%02d", i)), card, "123")
+		st, _ := p.try(t, clientFrom(fmt.Sprintf("127.0.2.%d", i+1)), p.mustSession(t, fmt.Sprintf("c-%02d", i)), card, "123")
 		statusesC = append(statusesC, st)
 	}
 	for i, st := range statusesC[5:] {
@@ -99,6 +115,8 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 	t.Logf("reached the issuer: (a) %d of 12 (IP limit 6), (b) %d of 9 (lockout after 3), (c) %d of 10 (card limit 5)", ra, rb, rc)
 	t.Logf("refused: (a) %d by ratelimit.ip, (b) %d by lockout.cvc, (c) %d by ratelimit.card",
 		refusedBy("a-", "ratelimit.ip"), refusedBy("b-", "lockout.cvc"), refusedBy("c-", "ratelimit.card"))
+	t.Logf("stopped at a 3-D Secure challenge the tester could not answer: (a) %d, (b) %d, (c) %d",
+		challenged("a-"), challenged("b-"), challenged("c-"))
 	if ra > 6 || rb != 3 || rc > 5 {
 		t.Errorf("reached the issuer: (a) %d, want at most 6; (b) %d, want 3; (c) %d, want at most 5", ra, rb, rc)
 	}

@@ -249,30 +249,55 @@ var acsCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // shopper would: opens it and enters the one-time code.
 func (p *process) answerChallenge(tb testing.TB, client *http.Client, window string) {
 	tb.Helper()
+	if err := p.tryAnswerChallenge(client, window); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// tryAnswerChallenge is answerChallenge for goroutines that meet faults on
+// purpose: it reports what went wrong instead of failing the test.
+func (p *process) tryAnswerChallenge(client *http.Client, window string) error {
 	resp, err := client.Get(p.BaseURL + window)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	m := acsCSRF.FindSubmatch(page)
 	if resp.StatusCode != http.StatusOK || m == nil {
-		tb.Fatalf("challenge window %s: status %d\n%s", window, resp.StatusCode, page)
+		return fmt.Errorf("challenge window %s: status %d\n%s", window, resp.StatusCode, page)
 	}
 	resp, err = client.PostForm(p.BaseURL+window, url.Values{"csrf": {string(m[1])}, "code": {sandbox.ChallengeCode}})
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("challenge answer: status %d", resp.StatusCode)
+		return fmt.Errorf("challenge answer: status %d", resp.StatusCode)
 	}
+	return nil
 }
 
-// pay submits a card as the hosted page does: the page's CSRF token, from
-// the checkout's own origin. It returns the status and the decoded answer.
+// pay submits a card as a shopper on the hosted page does: the page's CSRF
+// token, from the checkout's own origin; when the card's issuer asks for a
+// 3-D Secure challenge, the shopper answers it (they hold the phone) and
+// the page sends the card again. It returns the final status and answer.
 func (p *process) pay(tb testing.TB, client *http.Client, s session, number, cvc string) (int, paid) {
+	tb.Helper()
+	status, out := p.try(tb, client, s, number, cvc)
+	if status != http.StatusOK || out.Status != "requires_action" {
+		return status, out
+	}
+	p.answerChallenge(tb, client, out.NextAction.URL)
+	return p.submit(tb, client, s, "number", number, "expiry", "12/30", "name", "TEST SHOPPER", "cvc", cvc,
+		"authentication", out.NextAction.AuthenticationID)
+}
+
+// try submits a card once, as a card tester does: a 3-D Secure challenge
+// is left unanswered (the tester does not hold the cardholder's phone) and
+// comes back as status 200 with Status "requires_action".
+func (p *process) try(tb testing.TB, client *http.Client, s session, number, cvc string) (int, paid) {
 	tb.Helper()
 	return p.submit(tb, client, s, "number", number, "expiry", "12/30", "name", "TEST SHOPPER", "cvc", cvc)
 }

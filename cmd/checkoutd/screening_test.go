@@ -177,6 +177,10 @@ func TestReviewAcrossInstances(t *testing.T) {
 		if risk, _ := claims["risk"].(map[string]any); claims["status"] != "held" || risk["verdict"] != "REVIEW" {
 			t.Fatalf("result claims %v; want held, REVIEW", claims)
 		}
+		// Screening asked the issuer for a challenge, which the shopper passed.
+		if tds, _ := claims["three_ds"].(map[string]any); tds["challenge_requested"] != true || tds["challenged"] != true || tds["status"] != "Y" {
+			t.Fatalf("result three_ds %v; want a requested challenge, passed", claims["three_ds"])
+		}
 		return claims["sub"].(string)
 	}
 	act := func(p *process, id, action string) (int, string) {

@@ -97,7 +97,9 @@ func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
 	}
 
 	s := p.mustSession(t, "webhook-order")
-	if status, _ := p.pay(t, &http.Client{Timeout: 30 * time.Second}, s, sandbox.CardVisa, "123"); status != http.StatusOK {
+	// A card 3-D Secure could not authenticate (U): no liability shift, so
+	// a fraud chargeback falls to the guarantee.
+	if status, _ := p.pay(t, &http.Client{Timeout: 30 * time.Second}, s, sandbox.Card3DSUnavailable, "123"); status != http.StatusOK {
 		t.Fatalf("pay: %d\n%s", status, p.Output())
 	}
 	var sess struct {
@@ -137,7 +139,7 @@ func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
 		if err := verify.WebhookSignature(endpoint.Secret, req.signature, req.body, 0, time.Now()); err != nil {
 			t.Errorf("%s: signature does not verify: %v", typ, err)
 		}
-		if strings.Contains(string(req.body), strings.ReplaceAll(sandbox.CardVisa, " ", "")) {
+		if strings.Contains(string(req.body), strings.ReplaceAll(sandbox.Card3DSUnavailable, " ", "")) {
 			t.Errorf("%s carries the card number: %s", typ, req.body)
 		}
 	}
