@@ -129,16 +129,23 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 	attempt.Risk = &d
 	s.log().Info("payment refused by the card-testing defence", "session", co.Session.ID, "rule", v.Rule)
 	if v.Locked {
-		// A locked card is answered as any decline (no oracle: the
-		// shopper cannot tell a lock from the issuer's no), and is not
-		// sent to the issuer at all.
+		// A locked card is not sent to the issuer at all. The shopper is
+		// told plainly that this card cannot be used for now (a cardholder
+		// who mistyped the code must not keep retrying a card that will be
+		// refused), with nothing of the thresholds or the duration.
 		attempt.Outcome = AttemptBlocked
 		s.finish(ctx, *attempt, nil)
-		return in, declined()
+		return in, cardLocked()
 	}
 	attempt.Outcome = AttemptRateLimited
 	s.finish(ctx, *attempt, nil)
 	return in, rateLimited()
+}
+
+// cardLocked is the answer to a card locked after repeated wrong security
+// codes: still a decline (402 card_declined), with its own message.
+func cardLocked() *Error {
+	return &Error{Code: EDECLINED, Message: "this card cannot be used right now after too many unsuccessful attempts; use another card or contact your card issuer", MsgID: "pay.card_locked"}
 }
 
 // recordCVCFailure counts a wrong security code against the card for the

@@ -85,3 +85,30 @@ func TestPayChallengePage(t *testing.T) {
 		t.Fatalf("replayed solution: %d %s", w.Code, w.Body)
 	}
 }
+
+// A locked card gets a decline with a message of its own, in the
+// shopper's language, that names no threshold; the issuer never hears of it.
+func TestPayLockedCardPage(t *testing.T) {
+	env := guarded(t, risk.DefaultGuardSettings(), 0)
+	db := env.svc.Store.(*sqlite.DB)
+	now := time.Now()
+	if err := db.LockCard(t.Context(), env.vault.Fingerprint([]byte("4000000000000002")), now.Add(-time.Minute), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"en": "This card can't be used right now because of too many unsuccessful attempts. Please use another card, or contact your card issuer.",
+		"ja": "ご利用に失敗した回数が多いため、このカードは現在ご利用いただけません。別のカードをご利用いただくか、カード発行会社にお問い合わせください。",
+	}
+	for lang, msg := range want {
+		w := env.pay(env.MustSession(t, lang), declinedForm)
+		var m map[string]any
+		json.Unmarshal(w.Body.Bytes(), &m)
+		e, _ := m["error"].(map[string]any)
+		if w.Code != 402 || e["code"] != "card_declined" || e["message"] != msg {
+			t.Fatalf("%s, locked card: %d %s", lang, w.Code, w.Body)
+		}
+	}
+	if n := env.auth.calls.Load(); n != 0 {
+		t.Fatalf("a locked card reached the issuer %d times", n)
+	}
+}
