@@ -151,6 +151,8 @@ type Chargebacks struct {
 	Store interface {
 		ChargebackStore
 		GuaranteeStore
+		// Payment finds the merchant of a payment the processor names.
+		Payment(ctx context.Context, id string) (Payment, error)
 	}
 	// Default is the guarantee of merchants who set none; zero means
 	// DefaultGuarantee().
@@ -190,6 +192,17 @@ const (
 	// processor's clock may run a little ahead of ours.
 	chargebackSkew = 5 * time.Minute
 )
+
+// Record is a chargeback as the card processor notifies it: against a
+// payment of any merchant, named by its id (Create then decides it).
+// ENOTFOUND when there is no such payment.
+func (c *Chargebacks) Record(ctx context.Context, paymentID string, req ChargebackRequest) (Chargeback, error) {
+	p, err := c.Store.Payment(ctx, paymentID)
+	if err != nil {
+		return Chargeback{}, err
+	}
+	return c.Create(ctx, Merchant{ID: p.MerchantID}, paymentID, req)
+}
 
 // Create records a chargeback against one of the merchant's payments and
 // decides its coverage against the year's remaining balance, atomically,

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -8,16 +10,30 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
-// createChargeback is POST /v1/payments/:id/chargebacks: a chargeback as
-// the processor notifies it, recorded against one of the merchant's
-// payments with the guarantee's coverage decided at once. For now the
-// merchant's own key authenticates it; a processor's credential will.
-func (s *server) createChargeback(c *gin.Context) {
+// requireProcessor admits the card processor: its secret key, compared by
+// its SHA-256 in constant time.
+func (s *server) requireProcessor(c *gin.Context) {
+	key, _ := bearerToken(c.GetHeader("Authorization"))
+	sum := sha256.Sum256([]byte(key))
+	if key == "" || len(key) > 200 || subtle.ConstantTimeCompare(sum[:], s.processor) != 1 {
+		writeError(c, s.log, &checkout.Error{Code: checkout.EUNAUTHORIZED, Message: "missing or invalid processor key: send Authorization: Bearer <processor key>"})
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// recordChargeback is POST /v1/processor/payments/:id/chargebacks: a
+// chargeback as the card processor notifies it, against any merchant's
+// payment, with the guarantee's coverage decided at once. Merchants read
+// theirs (GET /v1/chargebacks) but cannot record one: the guarantee pays
+// them for it.
+func (s *server) recordChargeback(c *gin.Context) {
 	var req checkout.ChargebackRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	cb, err := s.chargebacks.Create(c.Request.Context(), merchantOf(c), c.Param("id"), req)
+	cb, err := s.chargebacks.Record(c.Request.Context(), c.Param("id"), req)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
@@ -100,28 +116,6 @@ func guaranteeOf(st checkout.GuaranteeStatus) guaranteeJSON {
 // getGuarantee is GET /v1/guarantee: this year's (JST) guarantee.
 func (s *server) getGuarantee(c *gin.Context) {
 	st, err := s.chargebacks.Status(c.Request.Context(), merchantOf(c))
-	if err != nil {
-		writeError(c, s.log, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, guaranteeOf(st))
-}
-
-// putGuarantee is PUT /v1/guarantee {yearly_cap, currency}.
-// Both fields are required: a cap left out must not read as a cap of 0.
-func (s *server) putGuarantee(c *gin.Context) {
-	var req struct {
-		YearlyCap *int64 `json:"yearly_cap"`
-		Currency  string `json:"currency"`
-	}
-	if !s.bindJSON(c, &req) {
-		return
-	}
-	if req.YearlyCap == nil {
-		writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Field: "yearly_cap", Message: "yearly_cap is required: an integer in the currency's minor unit"})
-		return
-	}
-	st, err := s.chargebacks.SetGuarantee(c.Request.Context(), merchantOf(c), checkout.GuaranteeRequest{YearlyCap: *req.YearlyCap, Currency: req.Currency})
 	if err != nil {
 		writeError(c, s.log, err)
 		return

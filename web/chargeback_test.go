@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
 func TestChargebacksAndTheGuarantee(t *testing.T) {
@@ -15,9 +17,15 @@ func TestChargebacksAndTheGuarantee(t *testing.T) {
 	if risk, _ := p["risk"].(map[string]any); risk["verdict"] != "OK" {
 		t.Fatalf("the test payment was not screened OK: %v", p)
 	}
-	path := "/v1/payments/" + payment + "/chargebacks"
+	path := "/v1/processor/payments/" + payment + "/chargebacks"
 
-	status, cb := e.call(t, e.key, "POST", path, `{"amount":1000,"reason_code":"10.4","reason":"Other Fraud: Card-Absent Environment","occurred_at":"`+timeJSON(*e.clock.Load())+`"}`)
+	// The processor records it; the merchant cannot (the guarantee pays
+	// the merchant for it), not even on the old merchant route.
+	status, m := e.call(t, e.key, "POST", path, `{"amount":1000,"reason_code":"10.4"}`)
+	wantError(t, status, m, 401, "unauthorized", "")
+	status, m = e.call(t, e.key, "POST", "/v1/payments/"+payment+"/chargebacks", `{"amount":1000,"reason_code":"10.4"}`)
+	wantError(t, status, m, 404, "not_found", "")
+	status, cb := e.call(t, e.processorKey, "POST", path, `{"amount":1000,"reason_code":"10.4","reason":"Other Fraud: Card-Absent Environment","occurred_at":"`+timeJSON(*e.clock.Load())+`"}`)
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d %v", status, cb)
 	}
@@ -35,15 +43,12 @@ func TestChargebacksAndTheGuarantee(t *testing.T) {
 	}
 
 	// 500 left of the payment: more is refused, and nothing is stored.
-	status, m := e.call(t, e.key, "POST", path, `{"amount":501,"reason_code":"10.4"}`)
+	status, m = e.call(t, e.processorKey, "POST", path, `{"amount":501,"reason_code":"10.4"}`)
 	wantError(t, status, m, 400, "invalid", "amount")
 	if msg := m["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "at most 500") {
 		t.Fatalf("message %q", msg)
 	}
-	// Another merchant's payment is not found, not forbidden.
-	status, m = e.call(t, e.otherKey, "POST", path, `{"amount":1,"reason_code":"10.4"}`)
-	wantError(t, status, m, 404, "not_found", "")
-	status, m = e.call(t, e.key, "POST", "/v1/payments/pay_nope/chargebacks", `{"amount":1,"reason_code":"10.4"}`)
+	status, m = e.call(t, e.processorKey, "POST", "/v1/processor/payments/pay_nope/chargebacks", `{"amount":1,"reason_code":"10.4"}`)
 	wantError(t, status, m, 404, "not_found", "")
 
 	// Read back; another merchant cannot.
@@ -73,18 +78,28 @@ func TestChargebacksAndTheGuarantee(t *testing.T) {
 		t.Fatalf("the year does not start at midnight in Japan: %v", g["period_start"])
 	}
 
-	// A cap of ¥1,200 leaves ¥200: the next ¥400 is partly covered, the
-	// one after not at all.
-	status, g = e.call(t, e.key, "PUT", "/v1/guarantee", `{"yearly_cap":1200,"currency":"JPY"}`)
-	if status != 200 || g["default"] != false || g["remaining"] != 200.0 {
-		t.Fatalf("put: %d %v", status, g)
+	// The cap is the operator's (a term of the contract), never the
+	// merchant's: a cap of ¥1,200 leaves ¥200, so the next ¥400 is partly
+	// covered, the one after not at all.
+	status, m = e.call(t, e.key, "PUT", "/v1/guarantee", `{"yearly_cap":100000000,"currency":"JPY"}`)
+	wantError(t, status, m, 404, "not_found", "")
+	merchant, err := e.svc.Authenticate(t.Context(), e.key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, second := e.call(t, e.key, "POST", path, `{"amount":400,"reason_code":"4837"}`)
+	if _, err := e.cbs.SetGuarantee(t.Context(), merchant, checkout.GuaranteeRequest{YearlyCap: 1200, Currency: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	_, g = e.call(t, e.key, "GET", "/v1/guarantee", "")
+	if g["default"] != false || g["remaining"] != 200.0 {
+		t.Fatalf("after the operator's cap: %v", g)
+	}
+	_, second := e.call(t, e.processorKey, "POST", path, `{"amount":400,"reason_code":"4837"}`)
 	if cov := second["coverage"].(map[string]any); cov["covered"] != true || cov["covered_amount"] != 200.0 || cov["reason"] != "partially_covered" {
 		t.Fatalf("second: %v", second)
 	}
 	other := e.paid(t)
-	_, third := e.call(t, e.key, "POST", "/v1/payments/"+other+"/chargebacks", `{"amount":100,"reason_code":"4837"}`)
+	_, third := e.call(t, e.processorKey, "POST", "/v1/processor/payments/"+other+"/chargebacks", `{"amount":100,"reason_code":"4837"}`)
 	if cov := third["coverage"].(map[string]any); cov["covered"] != false || cov["covered_amount"] != 0.0 || cov["reason"] != "cap_exhausted" {
 		t.Fatalf("third: %v", third)
 	}
@@ -97,7 +112,7 @@ func TestChargebacksAndTheGuarantee(t *testing.T) {
 func TestChargebackAndGuaranteeValidation(t *testing.T) {
 	e := mustFraudEnv(t)
 	payment := e.paid(t)
-	path := "/v1/payments/" + payment + "/chargebacks"
+	path := "/v1/processor/payments/" + payment + "/chargebacks"
 	for _, tc := range []struct{ name, body, field string }{
 		{"no amount", `{"reason_code":"10.4"}`, "amount"},
 		{"amount as text", `{"amount":"100","reason_code":"10.4"}`, "amount"},
@@ -110,21 +125,15 @@ func TestChargebackAndGuaranteeValidation(t *testing.T) {
 		{"currency is the payment's", `{"amount":100,"reason_code":"10.4","currency":"USD"}`, "currency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, m := e.call(t, e.key, "POST", path, tc.body)
+			status, m := e.call(t, e.processorKey, "POST", path, tc.body)
 			wantError(t, status, m, 400, "invalid", tc.field)
 		})
 	}
-	for _, tc := range []struct{ name, body, field string }{
-		{"no cap", `{"currency":"JPY"}`, "yearly_cap"},
-		{"negative cap", `{"yearly_cap":-1,"currency":"JPY"}`, "yearly_cap"},
-		{"no currency", `{"yearly_cap":1000}`, "currency"},
-		{"unknown currency", `{"yearly_cap":1000,"currency":"XXX"}`, "currency"},
-		{"unknown field", `{"yearly_cap":1000,"currency":"JPY","used":0}`, "used"},
-	} {
-		t.Run("guarantee "+tc.name, func(t *testing.T) {
-			status, m := e.call(t, e.key, "PUT", "/v1/guarantee", tc.body)
-			wantError(t, status, m, 400, "invalid", tc.field)
-		})
+	for name, key := range map[string]string{"no key": "", "a merchant's key": e.key, "a wrong key": e.processorKey + "x"} {
+		status, m := e.call(t, key, "POST", path, `{"amount":100,"reason_code":"10.4"}`)
+		if status != 401 || m["error"].(map[string]any)["code"] != "unauthorized" {
+			t.Errorf("%s: %d %v", name, status, m)
+		}
 	}
 	if _, list := e.call(t, e.key, "GET", "/v1/chargebacks", ""); len(list["data"].([]any)) != 0 {
 		t.Fatalf("refused requests stored chargebacks: %v", list)

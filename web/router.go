@@ -43,6 +43,12 @@ type Options struct {
 	// log, and chargebacks with the guarantee. Nil leaves those routes out.
 	Webhooks    *checkout.Webhooks
 	Chargebacks *checkout.Chargebacks
+	// ProcessorKeyHash is the SHA-256 of the card processor's secret key,
+	// which authenticates its chargeback notifications
+	// (POST /v1/processor/payments/:id/chargebacks). Nil leaves that route
+	// out: merchants never record their own chargebacks, since the
+	// guarantee pays them for those.
+	ProcessorKeyHash []byte
 	// BaseURL is the checkout's public base URL, e.g. http://localhost:8080.
 	// It builds session URLs and is the only Origin accepted on the card
 	// submission.
@@ -62,6 +68,7 @@ type server struct {
 	risk        *risk.Admin
 	webhooks    *checkout.Webhooks
 	chargebacks *checkout.Chargebacks
+	processor   []byte // SHA-256 of the processor's key; nil: no processor route
 	baseURL     string // without a trailing slash
 	selfOrigin  string // scheme://host[:port] of baseURL, as browsers send it in Origin
 	hsts        bool
@@ -97,6 +104,7 @@ func newServer(opts Options) (*server, error) {
 		risk:        opts.Risk,
 		webhooks:    opts.Webhooks,
 		chargebacks: opts.Chargebacks,
+		processor:   opts.ProcessorKeyHash,
 		baseURL:     base.String(),
 		selfOrigin:  originOf(base),
 		hsts:        opts.HSTS,
@@ -171,11 +179,13 @@ func (s *server) routes() *gin.Engine {
 		api.GET("/webhooks/deliveries", s.listDeliveries)
 	}
 	if s.chargebacks != nil {
-		api.POST("/payments/:id/chargebacks", s.createChargeback)
 		api.GET("/chargebacks", s.listChargebacks)
 		api.GET("/chargebacks/:id", s.getChargeback)
 		api.GET("/guarantee", s.getGuarantee)
-		api.PUT("/guarantee", s.putGuarantee)
+		if s.processor != nil {
+			processor := r.Group("/v1/processor", s.requireProcessor)
+			processor.POST("/payments/:id/chargebacks", s.recordChargeback)
+		}
 	}
 	if s.risk != nil {
 		api.GET("/risk/settings", s.getRiskSettings)

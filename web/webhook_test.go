@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,9 +17,10 @@ import (
 // wires them: the Service records its events through the Webhooks outbox.
 type fraudEnv struct {
 	*testEnv
-	db    *sqlite.DB
-	hooks *checkout.Webhooks
-	cbs   *checkout.Chargebacks
+	db           *sqlite.DB
+	hooks        *checkout.Webhooks
+	cbs          *checkout.Chargebacks
+	processorKey string // the card processor's secret key, for chargebacks
 }
 
 func mustFraudEnv(tb testing.TB) *fraudEnv {
@@ -28,13 +30,14 @@ func mustFraudEnv(tb testing.TB) *fraudEnv {
 	if !ok {
 		tb.Fatalf("store is %T", env.svc.Store)
 	}
-	f := &fraudEnv{testEnv: env, db: db}
+	f := &fraudEnv{testEnv: env, db: db, processorKey: "proc_sk_" + checkout.NewID("test")}
+	processorHash := sha256.Sum256([]byte(f.processorKey))
 	f.hooks = &checkout.Webhooks{Store: db, Keys: env.vault, Now: env.svc.Now}
 	f.cbs = &checkout.Chargebacks{Store: db, Now: env.svc.Now}
 	env.svc.Notifier = f.hooks
 	log := slog.New(slog.NewTextHandler(lockedWriter{env.logMu, env.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env.h = New(Options{Service: env.svc, Keys: env.vault, BaseURL: testBase, HSTS: true, Log: log, Risk: env.risk,
-		Webhooks: f.hooks, Chargebacks: f.cbs})
+		Webhooks: f.hooks, Chargebacks: f.cbs, ProcessorKeyHash: processorHash[:]})
 	return f
 }
 
@@ -172,8 +175,8 @@ func TestWebhookRoutesNeedAKey(t *testing.T) {
 	e := mustFraudEnv(t)
 	for _, r := range []struct{ method, target string }{
 		{"POST", "/v1/webhooks"}, {"GET", "/v1/webhooks"}, {"DELETE", "/v1/webhooks/we_x"}, {"GET", "/v1/webhooks/deliveries"},
-		{"POST", "/v1/payments/pay_x/chargebacks"}, {"GET", "/v1/chargebacks"}, {"GET", "/v1/chargebacks/cb_x"},
-		{"GET", "/v1/guarantee"}, {"PUT", "/v1/guarantee"},
+		{"POST", "/v1/processor/payments/pay_x/chargebacks"}, {"GET", "/v1/chargebacks"}, {"GET", "/v1/chargebacks/cb_x"},
+		{"GET", "/v1/guarantee"},
 	} {
 		w := e.do(r.method, r.target, `{}`, "Content-Type", "application/json")
 		if w.Code != http.StatusUnauthorized {

@@ -36,14 +36,19 @@ type Config struct {
 	Store       string // sqlite (embedded default) or postgres
 	DatabaseURL string // PostgreSQL connection string; env only in production (it may hold a password)
 
-	KEK               string        // local (development key file) or transit (HashiCorp Vault)
-	VaultAddr         string        // e.g. https://vault.internal:8200
-	VaultCACert       string        // PEM CA that signed Vault's certificate
-	VaultToken        string        // env CHECKOUT_VAULT_TOKEN only: a flag would show in ps
-	VaultRoleID       string        // AppRole role id
-	VaultRoleIDFile   string        // or a file holding it
-	VaultSecretID     string        // env CHECKOUT_VAULT_SECRET_ID only
-	VaultSecretIDFile string        // or a file holding it (e.g. a mounted secret)
+	KEK               string // local (development key file) or transit (HashiCorp Vault)
+	VaultAddr         string // e.g. https://vault.internal:8200
+	VaultCACert       string // PEM CA that signed Vault's certificate
+	VaultToken        string // env CHECKOUT_VAULT_TOKEN only: a flag would show in ps
+	VaultRoleID       string // AppRole role id
+	VaultRoleIDFile   string // or a file holding it
+	VaultSecretID     string // env CHECKOUT_VAULT_SECRET_ID only
+	VaultSecretIDFile string // or a file holding it (e.g. a mounted secret)
+	// ProcessorKeyFile holds the card processor's secret key, which
+	// authenticates its chargeback notifications. Empty: with the embedded
+	// store, <data-dir>/processor.key, made on first start (the sandbox's
+	// processor); with PostgreSQL, no processor route.
+	ProcessorKeyFile  string
 	VaultTransitMount string        // mount path of the Transit engine
 	VaultTransitKey   string        // the Transit key that wraps data keys
 	VaultTimeout      time.Duration // deadline of every Vault call
@@ -107,6 +112,7 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.VaultRoleID, "vault-role-id", "CHECKOUT_VAULT_ROLE_ID", "", "AppRole role id (the secret id comes from CHECKOUT_VAULT_SECRET_ID or -vault-secret-id-file)")
 	str(&cfg.VaultRoleIDFile, "vault-role-id-file", "CHECKOUT_VAULT_ROLE_ID_FILE", "", "file holding the AppRole role id")
 	str(&cfg.VaultSecretIDFile, "vault-secret-id-file", "CHECKOUT_VAULT_SECRET_ID_FILE", "", "file holding the AppRole secret id")
+	str(&cfg.ProcessorKeyFile, "processor-key-file", "CHECKOUT_PROCESSOR_KEY_FILE", "", "file holding the card processor's secret key, which authenticates chargeback notifications (default with -store sqlite: DATA-DIR/processor.key, made on first start)")
 	str(&cfg.VaultTransitMount, "vault-transit-mount", "CHECKOUT_VAULT_TRANSIT_MOUNT", "transit", "mount path of the Transit secrets engine")
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")

@@ -54,6 +54,9 @@ Usage:
   checkoutd kek policy [-admin]                               print the HashiCorp Vault policy checkoutd needs
   checkoutd cards locked                                      list the cards locked after wrong security codes
   checkoutd cards unlock --fingerprint fp_...                 unlock a card
+  checkoutd guarantee show --merchant mer_...                 a merchant's chargeback guarantee this year
+  checkoutd guarantee set --merchant mer_... --cap N --currency JPY   set its yearly cap (the operator's, not the merchant's)
+  checkoutd processors key                                    a new key for the card processor's chargeback notifications
   checkoutd certs dev -out DIR [-host HOST...]                a development CA and server certificates (checkoutd, Vault)
 
 Run 'checkoutd serve -h' for the flags; each has a CHECKOUT_* environment variable.
@@ -99,6 +102,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return runCards(ctx, args[0], args[1:], stdout, stderr)
+	case "guarantee":
+		if len(args) == 0 || (args[0] != "show" && args[0] != "set") {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runGuarantee(ctx, args[0], args[1:], stdout, stderr)
+	case "processors":
+		if len(args) != 1 || args[0] != "key" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runProcessorsKey(stdout)
 	case "certs":
 		if len(args) == 0 || args[0] != "dev" {
 			fmt.Fprint(stderr, usage)
@@ -238,6 +253,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		return nil, err
 	}
 	svc.Notifier = s.notify.webhooks
+	processorHash, sandboxProcessorKey, err := processorKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	s.notify.start()
 	handler := web.New(web.Options{
 		Service:     svc,
@@ -245,10 +264,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		Risk:        d.riskAdmin(),
 		Webhooks:    s.notify.webhooks,
 		Chargebacks: s.notify.chargebacks,
-		BaseURL:     s.BaseURL,
-		HSTS:        tlsConfig != nil,
-		Ready:       d.ready,
-		Log:         log,
+		// The card processor's key authenticates chargeback notifications.
+		ProcessorKeyHash: processorHash,
+		BaseURL:          s.BaseURL,
+		HSTS:             tlsConfig != nil,
+		Ready:            d.ready,
+		Log:              log,
 	})
 	s.serve(ln, handler, tlsConfig)
 
@@ -283,6 +304,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		if s.DemoURL != "" {
 			summary["demo_shop"] = s.DemoURL
 			summary["demo_merchant"] = s.Merchant
+			if sandboxProcessorKey != "" {
+				// The sandbox processor's key, to notify test chargebacks.
+				summary["sandbox_processor_key"] = sandboxProcessorKey
+			}
 		}
 		line, _ := json.Marshal(summary)
 		fmt.Fprintf(out, "%s\n", line)

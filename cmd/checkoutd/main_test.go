@@ -174,3 +174,41 @@ func TestHealthAndReadiness(t *testing.T) {
 		}
 	}
 }
+
+// On the embedded defaults the sandbox has a card processor: its key is
+// made once in the data directory (0600), shown with the demo shop, and
+// the only key that records a chargeback; a restart keeps it.
+func TestSandboxProcessorKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := mustStartIn(t, dir)
+	if !strings.HasPrefix(p.ProcessorKey, "proc_sk_") {
+		t.Fatalf("start-up line shows processor key %q", p.ProcessorKey)
+	}
+	info, err := os.Stat(filepath.Join(dir, "processor.key"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("processor.key: %v, %v; want mode 0600", info, err)
+	}
+	record := func(key string) int {
+		req, _ := http.NewRequest("POST", p.BaseURL+"/v1/processor/payments/pay_nosuchpayment/chargebacks",
+			strings.NewReader(`{"amount":100,"reason_code":"10.4"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := record(p.ProcessorKey); got != http.StatusNotFound { // authenticated: the payment is what is missing
+		t.Fatalf("the processor's key: %d; want 404 for a missing payment", got)
+	}
+	if got := record(p.Merchant.APIKey); got != http.StatusUnauthorized {
+		t.Fatalf("the merchant's key: %d; want 401", got)
+	}
+	key := p.ProcessorKey
+	p.Stop(t)
+	if again := mustStartIn(t, dir); again.ProcessorKey != key {
+		t.Fatalf("restart changed the sandbox processor's key")
+	}
+}

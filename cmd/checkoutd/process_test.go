@@ -61,6 +61,9 @@ type process struct {
 	Merchant DemoMerchant
 	DataDir  string
 	Shop     string // the origin return URLs point at: the demo shop, or a merchant's registered origin
+	// ProcessorKey is the sandbox processor's key the start-up line shows
+	// with the demo shop (chargeback notifications).
+	ProcessorKey string
 
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -127,11 +130,12 @@ func mustStartWith(tb testing.TB, dataDir string, env []string, args ...string) 
 		Checkout string       `json:"checkout"`
 		DemoShop string       `json:"demo_shop"`
 		Merchant DemoMerchant `json:"demo_merchant"`
+		Key      string       `json:"sandbox_processor_key"`
 	}
 	if err := json.Unmarshal(first, &started); err != nil {
 		tb.Fatalf("start-up line %q: %v", first, err)
 	}
-	p.BaseURL, p.DemoURL, p.Merchant = started.Checkout, started.DemoShop, started.Merchant
+	p.BaseURL, p.DemoURL, p.Merchant, p.ProcessorKey = started.Checkout, started.DemoShop, started.Merchant, started.Key
 	p.Shop = p.DemoURL
 	return p
 }

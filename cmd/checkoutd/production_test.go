@@ -35,6 +35,10 @@ type production struct {
 	roleID   string
 	secretID string
 	key      string // the merchant's secret key
+	merchant string // its id
+
+	processorKey     string // the card processor's key, for chargeback notifications
+	processorKeyFile string // where every instance reads it
 }
 
 type productionOptions struct {
@@ -55,19 +59,33 @@ func mustProduction(t *testing.T, opts productionOptions) (*production, *vaultte
 	}
 	e.roleID, e.secretID = e.vault.EnableAppRole(t, vault.TransitPolicy(vaulttest.Mount, vaulttest.Key))
 
+	// The operator makes the processor's key and installs it for every instance.
+	out, err := exec.Command(binary, "processors", "key").Output()
+	var made struct {
+		Key string `json:"processor_key"`
+	}
+	if err != nil || json.Unmarshal(out, &made) != nil || !strings.HasPrefix(made.Key, "proc_sk_") {
+		t.Fatalf("processors key: %q %v", out, err)
+	}
+	e.processorKey, e.processorKeyFile = made.Key, filepath.Join(t.TempDir(), "processor.key")
+	if err := os.WriteFile(e.processorKeyFile, []byte(made.Key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	cmd := exec.Command(binary, "merchants", "create", "--name", "Tea Shop", "--origin", "https://shop.example")
 	cmd.Env = append(cmd.Environ(), e.env()...)
-	out, err := cmd.Output()
+	out, err = cmd.Output()
 	if err != nil {
 		t.Fatalf("merchants create on PostgreSQL and Vault: %v", err)
 	}
 	var created struct {
+		ID  string `json:"merchant_id"`
 		Key string `json:"secret_key"`
 	}
 	if err := json.Unmarshal(out, &created); err != nil || created.Key == "" {
 		t.Fatalf("merchants create: %q %v", out, err)
 	}
-	e.key = created.Key
+	e.key, e.merchant = created.Key, created.ID
 	return e, proxy
 }
 
@@ -84,6 +102,22 @@ func (e *production) env() []string {
 		// A session left processing by a failure is taken over after three
 		// authorization deadlines; short here, so the tests can see it.
 		"CHECKOUT_AUTH_TIMEOUT=1s",
+		"CHECKOUT_PROCESSOR_KEY_FILE=" + e.processorKeyFile,
+	}
+}
+
+// operatorJSON runs an operator command on the shared PostgreSQL and Vault
+// and decodes what it prints.
+func (e *production) operatorJSON(t *testing.T, out any, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cmd.Environ(), e.env()...)
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("checkoutd %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("checkoutd %s: %q: %v", strings.Join(args, " "), b, err)
 	}
 }
 

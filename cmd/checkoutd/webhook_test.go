@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,9 +128,22 @@ func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
 			Reason        string `json:"reason"`
 		} `json:"coverage"`
 	}
-	resp = p.api(t, "POST", "/v1/payments/"+sess.Payment.ID+"/chargebacks", map[string]any{
-		"amount": 1000, "reason_code": "10.4", "reason": "Other Fraud: Card-Absent Environment",
-	}, &cb)
+	// The processor notifies it, with its own key; the merchant's key
+	// cannot (the guarantee pays the merchant for chargebacks).
+	chargeback := map[string]any{"amount": 1000, "reason_code": "10.4", "reason": "Other Fraud: Card-Absent Environment"}
+	if resp := p.api(t, "POST", "/v1/processor/payments/"+sess.Payment.ID+"/chargebacks", chargeback, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a chargeback with the merchant's key: %d", resp.StatusCode)
+	}
+	body, _ := json.Marshal(chargeback)
+	req, _ := http.NewRequest("POST", p.BaseURL+"/v1/processor/payments/"+sess.Payment.ID+"/chargebacks", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.processorKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&cb)
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated || cb.PaymentID != sess.Payment.ID || cb.RiskVerdict != "OK" ||
 		!cb.Coverage.Covered || cb.Coverage.CoveredAmount != 1000 || cb.Coverage.Reason != "screened_ok" {
 		t.Fatalf("chargeback: %d %+v", resp.StatusCode, cb)
@@ -188,6 +203,27 @@ func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
 	p.api(t, "GET", "/v1/guarantee", nil, &g)
 	if g.Used != 1000 || g.Remaining != 99_000 {
 		t.Fatalf("guarantee: %+v", g)
+	}
+	// The operator sets the merchant's cap (a term of its contract); the
+	// merchant reads it.
+	var merchant struct {
+		ID string `json:"merchant_id"`
+	}
+	cmd := exec.Command(binary, "guarantee", "show", "--merchant", "mer_nosuchmerchant")
+	cmd.Env = append(cmd.Environ(), e.env()...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no such merchant") {
+		t.Fatalf("guarantee show of a missing merchant: %v %s", err, out)
+	}
+	e.operatorJSON(t, &merchant, "guarantee", "set", "--merchant", e.merchant, "--cap", "500000", "--currency", "JPY")
+	var shown struct {
+		YearlyCap int64 `json:"yearly_cap"`
+		Used      int64 `json:"used"`
+		Default   bool  `json:"default"`
+	}
+	e.operatorJSON(t, &shown, "guarantee", "show", "--merchant", merchant.ID)
+	p.api(t, "GET", "/v1/guarantee", nil, &g)
+	if shown.YearlyCap != 500_000 || shown.Used != 1000 || shown.Default || g.Remaining != 499_000 {
+		t.Fatalf("after the operator's cap: shown %+v, the merchant sees %+v", shown, g)
 	}
 	if n := e.query(t, `SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND endpoint_id = $1`, endpoint.ID); n != 2 {
 		t.Fatalf("%d deliveries succeeded in PostgreSQL; want 2", n)

@@ -18,6 +18,7 @@ type notifyStore interface {
 	webhook.Store
 	checkout.ChargebackStore
 	checkout.GuaranteeStore
+	checkout.PaymentStore
 }
 
 var (
