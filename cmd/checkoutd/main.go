@@ -312,7 +312,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		line, _ := json.Marshal(summary)
 		fmt.Fprintf(out, "%s\n", line)
 		if s.DemoURL != "" {
-			fmt.Fprintf(out, "\nOpen %s and pay with the test card 4242 4242 4242 4242, any future expiry, code 123.\n", s.DemoURL)
+			fmt.Fprintf(out, "\nOpen %s and pay with the test card 4242 4242 4242 4242, any future expiry, code 123.\n"+
+				"With 4000 0000 0000 3063 the card's issuer asks for a 3-D Secure one-time code: 123456.\n", s.DemoURL)
 		}
 	}
 	ok = true
