@@ -310,17 +310,27 @@ func (p *process) try(tb testing.TB, client *http.Client, s session, number, cvc
 // opening this instance's page for its CSRF token.
 func (p *process) submit(tb testing.TB, client *http.Client, s session, fields ...string) (int, paid) {
 	tb.Helper()
-	token := csrfToken(tb, client, p.BaseURL+"/pay/"+s.ID)
+	status, out, err := p.postCard(client, s, csrfToken(tb, client, p.BaseURL+"/pay/"+s.ID), fields...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, out
+}
+
+// postCard posts the pay form as the page does, with the page's CSRF
+// token, and decodes the answer. It reports a failed request instead of
+// failing the test, for goroutines that meet faults on purpose.
+func (p *process) postCard(client *http.Client, s session, csrf string, fields ...string) (int, paid, error) {
 	req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody(fields...))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-CSRF-Token", token)
+	req.Header.Set("X-CSRF-Token", csrf)
 	req.Header.Set("Origin", p.BaseURL)
 	resp, err := client.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, paid{}, err
 	}
 	defer resp.Body.Close()
 	var out paid
 	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }

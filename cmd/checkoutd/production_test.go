@@ -319,14 +319,14 @@ func shoppers(t *testing.T, p *process, stop <-chan struct{}, limit int, number,
 			fields := []string{"number", number, "expiry", "12/30", "name", "FAULT TEST", "cvc", cvc}
 			o := outcome{session: s}
 			var answer paid
-			o.status, answer = submitQuietly(client, p, s, string(m[1]), fields...)
+			o.status, answer, _ = p.postCard(client, s, string(m[1]), fields...) // no answer: status 0
 			if o.status == http.StatusOK && answer.Status == "requires_action" {
 				// The shopper answers the issuer's challenge (screening asks
 				// for one once this card has been used often), then the page
 				// sends the card again; a fault on the way is a failure.
 				o.status = 0
 				if p.tryAnswerChallenge(client, answer.NextAction.URL) == nil {
-					o.status, _ = submitQuietly(client, p, s, string(m[1]), append(fields, "authentication", answer.NextAction.AuthenticationID)...)
+					o.status, _, _ = p.postCard(client, s, string(m[1]), append(fields, "authentication", answer.NextAction.AuthenticationID)...)
 				}
 			}
 			out = append(out, o)
@@ -334,24 +334,6 @@ func shoppers(t *testing.T, p *process, stop <-chan struct{}, limit int, number,
 		done <- out
 	}()
 	return done
-}
-
-// submitQuietly posts the card form with the page's token and reports the
-// status (0 when no answer came) and the answer, without failing the test:
-// for the shoppers' goroutine, which meets faults on purpose.
-func submitQuietly(client *http.Client, p *process, s session, csrf string, fields ...string) (int, paid) {
-	req, _ := http.NewRequest("POST", p.BaseURL+"/pay/"+s.ID, formBody(fields...))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-CSRF-Token", csrf)
-	req.Header.Set("Origin", p.BaseURL)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, paid{}
-	}
-	defer resp.Body.Close()
-	var out paid
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
 }
 
 // waitReady polls /readyz until it answers want (bounded), and returns how long that took.
