@@ -335,3 +335,39 @@ func (db *DB) FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o
 	}
 	return err
 }
+
+// PruneWebhookEvents deletes up to limit events created before before
+// whose deliveries are all over, with their deliveries and attempts, in
+// one transaction (webhook.Dispatcher's retention). Events another
+// instance is pruning at the same moment are skipped, not waited for.
+func (db *DB) PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT e.id FROM webhook_events e
+			WHERE e.created_at < $1 AND NOT EXISTS (
+				SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+			ORDER BY e.created_at LIMIT $2 FOR UPDATE SKIP LOCKED`, ts(before), limit)
+		if err != nil {
+			return wrap("prune webhook events", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return wrap("prune webhook events", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, stmt := range []string{
+			`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE event_id = ANY ($1))`,
+			`DELETE FROM webhook_deliveries WHERE event_id = ANY ($1)`,
+			`DELETE FROM webhook_events WHERE id = ANY ($1)`,
+		} {
+			if _, err := tx.Exec(ctx, stmt, ids); err != nil {
+				return wrap("prune webhook events", err)
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}

@@ -343,3 +343,46 @@ func (db *DB) FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o
 	}
 	return err
 }
+
+// PruneWebhookEvents deletes up to limit events created before before
+// whose deliveries are all over, with their deliveries and attempts, in
+// one write transaction (webhook.Dispatcher's retention).
+func (db *DB) PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT e.id FROM webhook_events e
+			WHERE e.created_at < ? AND NOT EXISTS (
+				SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+			ORDER BY e.created_at LIMIT ?`, unixNanos(before), limit)
+		if err != nil {
+			return fmt.Errorf("sqlite: prune webhook events: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: prune webhook events: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: prune webhook events: %w", err)
+		}
+		for _, id := range ids {
+			for _, stmt := range []string{
+				`DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE event_id = ?)`,
+				`DELETE FROM webhook_deliveries WHERE event_id = ?`,
+				`DELETE FROM webhook_events WHERE id = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, stmt, id); err != nil {
+					return fmt.Errorf("sqlite: prune webhook events: %w", err)
+				}
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}

@@ -446,6 +446,54 @@ func testWebhookClaim(t *testing.T, open func(t *testing.T) FraudStore) {
 		wantEqual(t, "attempts", d.Attempts, wantAttempts, func(as []checkout.DeliveryAttempt) []checkout.DeliveryAttempt { return as })
 	})
 
+	// Retention: an old event whose deliveries are all over goes, with its
+	// deliveries and attempts; a pending one stays, and so does a recent one.
+	t.Run("Prune", func(t *testing.T) {
+		s := open(t)
+		drain(t, s)
+		m := mustMerchant(t, s)
+		mustEndpoint(t, s, m, checkout.EventPaymentAuthorized)
+		old := base.Add(-48 * time.Hour)
+		deliver := func(e checkout.WebhookEvent, at time.Time) {
+			t.Helper()
+			mustEnqueue(t, s, e, 1)
+			for _, j := range mine(t, mustClaim(t, s, at, at.Add(time.Minute), 10), m) {
+				if j.EventID != e.ID {
+					continue
+				}
+				done := checkout.WebhookOutcome{Attempt: checkout.DeliveryAttempt{N: 1, At: at, StatusCode: 200}, Status: checkout.DeliverySucceeded}
+				if err := s.FinishWebhookAttempt(t.Context(), j, done); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		delivered := newEvent(m, checkout.EventPaymentAuthorized, old)
+		deliver(delivered, old.Add(time.Second))
+		pending := newEvent(m, checkout.EventPaymentAuthorized, old)
+		mustEnqueue(t, s, pending, 1)
+		unsubscribed := newEvent(m, checkout.EventPaymentVoided, old) // no deliveries at all
+		mustEnqueue(t, s, unsubscribed, 0)
+		recent := newEvent(m, checkout.EventPaymentAuthorized, base)
+		deliver(recent, base.Add(time.Second))
+
+		n, err := s.PruneWebhookEvents(t.Context(), base.Add(-24*time.Hour), 10_000)
+		if err != nil || n < 2 {
+			t.Fatalf("PruneWebhookEvents: %d, %v; want at least the delivered and the unsubscribed", n, err)
+		}
+		for e, want := range map[string]int{delivered.ID: 0, pending.ID: 1, recent.ID: 1} {
+			if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: e}); len(ds) != want {
+				t.Errorf("deliveries of %s after pruning: %s; want %d", e, show(ds), want)
+			}
+		}
+		// The pruned events themselves are gone: the same ids are new again.
+		mustEndpoint(t, s, m, checkout.EventPaymentVoided)
+		mustEnqueue(t, s, unsubscribed, 1)
+		mustEnqueue(t, s, pending, 0) // still there: not enqueued twice
+		if n, err := s.PruneWebhookEvents(t.Context(), base.Add(-24*time.Hour), 0); err != nil || n != 0 {
+			t.Fatalf("PruneWebhookEvents with limit 0: %d, %v", n, err)
+		}
+	})
+
 	t.Run("GivesUp", func(t *testing.T) {
 		s := open(t)
 		drain(t, s)

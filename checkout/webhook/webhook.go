@@ -50,6 +50,10 @@ type Store interface {
 	// (done, failed, or pending until the next attempt); ECONFLICT when
 	// the job's lease no longer holds it (the attempt is logged anyway).
 	FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o checkout.WebhookOutcome) error
+	// PruneWebhookEvents deletes up to limit events created before before
+	// whose deliveries are all over (none pending), with their deliveries
+	// and attempts, oldest first, and returns how many events went.
+	PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // DefaultSchedule is the wait before each retry: nine attempts over about
@@ -66,6 +70,14 @@ const (
 	DefaultLease   = time.Minute      // well over DefaultTimeout
 	DefaultPoll    = time.Second
 	DefaultWorkers = 8
+	// DefaultRetention is how long delivered events and their log are
+	// kept: well past the last retry (about 2¾ days), long enough for a
+	// merchant to look back over a month.
+	DefaultRetention = 30 * 24 * time.Hour
+	// pruneEvery is how often a dispatcher prunes, and pruneBatch how many
+	// events one prune deletes at most.
+	pruneEvery = time.Hour
+	pruneBatch = 1000
 	// maxResponse is how much of an answer is read (and thrown away) so
 	// that the connection can be reused; a larger one is cut off.
 	maxResponse   = 64 << 10
@@ -90,8 +102,11 @@ type Options struct {
 	Lease    time.Duration // how long a claim keeps others off; default DefaultLease; must exceed Timeout
 	Poll     time.Duration // how often the store is asked for due deliveries; default DefaultPoll
 	Workers  int           // deliveries in flight at once; default DefaultWorkers
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Retention is how long events are kept once none of their deliveries
+	// is pending; default DefaultRetention. It must outlast the schedule.
+	Retention time.Duration
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Dispatcher sends due webhook deliveries until its Run's context ends.
@@ -120,6 +135,16 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Schedule == nil {
 		opts.Schedule = DefaultSchedule
 	}
+	if opts.Retention == 0 {
+		opts.Retention = DefaultRetention
+	}
+	var retries time.Duration
+	for _, d := range opts.Schedule {
+		retries += d
+	}
+	if opts.Retention <= retries+retries/10 {
+		return nil, fmt.Errorf("webhook: Options.Retention (%s) must outlast the retry schedule (%s)", opts.Retention, retries)
+	}
 	if opts.Timeout < 0 || opts.Poll < 0 || opts.Workers < 0 {
 		return nil, errors.New("webhook: Options durations and Workers must not be negative")
 	}
@@ -145,6 +170,19 @@ func New(opts Options) (*Dispatcher, error) {
 	return &Dispatcher{opts: opts, wake: make(chan struct{}, 1)}, nil
 }
 
+// prune deletes events past the retention, a batch at a time. Every
+// instance's dispatcher prunes; the deletes are conditional, so two at once
+// do no harm.
+func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
+	n, err := d.opts.Store.PruneWebhookEvents(ctx, now.Add(-d.opts.Retention), pruneBatch)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		d.opts.Log.Warn("webhook: prune old events failed", "err", err)
+	case n > 0:
+		d.opts.Log.Info("webhook: pruned old events", "events", n, "retention", d.opts.Retention.String())
+	}
+}
+
 // Wake makes a running dispatcher look for due deliveries now rather than
 // at its next poll. It never blocks; checkout.Webhooks calls it after an
 // event is stored.
@@ -165,6 +203,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	finished := make(chan struct{}, 1)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var pruned time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -172,6 +211,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-timer.C:
 		case <-d.wake:
 		case <-finished:
+		}
+		if now := d.opts.Now(); now.Sub(pruned) >= pruneEvery {
+			pruned = now
+			d.prune(ctx, now)
 		}
 		free := cap(slots) - len(slots)
 		if free == 0 {

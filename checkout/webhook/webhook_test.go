@@ -455,13 +455,71 @@ func TestWakeDeliversWithoutWaitingForThePoll(t *testing.T) {
 func TestNewRefusesBadOptions(t *testing.T) {
 	e := MustEnv(t)
 	for name, opts := range map[string]webhook.Options{
-		"no store":         {Keys: e.vault},
-		"no keys":          {Store: e.db},
-		"short lease":      {Store: e.db, Keys: e.vault, Timeout: 10 * time.Second, Lease: 12 * time.Second},
-		"zero in schedule": {Store: e.db, Keys: e.vault, Schedule: []time.Duration{time.Minute, 0}},
+		"no store":                     {Keys: e.vault},
+		"no keys":                      {Store: e.db},
+		"short lease":                  {Store: e.db, Keys: e.vault, Timeout: 10 * time.Second, Lease: 12 * time.Second},
+		"zero in schedule":             {Store: e.db, Keys: e.vault, Schedule: []time.Duration{time.Minute, 0}},
+		"retention within the retries": {Store: e.db, Keys: e.vault, Retention: 48 * time.Hour},
 	} {
 		if _, err := webhook.New(opts); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// pruneRecorder is the store, with the prunes it was asked for.
+type pruneRecorder struct {
+	webhook.Store
+	mu      sync.Mutex
+	befores []time.Time
+}
+
+func (p *pruneRecorder) PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	p.mu.Lock()
+	p.befores = append(p.befores, before)
+	p.mu.Unlock()
+	return p.Store.PruneWebhookEvents(ctx, before, limit)
+}
+
+func (p *pruneRecorder) calls() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.befores...)
+}
+
+// The dispatcher keeps delivered events for the retention, then deletes
+// them with their log: once at start, then at most once an hour.
+func TestDispatcherPrunesPastTheRetention(t *testing.T) {
+	e := MustEnv(t)
+	r := newReceiver(t, always(http.StatusOK))
+	e.endpoint(t, r.URL, checkout.EventPaymentAuthorized)
+	e.notify(t, checkout.EventPaymentAuthorized, map[string]any{"id": "pay_1"})
+	first := e.dispatcher(t, e.db, webhook.Options{AllowLoopback: true})
+	run(t, first)
+	waitFor(t, "the delivery", func() bool { return len(r.got()) == 1 })
+	deliveries := func() int {
+		ds, err := e.db.WebhookDeliveries(t.Context(), e.merchant.ID, checkout.DeliveryFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	waitFor(t, "the delivery logged", func() bool {
+		ds, _ := e.db.WebhookDeliveries(t.Context(), e.merchant.ID, checkout.DeliveryFilter{Limit: 10})
+		return len(ds) == 1 && ds[0].Status == checkout.DeliverySucceeded
+	})
+
+	// A dispatcher 31 days on: the event is past the default retention.
+	later := time.Now().Add(webhook.DefaultRetention + 24*time.Hour)
+	store := &pruneRecorder{Store: e.db}
+	second := e.dispatcher(t, store, webhook.Options{AllowLoopback: true, Now: func() time.Time { return later }})
+	run(t, second)
+	waitFor(t, "the prune", func() bool { return deliveries() == 0 })
+	time.Sleep(50 * time.Millisecond) // several polls: still one prune within the hour
+	if got := store.calls(); len(got) != 1 || !got[0].Equal(later.Add(-webhook.DefaultRetention)) {
+		t.Fatalf("prunes %v; want one, of events before %s", got, later.Add(-webhook.DefaultRetention))
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"webhook: pruned old events","events":1`) {
+		t.Errorf("no log line for the prune:\n%s", e.logs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/webhook"
 )
 
 // Config is everything checkoutd reads at start. Each field has a flag and a
@@ -54,7 +55,8 @@ type Config struct {
 	VaultTimeout      time.Duration // deadline of every Vault call
 	SigningKeyPublish time.Duration // how long a new signing key is published before it signs
 
-	WebhookAllowLoopback bool // webhook endpoints may be on this machine (development and tests only)
+	WebhookAllowLoopback bool          // webhook endpoints may be on this machine (development and tests only)
+	WebhookRetention     time.Duration // how long delivered events and their log are kept
 
 	// The card-testing defence (risk.GuardSettings): never disclosed to shoppers.
 	LockoutFailures    int           // wrong security codes for one card within LockoutWindow that lock it
@@ -115,6 +117,7 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.ProcessorKeyFile, "processor-key-file", "CHECKOUT_PROCESSOR_KEY_FILE", "", "file holding the card processor's secret key, which authenticates chargeback notifications (default with -store sqlite: DATA-DIR/processor.key, made on first start)")
 	str(&cfg.VaultTransitMount, "vault-transit-mount", "CHECKOUT_VAULT_TRANSIT_MOUNT", "transit", "mount path of the Transit secrets engine")
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
+	dur(&cfg.WebhookRetention, "webhook-retention", "CHECKOUT_WEBHOOK_RETENTION", webhook.DefaultRetention, "how long webhook events and their delivery log are kept once delivered (or given up); at least 96h, past the last retry")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
 	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
 	num := func(p *int, flagName, env string, def int, usage string) {
@@ -230,6 +233,9 @@ func (cfg *Config) Validate() error {
 	}
 	for _, env := range cfg.intErrs {
 		bad("%s must be a whole number", env)
+	}
+	if cfg.WebhookRetention < 96*time.Hour {
+		bad("-webhook-retention must be at least 96h: events are retried for about 2¾ days, and merchants look back at the log")
 	}
 	if cfg.ChallengeBits < 0 || cfg.ChallengeBits > 20 {
 		bad("-challenge-bits must be from 0 (off) to 20: each bit doubles a shopper's wait")

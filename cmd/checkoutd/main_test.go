@@ -37,6 +37,7 @@ func TestConfigValidationFailsFast(t *testing.T) {
 		{[]string{"-limit-ip", "-1"}, nil, "rate limit ip"},
 		{[]string{"-limit-card", "3", "-limit-card-window", "0s"}, nil, "rate limit card: window"},
 		{[]string{"-challenge-bits", "30"}, nil, "-challenge-bits"},
+		{[]string{"-webhook-retention", "24h"}, nil, "-webhook-retention must be at least 96h"},
 		{nil, map[string]string{"CHECKOUT_LIMIT_SESSION": "many"}, "CHECKOUT_LIMIT_SESSION must be a whole number"},
 	}
 	for _, tt := range tests {

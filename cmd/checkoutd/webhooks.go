@@ -48,6 +48,7 @@ func (d *deps) notifications(cfg Config, log *slog.Logger) (*notifications, erro
 		Store:         db,
 		Keys:          d.vault,
 		AllowLoopback: cfg.WebhookAllowLoopback,
+		Retention:     cfg.WebhookRetention,
 		Log:           log.With("component", "webhooks"),
 	})
 	if err != nil {
