@@ -83,7 +83,25 @@ func (m Merchant) APIKeyFingerprint() string {
 
 // NewID returns a random identifier with the given prefix, e.g. "cs_...".
 // Identifiers are unguessable: a session id is what lets a shopper open its page.
-func NewID(prefix string) string { return prefix + "_" + randomString(26) }
+func NewID(prefix string) string { return prefix + "_" + randomString(idLength) }
+
+// idLength is the random part of an id: 26 characters of base32, 130 bits.
+const idLength = 26
+
+// IsID reports whether id has the shape NewID(prefix) gives it: what a
+// value from a browser (a cookie, a form field) must look like before it
+// is used to look anything up. It says nothing of whether the id exists.
+func IsID[T string | []byte](prefix string, id T) bool {
+	if len(id) != len(prefix)+1+idLength || string(id[:len(prefix)]) != prefix || id[len(prefix)] != '_' {
+		return false
+	}
+	for _, c := range []byte(id[len(prefix)+1:]) {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 

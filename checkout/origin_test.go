@@ -128,3 +128,16 @@ func FuzzCheckReturnURL(f *testing.F) {
 		}
 	})
 }
+
+func TestIsID(t *testing.T) {
+	id := NewID("3ds")
+	if !IsID("3ds", id) || !IsID("3ds", []byte(id)) {
+		t.Fatalf("IsID refuses NewID's own %q", id)
+	}
+	for _, bad := range []string{"", "3ds", "3ds_", id[:len(id)-1], id + "a", "dev_" + id[4:], "3dsx" + id[4:],
+		"3ds_" + strings.ToUpper(id[4:]), "3ds_" + id[4:len(id)-1] + "1", "3ds_" + id[4:len(id)-1] + "="} {
+		if IsID("3ds", bad) {
+			t.Errorf("IsID accepts %q", bad)
+		}
+	}
+}

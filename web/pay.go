@@ -176,19 +176,25 @@ func originStrings(origins []checkout.Origin) []string {
 	return out
 }
 
-// csrfToken binds the page to its session with the vault's MAC key. It
-// travels in a header, not a cookie: third-party cookies cannot be relied on
-// in a cross-site iframe (OWASP CSRF cheat sheet, custom request headers).
-func (s *server) csrfToken(sessionID string) string {
-	return base64.RawURLEncoding.EncodeToString(s.keys.MAC("csrf", []byte(sessionID)))
+// formToken binds a form to what it acts on (a session, an
+// authentication) with the vault's MAC key under purpose, so that every
+// instance makes and accepts the same token (OWASP CSRF cheat sheet,
+// synchronizer token, stateless).
+func (s *server) formToken(purpose, id string) string {
+	return base64.RawURLEncoding.EncodeToString(s.keys.MAC(purpose, []byte(id)))
 }
 
-// validCSRF compares in constant time, so that timing does not reveal how
-// much of a guess was right (OWASP ASVS 2.9.x, crypto/subtle).
-func (s *server) validCSRF(sessionID, got string) bool {
-	want := s.csrfToken(sessionID)
+// validFormToken compares in constant time, so that timing does not reveal
+// how much of a guess was right (OWASP ASVS 2.9.x, crypto/subtle).
+func (s *server) validFormToken(purpose, id, got string) bool {
+	want := s.formToken(purpose, id)
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
+
+// csrfToken binds the page to its session. It travels in a header, not a
+// cookie: third-party cookies cannot be relied on in a cross-site iframe
+// (OWASP CSRF cheat sheet, custom request headers).
+func (s *server) csrfToken(sessionID string) string { return s.formToken("csrf", sessionID) }
 
 // sameOrigin accepts the card submission only from the checkout's own pages:
 // the Origin header must be ours, or, where a browser leaves Origin out, the
@@ -211,7 +217,7 @@ func (s *server) paySubmit(c *gin.Context) {
 	id := c.Param("id")
 	tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
 
-	if !s.sameOrigin(c.Request) || !s.validCSRF(id, c.GetHeader("X-CSRF-Token")) {
+	if !s.sameOrigin(c.Request) || !s.validFormToken("csrf", id, c.GetHeader("X-CSRF-Token")) {
 		s.payError(c, tr, &checkout.Error{Code: checkout.EFORBIDDEN, Message: "the page is out of date or was not opened from this checkout; reload it", MsgID: "error.forbidden"})
 		return
 	}
@@ -433,13 +439,8 @@ func (s *server) ensureDevice(c *gin.Context) {
 // still be sent, but not a long or odd one.
 func deviceID(c *gin.Context) string {
 	v, err := c.Cookie(deviceCookie)
-	if err != nil || len(v) != len("dev_")+26 || !strings.HasPrefix(v, "dev_") {
+	if err != nil || !checkout.IsID("dev", v) {
 		return ""
-	}
-	for _, r := range v[4:] {
-		if (r < 'a' || r > 'z') && (r < '2' || r > '7') {
-			return ""
-		}
 	}
 	return v
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -26,17 +25,7 @@ func acsPath(id string) string { return "/sandbox/acs/" + id }
 // validAuthenticationID reports whether id has the shape of
 // checkout.NewID("3ds"): a lookup key from the browser is checked before it
 // reaches the store.
-func validAuthenticationID[T string | []byte](id T) bool {
-	if len(id) != len("3ds_")+26 || string(id[:4]) != "3ds_" {
-		return false
-	}
-	for i := 4; i < len(id); i++ {
-		if r := id[i]; (r < 'a' || r > 'z') && (r < '2' || r > '7') {
-			return false
-		}
-	}
-	return true
-}
+func validAuthenticationID[T string | []byte](id T) bool { return checkout.IsID("3ds", id) }
 
 // challengeData is what the challenge window's templates render.
 type challengeData struct {
@@ -50,11 +39,9 @@ type challengeData struct {
 	CRes             string
 }
 
-// acsCSRF binds the code form to its authentication with the vault's MAC
-// key, as csrfToken does the card form to its session.
-func (s *server) acsCSRF(id string) string {
-	return base64.RawURLEncoding.EncodeToString(s.keys.MAC("acs", []byte(id)))
-}
+// acsCSRF binds the code form to its authentication, as csrfToken does
+// the card form to its session.
+func (s *server) acsCSRF(id string) string { return s.formToken("acs", id) }
 
 // challengePage builds the window's data for w in the session's language.
 func (s *server) challengePage(c *gin.Context, w checkout.ChallengeWindow) *challengeData {
@@ -135,9 +122,8 @@ func (s *server) acsAnswer(c *gin.Context) {
 		return
 	}
 	form := c.Request.PostForm
-	// The MAC token proves the form came from the window we served (OWASP
-	// CSRF cheat sheet, synchronizer token); compared in constant time.
-	if got := form.Get("csrf"); len(form["csrf"]) != 1 || subtle.ConstantTimeCompare([]byte(got), []byte(s.acsCSRF(id))) != 1 {
+	// The MAC token proves the form came from the window we served.
+	if len(form["csrf"]) != 1 || !s.validFormToken("acs", id, form.Get("csrf")) {
 		data.Error = data.T("error.forbidden")
 		s.render(c, http.StatusForbidden, "acs.html", data)
 		return
