@@ -141,7 +141,7 @@ func (s *Service) challenge(ctx context.Context, co Checkout, req PayRequest, no
 	need, err := s.NeedsChallenge(ctx, co, GuardInput{MerchantID: co.Merchant.ID, SessionID: co.Session.ID, IP: req.ClientIP, Time: now})
 	if err != nil {
 		s.log().Error("challenge rule failed; payment refused", "session", co.Session.ID, "err", err)
-		return &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+		return unavailable(err)
 	}
 	if !need {
 		return nil
@@ -152,7 +152,7 @@ func (s *Service) challenge(ctx context.Context, co Checkout, req PayRequest, no
 	}
 	first, err := s.Challenges.SpendChallenge(ctx, nonce, now)
 	if err != nil {
-		return &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+		return unavailable(err)
 	}
 	if !first {
 		return challengeRequired() // replayed

@@ -119,7 +119,7 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 		s.log().Error("card-testing defence failed; payment refused", "session", co.Session.ID, "err", err)
 		attempt.Outcome = AttemptError
 		s.finish(ctx, *attempt, nil)
-		return in, &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+		return in, unavailable(err)
 	}
 	if v.Rule == "" {
 		return in, nil

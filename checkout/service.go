@@ -477,7 +477,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		s.log().Error("screening failed; payment refused", "session", co.Session.ID, "err", err)
 		attempt.Outcome = AttemptError
 		s.finish(ctx, attempt, nil)
-		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
+		return PayResult{}, unavailable(err)
 	}
 	attempt.Risk = &decision
 	if decision.Verdict == VerdictNG {
@@ -629,6 +629,13 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 // page is no oracle.
 func declined() *Error {
 	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+}
+
+// unavailable is the shopper's answer when something a payment must be
+// checked by (screening, the card-testing defence, 3-D Secure, their
+// store) failed: nothing was authorized.
+func unavailable(err error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
 }
 
 // screen runs the Screener, or answers OK without one.

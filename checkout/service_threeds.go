@@ -47,9 +47,7 @@ func (s *Service) authenticate(ctx context.Context, co Checkout, req PayRequest,
 		s.log().Warn("3-D Secure unavailable; authorizing without authentication", "session", co.Session.ID, "err", err)
 		ans = ThreeDSAnswer{Status: ThreeDSUnavailable}
 	}
-	if ans.ECI == "" {
-		ans.ECI = ECI(pan.Brand(), ans.Status)
-	}
+	ans.ECI = ans.eci(pan.Brand())
 	view := &ThreeDS{
 		AuthenticationID:   id,
 		Version:            ThreeDSVersion,
@@ -115,10 +113,6 @@ func challengeAction(id string) *ThreeDSAction {
 	return &ThreeDSAction{AuthenticationID: id, Width: ChallengeWindowWidth, Height: ChallengeWindowHeight}
 }
 
-func unavailable(err error) *Error {
-	return &Error{Code: EUNAVAILABLE, Message: "the payment could not be checked; nothing was charged, please try again shortly", MsgID: "pay.unavailable", Err: err}
-}
-
 // ChallengeWindow is a challenge as the issuer's window shows it.
 type ChallengeWindow struct {
 	Authentication Authentication
@@ -180,10 +174,7 @@ func (s *Service) AnswerThreeDSChallenge(ctx context.Context, id, code string, c
 		ans = ThreeDSAnswer{Status: ThreeDSUnavailable}
 	}
 	next.Status, next.Value = ans.Status, ans.Value
-	next.ECI = ans.ECI
-	if next.ECI == "" {
-		next.ECI = ECI(a.Brand, ans.Status)
-	}
+	next.ECI = ans.eci(a.Brand)
 	switch err := s.Store.UpdateAuthentication(ctx, next, ThreeDSChallenge); ErrorCode(err) {
 	case "":
 		return next, nil

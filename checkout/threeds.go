@@ -200,6 +200,15 @@ type ThreeDSAnswer struct {
 	Value      string // the authentication value; empty unless Y or A
 }
 
+// eci is the answer's ECI, or the network's for its status when the
+// issuer gave none.
+func (a ThreeDSAnswer) eci(brand Brand) string {
+	if a.ECI != "" {
+		return a.ECI
+	}
+	return ECI(brand, a.Status)
+}
+
 // Authenticator is the 3-D Secure directory and the issuers' ACSs behind
 // it. checkout/sandbox implements it with a simulated ACS.
 type Authenticator interface {
