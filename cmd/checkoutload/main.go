@@ -23,6 +23,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
 
 func main() {
@@ -168,10 +171,6 @@ var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
 // acsCSRFPattern finds the sandbox issuer's challenge form token.
 var acsCSRFPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-// sandboxChallengeCode is the one-time code the sandbox issuer accepts
-// (checkout/sandbox.ChallengeCode; this command talks HTTP only).
-const sandboxChallengeCode = "123456"
-
 // sample is one checkout's timings; challenged says 3-D Secure asked the
 // shopper for a code.
 type sample struct {
@@ -260,25 +259,11 @@ func shopperAddr(i int64) net.IP {
 func shopperCard(i int64) string {
 	body := fmt.Sprintf("4%011d000", i)
 	for d := '0'; d <= '9'; d++ {
-		if luhn(body + string(d)) {
+		if checkout.Luhn([]byte(body + string(d))) {
 			return body + string(d)
 		}
 	}
 	panic("unreachable")
-}
-
-func luhn(number string) bool {
-	sum, double := 0, false
-	for i := len(number) - 1; i >= 0; i-- {
-		d := int(number[i] - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum, double = sum+d, !double
-	}
-	return sum%10 == 0
 }
 
 // checkoutOnce is one shopper: the merchant creates a session (its server,
@@ -374,7 +359,7 @@ func answerChallenge(ctx context.Context, client *http.Client, cfg config, path 
 	if m == nil {
 		return errors.New("3-D Secure window: no form token")
 	}
-	form := url.Values{"csrf": {string(m[1])}, "code": {sandboxChallengeCode}}
+	form := url.Values{"csrf": {string(m[1])}, "code": {sandbox.ChallengeCode}}
 	answer, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+path, strings.NewReader(form.Encode()))
 	answer.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var done []byte
