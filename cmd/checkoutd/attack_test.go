@@ -71,25 +71,15 @@ func TestCardTestingAttackSimulation(t *testing.T) {
 	// (b) One card, many security codes, from a new IP, session and email
 	// each time (so that screening finds nothing to challenge, and only the
 	// lockout can stop it), alternating instances.
-	freshSession := func(p *process, orderID string) session {
-		var s session
-		if resp := p.api(t, "POST", "/v1/sessions", map[string]any{
-			"amount": 1500, "currency": "JPY", "order_id": orderID, "success_url": p.Shop + "/done",
-			"customer_email": orderID + "@example.jp",
-		}, &s); resp.StatusCode != http.StatusCreated {
-			t.Fatalf("create session: %d", resp.StatusCode)
-		}
-		return s
-	}
 	var statusesB []int
 	for i := range 8 {
 		p := inst(i)
-		st, _ := p.try(t, clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), freshSession(p, fmt.Sprintf("b-%02d", i)), sandbox.CardJCB, fmt.Sprintf("%03d", 900+i))
+		st, _ := p.try(t, clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), p.mustSessionFor(t, fmt.Sprintf("b-%02d", i), fmt.Sprintf("b-%02d@example.jp", i)), sandbox.CardJCB, fmt.Sprintf("%03d", 900+i))
 		statusesB = append(statusesB, st)
 	}
 	// The right code now, on the instance that did not see the third failure.
 	p := inst(3)
-	st, _ := p.try(t, clientFrom("127.0.1.100"), freshSession(p, "b-right"), sandbox.CardJCB, sandbox.CorrectCode)
+	st, _ := p.try(t, clientFrom("127.0.1.100"), p.mustSessionFor(t, "b-right", "b-right@example.jp"), sandbox.CardJCB, sandbox.CorrectCode)
 	statusesB = append(statusesB, st)
 	for i, st := range statusesB {
 		if st != http.StatusPaymentRequired { // the decline's answer, whether the issuer or the lock said no

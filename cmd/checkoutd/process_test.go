@@ -195,11 +195,17 @@ type session struct {
 
 func (p *process) mustSession(tb testing.TB, orderID string) session {
 	tb.Helper()
+	return p.mustSessionFor(tb, orderID, "taro@example.jp")
+}
+
+// mustSessionFor is mustSession for the customer with that email.
+func (p *process) mustSessionFor(tb testing.TB, orderID, email string) session {
+	tb.Helper()
 	var s session
 	resp := p.api(tb, "POST", "/v1/sessions", map[string]any{
 		"amount": 1500, "currency": "JPY", "order_id": orderID,
 		"success_url": p.Shop + "/done", "cancel_url": p.Shop + "/",
-		"customer_email": "taro@example.jp",
+		"customer_email": email,
 	}, &s)
 	if resp.StatusCode != http.StatusCreated || s.ID == "" {
 		tb.Fatalf("create session: %d %+v", resp.StatusCode, s)
