@@ -11,13 +11,15 @@ DEMO_PORT=${DEMO_PORT:-8081}
 work=$(mktemp -d /tmp/checkout-cluster.XXXXXX)
 pids=()
 .ci/deps.sh
-command -v nginx >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q nginx-light >/dev/null; }
 make -s build
 source .ci/services.sh
 trap stop_services EXIT INT TERM
 start_services
 
 export CHECKOUT_BASE_URL=http://localhost:$PROXY_PORT
+# nginx connects to the instances from 127.0.0.2 (proxy_bind), the only
+# peer whose X-Forwarded-For they believe.
+export CHECKOUT_TRUSTED_PROXIES=127.0.0.2
 unset VAULT_TOKEN # the instances authenticate with their AppRole only
 
 bin/checkoutd serve -addr 127.0.0.1:8091 -demo-addr 127.0.0.1:$DEMO_PORT -demo-url http://localhost:$DEMO_PORT -data-dir "$work/a" &
@@ -37,11 +39,17 @@ http {
   server {
     listen 127.0.0.1:$PROXY_PORT;
     client_max_body_size 32k;
-    location / { proxy_pass http://checkout; proxy_set_header Host \$host; proxy_next_upstream error timeout http_502 http_503; }
+    location / {
+      proxy_pass http://checkout;
+      proxy_bind 127.0.0.2;
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_next_upstream error timeout http_502 http_503;
+    }
   }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work" &
+"$(command -v nginx || echo /usr/sbin/nginx)" -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
 echo "cluster: checkout http://localhost:$PROXY_PORT (instances 127.0.0.1:8091, :8092), demo shop http://localhost:$DEMO_PORT; Ctrl-C stops"
 wait

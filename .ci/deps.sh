@@ -2,13 +2,14 @@
 # Installs what the test suite needs on a fresh Debian machine, and nothing
 # when it is already there: headless Chromium for the browser tests,
 # PostgreSQL's server binaries (the tests run private clusters of their own),
-# and a real HashiCorp Vault server built from the Go module proxy.
+# nginx (the proxy in front of two instances in the proxy test), and a real HashiCorp Vault server built from the Go module proxy.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
@@ -22,4 +23,6 @@ if ((${#need[@]})); then
 fi
 echo "deps: chromium $(chromium --version 2>/dev/null | awk '{print $2}')" >&2
 echo "deps: postgresql $(ls -d /usr/lib/postgresql/*/ | tail -1)" >&2
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+echo "deps: $("$nginx_bin" -v 2>&1)" >&2
 echo "deps: vault $("$(dirname "$0")/vault.sh")" >&2

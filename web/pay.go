@@ -445,8 +445,8 @@ func deviceID(c *gin.Context) string {
 	return v
 }
 
-// clientIP is the shopper's address as gin trusts it: with no trusted
-// proxies configured, the socket's peer.
+// clientIP is the shopper's address as the router trusts it
+// (trustProxies): the socket's peer, or what a trusted proxy says it saw.
 func clientIP(c *gin.Context) netip.Addr {
 	a, err := netip.ParseAddr(c.ClientIP())
 	if err != nil {

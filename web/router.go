@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ type Options struct {
 	// It builds session URLs and is the only Origin accepted on the card
 	// submission.
 	BaseURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (cmd/checkoutd validates them); empty trusts none.
+	TrustedProxies []netip.Prefix
 	// HSTS sends Strict-Transport-Security: set it when served over TLS.
 	HSTS bool
 	// Ready reports whether dependencies answer, for /readyz; nil means ready.
@@ -71,6 +75,7 @@ type server struct {
 	processor   []byte // SHA-256 of the processor's key; nil: no processor route
 	baseURL     string // without a trailing slash
 	selfOrigin  string // scheme://host[:port] of baseURL, as browsers send it in Origin
+	proxies     []netip.Prefix
 	hsts        bool
 	ready       func(ctx context.Context) error
 	log         *slog.Logger
@@ -107,6 +112,7 @@ func newServer(opts Options) (*server, error) {
 		processor:   opts.ProcessorKeyHash,
 		baseURL:     base.String(),
 		selfOrigin:  originOf(base),
+		proxies:     opts.TrustedProxies,
 		hsts:        opts.HSTS,
 		ready:       opts.Ready,
 		log:         opts.Log,
@@ -152,10 +158,7 @@ func (e errString) Error() string { return string(e) }
 func (s *server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New() // no gin.Logger: it would log query strings
-	// ClientIP is logged and screened (velocity per IP, IP blocklists); no
-	// proxy is trusted to rewrite it, so it is the socket's peer: a header
-	// anyone can send must not let a card tester choose its own address.
-	_ = r.SetTrustedProxies(nil)
+	s.trustProxies(r)
 	r.HandleMethodNotAllowed = false
 	r.Use(s.requestLog, s.recoverPanic, s.securityHeaders, limitBody(maxAPIBody))
 
@@ -211,6 +214,26 @@ func (s *server) routes() *gin.Engine {
 		writeError(c, s.log, &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such resource"})
 	})
 	return r
+}
+
+// trustProxies decides the client address every handler and the request
+// log use (gin's ClientIP; clientIP in pay.go). It is logged and screened
+// (velocity per IP, IP blocklists), so only the configured proxies may name
+// it: from those peers, gin takes the right-most X-Forwarded-For entry that
+// is not itself a trusted proxy; from any other peer the header is ignored
+// and the address is the socket's peer, so a header anyone can send never
+// lets a card tester choose its own address. X-Real-IP is not read.
+func (s *server) trustProxies(r *gin.Engine) {
+	r.ForwardedByClientIP = true
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	var cidrs []string
+	for _, p := range s.proxies {
+		cidrs = append(cidrs, p.String())
+	}
+	if err := r.SetTrustedProxies(cidrs); err != nil {
+		// cmd/checkoutd validated them: a wiring mistake.
+		panic("web: trusted proxies: " + err.Error())
+	}
 }
 
 // now is the Service's clock, so that statuses agree with the domain's.

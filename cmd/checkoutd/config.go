@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -54,6 +55,11 @@ type Config struct {
 	VaultTransitKey   string        // the Transit key that wraps data keys
 	VaultTimeout      time.Duration // deadline of every Vault call
 	SigningKeyPublish time.Duration // how long a new signing key is published before it signs
+
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// shopper's address (CIDRs); empty trusts none: the socket's peer.
+	TrustedProxies     []netip.Prefix
+	trustedProxiesText string
 
 	WebhookAllowLoopback bool          // webhook endpoints may be on this machine (development and tests only)
 	WebhookRetention     time.Duration // how long delivered events and their log are kept
@@ -106,6 +112,7 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.LogFormat, "log-format", "CHECKOUT_LOG_FORMAT", "json", "log format: json or text")
 	str(&cfg.LogLevel, "log-level", "CHECKOUT_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 
+	str(&cfg.trustedProxiesText, "trusted-proxies", "CHECKOUT_TRUSTED_PROXIES", "", "comma-separated CIDRs (or addresses) of the proxies in front of the checkout; from these peers only, the client address is the right-most X-Forwarded-For entry that is not itself a trusted proxy (default: trust none)")
 	str(&cfg.Store, "store", "CHECKOUT_STORE", "sqlite", "where sessions, payments and tokens live: sqlite or postgres")
 	str(&cfg.DatabaseURL, "database-url", "CHECKOUT_DATABASE_URL", "", "PostgreSQL connection string, with -store postgres (prefer the env var: it may hold a password)")
 	str(&cfg.KEK, "kek", "CHECKOUT_KEK", "local", "key-encryption key: local (development key file) or transit (HashiCorp Vault Transit)")
@@ -180,6 +187,11 @@ func (cfg *Config) Validate() error {
 			bad("%s %q: want scheme://host[:port] with nothing after it (https, or http on localhost)", name, u)
 		}
 	}
+	if proxies, err := ParseTrustedProxies(cfg.trustedProxiesText); err != nil {
+		bad("-trusted-proxies: %v", err)
+	} else {
+		cfg.TrustedProxies = proxies
+	}
 	if strings.TrimSpace(cfg.DataDir) == "" {
 		bad("-data-dir must not be empty")
 	}
@@ -252,6 +264,32 @@ func (cfg *Config) Validate() error {
 		bad("-log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// ParseTrustedProxies reads -trusted-proxies: CIDRs or single addresses,
+// separated by commas or spaces. A wildcard (0.0.0.0/0, ::/0) is refused:
+// trusting every peer would let any shopper choose its own address, and the
+// per-IP limits and blocklists would mean nothing.
+func ParseTrustedProxies(text string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is neither a CIDR (10.0.0.0/24, fd00::/64) nor an IP address", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q would trust every peer; name the proxies' own addresses", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Guard is the card-testing defence's settings.

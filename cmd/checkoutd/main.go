@@ -267,6 +267,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		// The card processor's key authenticates chargeback notifications.
 		ProcessorKeyHash: processorHash,
 		BaseURL:          s.BaseURL,
+		TrustedProxies:   cfg.TrustedProxies,
 		HSTS:             tlsConfig != nil,
 		Ready:            d.ready,
 		Log:              log,

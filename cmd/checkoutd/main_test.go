@@ -39,6 +39,10 @@ func TestConfigValidationFailsFast(t *testing.T) {
 		{[]string{"-challenge-bits", "30"}, nil, "-challenge-bits"},
 		{[]string{"-webhook-retention", "24h"}, nil, "-webhook-retention must be at least 96h"},
 		{nil, map[string]string{"CHECKOUT_LIMIT_SESSION": "many"}, "CHECKOUT_LIMIT_SESSION must be a whole number"},
+		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, "-trusted-proxies"},
+		{[]string{"-trusted-proxies", "nginx.internal"}, nil, "-trusted-proxies"},
+		{nil, map[string]string{"CHECKOUT_TRUSTED_PROXIES": "0.0.0.0/0"}, "would trust every peer"},
+		{[]string{"-trusted-proxies", "127.0.0.1, ::/0"}, nil, "would trust every peer"},
 	}
 	for _, tt := range tests {
 		for k, v := range tt.env {
@@ -53,6 +57,25 @@ func TestConfigValidationFailsFast(t *testing.T) {
 		if got := err.Error() + stderr.String(); !strings.Contains(got, tt.want) {
 			t.Errorf("%v %v: error %q, want it to name %q", tt.args, tt.env, got, tt.want)
 		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := ParseTrustedProxies(" 10.0.0.7, fd00::/64 192.168.1.77/24,::ffff:172.16.0.1/112")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.7/32", "fd00::/64", "192.168.1.0/24", "172.16.0.0/16"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("entry %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	if got, err := ParseTrustedProxies(""); err != nil || got != nil {
+		t.Errorf("empty: %v %v, want none trusted", got, err)
 	}
 }
 
