@@ -126,6 +126,9 @@ func newServer(opts Options) (*server, error) {
 	if s.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}
+	if err := s.assets.pinEmbedOrigin(s.selfOrigin); err != nil {
+		return nil, err
+	}
 	if s.pages, err = parsePages(s.assets); err != nil {
 		return nil, err
 	}
@@ -199,14 +202,14 @@ func (s *server) routes() *gin.Engine {
 		api.GET("/risk/audit", s.getRiskAudit)
 	}
 
-	r.GET("/pay/:id", s.payPage)
+	r.GET("/pay/:id", s.onBaseHost, s.payPage)
 	r.POST("/pay/:id", s.paySubmit) // caps its body at maxPayBody itself, to answer in the shopper's language
 	if s.svc.Authenticator != nil {
 		// 3-D Secure: the requestor's notification URL, and the sandbox
 		// issuer's challenge window. A real issuer's ACS is on its own
 		// origin; the sandbox's is served here (threeds.go).
 		r.POST("/pay/:id/3ds/complete", s.threeDSComplete)
-		r.GET("/sandbox/acs/:id", s.acsPage)
+		r.GET("/sandbox/acs/:id", s.onBaseHost, s.acsPage)
 		r.POST("/sandbox/acs/:id", s.acsAnswer)
 	}
 
@@ -234,6 +237,28 @@ func (s *server) trustProxies(r *gin.Engine) {
 		// cmd/checkoutd validated them: a wiring mistake.
 		panic("web: trusted proxies: " + err.Error())
 	}
+}
+
+// onBaseHost sends a shopper who opened a page through another host name
+// of this server (127.0.0.1 for localhost, an instance's own address) to
+// the same page on the base URL: a page served elsewhere would be refused
+// on submit, since its Origin is not the base URL's, and the shopper would
+// read "this page is out of date" instead of paying.
+func (s *server) onBaseHost(c *gin.Context) {
+	base, _ := url.Parse(s.baseURL)
+	if sameHost(c.Request.Host, base) {
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusPermanentRedirect, s.baseURL+c.Request.URL.RequestURI())
+	c.Abort()
+}
+
+// sameHost compares a request's Host with the base URL's host, without the
+// scheme's default port and without case.
+func sameHost(requestHost string, base *url.URL) bool {
+	u := &url.URL{Scheme: base.Scheme, Host: requestHost}
+	return originOf(u) == originOf(base)
 }
 
 // now is the Service's clock, so that statuses agree with the domain's.

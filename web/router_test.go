@@ -298,7 +298,7 @@ func TestStaticAndEmbedScript(t *testing.T) {
 	if gzipped >= 3072 {
 		t.Errorf("checkout.js is %d bytes gzipped; the goal is under 3 KB", gzipped)
 	}
-	for _, want := range []string{"document.currentScript", "?embed=1&parent=", "e.origin !== origin", "e.source !== frame.contentWindow", `"hosted-checkout"`, "unmount"} {
+	for _, want := range []string{`var origin = "` + testBase + `"`, "?embed=1&parent=", "e.origin !== origin", "e.source !== frame.contentWindow", `"hosted-checkout"`, "unmount"} {
 		if !bytes.Contains(plain, []byte(want)) {
 			t.Errorf("checkout.js lacks %q", want)
 		}
@@ -306,6 +306,36 @@ func TestStaticAndEmbedScript(t *testing.T) {
 	etag := w.Header().Get("ETag")
 	if w := env.do("GET", "/v1/checkout.js", "", "If-None-Match", etag); w.Code != http.StatusNotModified {
 		t.Errorf("If-None-Match: %d, want 304", w.Code)
+	}
+}
+
+// Issue 9: a page opened through another host name of the server goes to
+// the base URL's (it would be refused on submit there), and the embed
+// script frames the base URL whatever host it was loaded from.
+func TestPagesLiveOnTheBaseURL(t *testing.T) {
+	env := MustEnv3DS(t)
+	id := env.MustSession(t, "en")
+	for _, target := range []string{"/pay/" + id, "/pay/" + id + "?embed=1&parent=https%3A%2F%2Fshop.example", "/sandbox/acs/3ds_x"} {
+		req := httptest.NewRequest("GET", "http://127.0.0.1:8080"+target, nil)
+		w := httptest.NewRecorder()
+		env.h.ServeHTTP(w, req)
+		if w.Code != http.StatusPermanentRedirect || w.Header().Get("Location") != testBase+target {
+			t.Errorf("GET %s on another host: %d Location %q, want 308 to %s", target, w.Code, w.Header().Get("Location"), testBase+target)
+		}
+	}
+	for _, host := range []string{"checkout.test", "CHECKOUT.test", "checkout.test:80"} {
+		req := httptest.NewRequest("GET", "http://"+host+"/pay/"+id, nil)
+		w := httptest.NewRecorder()
+		env.h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Errorf("GET on the base host %s: %d, want 200", host, w.Code)
+		}
+	}
+	req := httptest.NewRequest("GET", "http://127.0.0.1:8080/v1/checkout.js", nil)
+	w := httptest.NewRecorder()
+	env.h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `var origin = "`+testBase+`"`) || strings.Contains(w.Body.String(), "127.0.0.1") {
+		t.Errorf("checkout.js from another host: %d, want it to frame %s", w.Code, testBase)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -57,27 +58,53 @@ func loadAssets() (*assetSet, error) {
 		if !ok {
 			return fmt.Errorf("static/%s: no content type for %q", name, ext)
 		}
-		sum := sha256.Sum256(body)
-		h := hex.EncodeToString(sum[:])[:12]
-		a := &asset{
-			name:   name,
-			hashed: strings.TrimSuffix(name, ext) + "." + h + ext,
-			ctype:  ctype,
-			etag:   `"` + h + `"`,
-			body:   body,
-		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write(body)
-		zw.Close()
-		if buf.Len() < len(body) {
-			a.gz = buf.Bytes()
-		}
+		a := newAsset(name, ctype, body)
 		set.byName[name] = a
 		set.byHashed[a.hashed] = a
 		return nil
 	})
 	return set, err
+}
+
+// newAsset names body by its content hash and compresses it.
+func newAsset(name, ctype string, body []byte) *asset {
+	ext := path.Ext(name)
+	sum := sha256.Sum256(body)
+	h := hex.EncodeToString(sum[:])[:12]
+	a := &asset{
+		name:   name,
+		hashed: strings.TrimSuffix(name, ext) + "." + h + ext,
+		ctype:  ctype,
+		etag:   `"` + h + `"`,
+		body:   body,
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(body)
+	zw.Close()
+	if buf.Len() < len(body) {
+		a.gz = buf.Bytes()
+	}
+	return a
+}
+
+// embedOriginMark is where checkout.js receives the checkout's origin.
+const embedOriginMark = `"__CHECKOUT_ORIGIN__"`
+
+// pinEmbedOrigin writes the base URL's origin into checkout.js, so that the
+// frame is always the base URL's page, wherever the merchant's page loaded
+// the script from (another host name of the same server would serve a page
+// whose submission is refused: its Origin is not the base URL's).
+func (set *assetSet) pinEmbedOrigin(origin string) error {
+	a := set.byName["checkout.js"]
+	if a == nil || !bytes.Contains(a.body, []byte(embedOriginMark)) {
+		return errString("static/checkout.js lacks " + embedOriginMark)
+	}
+	quoted, _ := json.Marshal(origin)
+	pinned := newAsset(a.name, a.ctype, bytes.Replace(a.body, []byte(embedOriginMark), quoted, 1))
+	delete(set.byHashed, a.hashed)
+	set.byName[a.name], set.byHashed[pinned.hashed] = pinned, pinned
+	return nil
 }
 
 // url is the path of a static file by its logical name; templates call it
