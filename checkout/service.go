@@ -375,10 +375,10 @@ type PayResult struct {
 }
 
 // Pay validates the card, tokenizes it, authorizes the session's amount and
-// returns the signed result. A session is paid at most once: a submission on
-// a paid session answers the existing payment (with a fresh result token)
-// without authorizing again, and a submission while another is being
-// authorized is ECONFLICT.
+// returns the signed result. A session is paid at most once: a valid card
+// form on a paid session answers the existing payment (a result with the
+// same jti, ResultID) without authorizing again, and a submission while
+// another is being authorized is ECONFLICT.
 func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	// PCI DSS 3.3.1.2: the security code must not outlive authorization.
 	// This defer covers every early return; the happy path wipes it sooner.
@@ -392,6 +392,15 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	now := s.now()
 	switch co.Session.StatusAt(now) {
 	case SessionPaid:
+		// The replay a double click needs: the same card form again gets the
+		// payment's result again (the same jti), never a second
+		// authorization; anything less than a valid card form gets its
+		// validation error and no result.
+		pan, _, _, err := s.checkCard(req, now)
+		if err != nil {
+			return PayResult{}, err
+		}
+		pan.Wipe()
 		return s.paidResult(ctx, co)
 	case SessionExpired:
 		return PayResult{}, &Error{Code: EEXPIRED, Message: "this checkout has expired; return to the shop and start again", MsgID: "pay.expired"}
@@ -788,6 +797,21 @@ func (s *Service) staleAfter() time.Duration {
 	return 3 * orDefault(s.AuthTimeout, DefaultAuthTimeout)
 }
 
+// PaidResult hands a paid session's result again, for the paid page's
+// "return to the shop" (a shopper who reloaded the page after paying): the
+// same result as the first (ResultID), so a merchant acts on it once. Any
+// other status is ECONFLICT: nothing is paid to hand back.
+func (s *Service) PaidResult(ctx context.Context, sessionID string) (PayResult, error) {
+	co, err := s.OpenCheckout(ctx, sessionID)
+	if err != nil {
+		return PayResult{}, err
+	}
+	if co.Session.Status != SessionPaid {
+		return PayResult{}, &Error{Code: ECONFLICT, Message: "this checkout is not paid; there is no result to return", MsgID: "pay.not_paid"}
+	}
+	return s.paidResult(ctx, co)
+}
+
 func (s *Service) paidResult(ctx context.Context, co Checkout) (PayResult, error) {
 	p, err := s.Store.Payment(ctx, co.Session.PaymentID)
 	if err != nil {
@@ -811,7 +835,7 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(orDefault(s.ResultTTL, DefaultResultTTL))),
-			ID:        NewID("jti"),
+			ID:        ResultID(p.ID),
 		},
 		SessionID: co.Session.ID,
 		OrderID:   p.OrderID,
@@ -823,6 +847,18 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 		Risk:      riskClaim(p.Risk),
 		ThreeDS:   p.ThreeDS.Claim(),
 	}
+}
+
+// ResultID is the jti of every result signed for one payment: the same on
+// each re-issue and on every instance, so that a merchant who deduplicates
+// on it (or on sub, the payment id) acts on a payment once however many
+// results reach it. It is derived from the payment id alone (no secret is
+// needed: the merchant sees the payment id in sub anyway), in the ids'
+// alphabet, never the payment id itself so neither claim passes for the
+// other.
+func ResultID(paymentID string) string {
+	sum := sha256.Sum256([]byte("checkout-result\x00" + paymentID))
+	return "jti_" + hashEncoding.EncodeToString(sum[:16])
 }
 
 func riskClaim(d *RiskDecision) *verify.Risk {

@@ -393,3 +393,55 @@ func TestAuthenticate(t *testing.T) {
 		}
 	}
 }
+
+// Issue 9, item 5: a paid session answers a double click with the same
+// result id, and hands nothing to a submission that is not a valid card form.
+func TestPaidSessionReissuesTheSameResult(t *testing.T) {
+	h := mustHarness(t)
+	s := h.mustSession(t)
+	ctx := context.Background()
+	first, err := h.svc.Pay(ctx, payRequest(s.ID, sandbox.CardVisa, "123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := h.verifier(t)
+	firstClaims, err := v.Verify(ctx, first.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstClaims.ID != checkout.ResultID(first.Payment.ID) || firstClaims.Subject != first.Payment.ID {
+		t.Fatalf("jti %q sub %q, want %q %q", firstClaims.ID, firstClaims.Subject, checkout.ResultID(first.Payment.ID), first.Payment.ID)
+	}
+	calls := h.issuer.Stats().Calls
+
+	// A POST with the page's CSRF token and no card: a validation error, no token.
+	for _, req := range []checkout.PayRequest{
+		{SessionID: s.ID},
+		payRequest(s.ID, "", "123"),
+		payRequest(s.ID, sandbox.CardVisa, ""),
+		payRequest(s.ID, "4242424242424241", "123"), // fails Luhn
+	} {
+		res, err := h.svc.Pay(ctx, req)
+		if checkout.ErrorCode(err) != checkout.EINVALID || res.Token != "" {
+			t.Errorf("%+v on a paid session: %v, token %q: want a validation error and no result", req, err, res.Token)
+		}
+	}
+	// The double click: the same result id, no second authorization.
+	again, err := h.svc.Pay(ctx, payRequest(s.ID, sandbox.CardVisa, "123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	againClaims, err := v.Verify(ctx, again.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if againClaims.ID != firstClaims.ID || againClaims.Subject != firstClaims.Subject {
+		t.Errorf("re-issued result: jti %q sub %q, want %q %q", againClaims.ID, againClaims.Subject, firstClaims.ID, firstClaims.Subject)
+	}
+	if h.issuer.Stats().Calls != calls {
+		t.Errorf("the issuer was called again")
+	}
+	if other := checkout.ResultID("pay_other"); other == firstClaims.ID {
+		t.Errorf("two payments share a result id")
+	}
+}

@@ -57,6 +57,7 @@ type clientData struct {
 	State     string            `json:"state"`
 	Session   string            `json:"session"`
 	PayURL    string            `json:"pay_url"`
+	ResultURL string            `json:"result_url,omitempty"` // paid: where "return to the shop" fetches the result again
 	CSRF      string            `json:"csrf"`
 	Embed     bool              `json:"embed"`
 	Parent    string            `json:"parent,omitempty"` // the exact origin postMessage targets
@@ -137,6 +138,7 @@ func (s *server) payPage(c *gin.Context) {
 		s.render(c, http.StatusGone, "message.html", data)
 	case checkout.SessionPaid:
 		data.State, data.Client.State = statePaid, statePaid
+		data.Client.ResultURL = "/pay/" + sess.ID + "/result"
 		s.render(c, http.StatusOK, "pay.html", data)
 	default:
 		s.render(c, http.StatusOK, "pay.html", data)
@@ -207,6 +209,48 @@ func (s *server) sameOrigin(r *http.Request) bool {
 	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
 }
 
+// fromOwnPage accepts a request only from this session's page: our
+// Origin and the page's CSRF token. A refusal is answered.
+func (s *server) fromOwnPage(c *gin.Context, tr *translator, sessionID string) bool {
+	if s.sameOrigin(c.Request) && s.validFormToken("csrf", sessionID, c.GetHeader("X-CSRF-Token")) {
+		return true
+	}
+	s.payError(c, tr, &checkout.Error{Code: checkout.EFORBIDDEN, Message: "the page is out of date or was not opened from this checkout; reload it", MsgID: "error.forbidden"})
+	return false
+}
+
+// payResultAgain answers the paid page's "return to the shop": the
+// payment's result once more (the same jti), never from the card form, which
+// answers a paid session only to a valid card (a double click).
+func (s *server) payResultAgain(c *gin.Context) {
+	id := c.Param("id")
+	tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
+	if !s.fromOwnPage(c, tr, id) {
+		return
+	}
+	res, err := s.svc.PaidResult(c.Request.Context(), id)
+	if err != nil {
+		s.payError(c, tr, err)
+		return
+	}
+	s.paidAnswer(c, res)
+}
+
+// paidAnswer is the page's answer for a paid session: the signed result
+// and how to hand it to the merchant.
+func (s *server) paidAnswer(c *gin.Context, res checkout.PayResult) {
+	delivery := res.Session.ResultDelivery
+	if delivery == "" {
+		delivery = checkout.DeliverPost
+	}
+	writeJSON(c, http.StatusOK, payResponse{
+		Status:     string(checkout.SessionPaid),
+		Token:      res.Token,
+		Delivery:   delivery,
+		SuccessURL: res.Session.SuccessURL,
+	})
+}
+
 // paySubmit takes the card form. The body is read into one buffer the
 // handler owns and parsed in place, so the card number and the security code
 // are sub-slices of it and never become strings; Pay zeroes them, and the
@@ -216,9 +260,7 @@ func (s *server) paySubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
-
-	if !s.sameOrigin(c.Request) || !s.validFormToken("csrf", id, c.GetHeader("X-CSRF-Token")) {
-		s.payError(c, tr, &checkout.Error{Code: checkout.EFORBIDDEN, Message: "the page is out of date or was not opened from this checkout; reload it", MsgID: "error.forbidden"})
+	if !s.fromOwnPage(c, tr, id) {
 		return
 	}
 	if !hasMediaType(c.GetHeader("Content-Type"), "application/x-www-form-urlencoded") {
@@ -302,16 +344,7 @@ func (s *server) paySubmit(c *gin.Context) {
 		}})
 		return
 	}
-	delivery := res.Session.ResultDelivery
-	if delivery == "" {
-		delivery = checkout.DeliverPost
-	}
-	writeJSON(c, http.StatusOK, payResponse{
-		Status:     string(checkout.SessionPaid),
-		Token:      res.Token,
-		Delivery:   delivery,
-		SuccessURL: res.Session.SuccessURL,
-	})
+	s.paidAnswer(c, res)
 }
 
 // actionResponse is the answer to a submission that paid nothing because

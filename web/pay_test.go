@@ -1,8 +1,10 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -344,16 +346,43 @@ func TestPaySubmitSuccess(t *testing.T) {
 	}
 
 	// A second submission (a double click, a retry) never charges twice: it
-	// answers the same payment with a fresh token.
+	// answers the same payment with the same result (the same jti).
+	jti := func(token string) string {
+		parts := strings.Split(token, ".")
+		if len(parts) != 3 {
+			return ""
+		}
+		b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var c struct{ Jti, Sub string }
+		json.Unmarshal(b, &c)
+		return c.Jti + " " + c.Sub
+	}
 	w = env.pay(id, "number=4242424242424242&expiry=12%2F40&name=TARO+YAMADA&cvc=123")
 	var again map[string]string
 	json.Unmarshal(w.Body.Bytes(), &again)
 	if w.Code != 200 || again["status"] != "paid" || again["token"] == "" || env.auth.calls.Load() != 1 {
 		t.Errorf("second submission: %d %v, authorizer calls %d", w.Code, again, env.auth.calls.Load())
 	}
-	// So does the paid page's "return to the shop" button, with an empty form.
-	if w := env.pay(id, ""); w.Code != 200 || env.auth.calls.Load() != 1 {
-		t.Errorf("re-delivery: %d %s", w.Code, w.Body)
+	if jti(again["token"]) != jti(res["token"]) {
+		t.Errorf("second submission's result is %q, the first's %q: want the same jti and sub", jti(again["token"]), jti(res["token"]))
+	}
+	// A form with only the page's CSRF token gets no result (issue 9).
+	if w := env.pay(id, ""); w.Code != http.StatusBadRequest || strings.Contains(w.Body.String(), "token") {
+		t.Errorf("empty form on a paid session: %d %s, want 400 and no result", w.Code, w.Body)
+	}
+	// The paid page's "return to the shop" fetches the same result from its
+	// own endpoint, with the page's token and origin only.
+	w = env.do("POST", "/pay/"+id+"/result", "", "Origin", testBase, "X-CSRF-Token", env.csrf(id))
+	var back map[string]string
+	json.Unmarshal(w.Body.Bytes(), &back)
+	if w.Code != 200 || jti(back["token"]) != jti(res["token"]) || env.auth.calls.Load() != 1 {
+		t.Errorf("return to the shop: %d %s", w.Code, w.Body)
+	}
+	if w := env.do("POST", "/pay/"+id+"/result", "", "Origin", "https://evil.example", "X-CSRF-Token", env.csrf(id)); w.Code != http.StatusForbidden {
+		t.Errorf("return to the shop from another origin: %d, want 403", w.Code)
+	}
+	if w := env.do("POST", "/pay/"+env.MustSession(t, "en")+"/result", "", "Origin", testBase, "X-CSRF-Token", env.csrf(id)); w.Code != http.StatusForbidden {
+		t.Errorf("return to the shop with another session's token: %d, want 403", w.Code)
 	}
 
 	// The shopper's page now says so.

@@ -12,7 +12,7 @@ const TokenType = "checkout-result+jwt"
 
 // Result is the claims of a signed checkout result.
 type Result struct {
-	jwt.RegisteredClaims        // iss: checkout base URL; aud: merchant id; sub: payment id; iat, exp, jti
+	jwt.RegisteredClaims        // iss: checkout base URL; aud: merchant id; sub: payment id (deduplicate on it); iat, exp; jti: one per payment
 	SessionID            string `json:"session_id"`
 	OrderID              string `json:"order_id"`
 	Amount               int64  `json:"amount"`

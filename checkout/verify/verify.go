@@ -140,9 +140,10 @@ func checkJWKSURL(raw string) error {
 // key), only typ TokenType (section 3.11), only our issuer and your merchant
 // id as audience (section 3.9), and requires exp and iat. The key is looked
 // up by kid in the checkout's JWKS, never taken from the token (jku, jwk and
-// x5u headers are ignored). A valid result may be replayed: record the
-// result's jti (Result.ID) or its payment id (Result.Subject) and act on
-// each once; do not deduplicate on the token string.
+// x5u headers are ignored). A valid result may arrive more than once (the
+// checkout hands a paid session's result again, with the same jti): record
+// its payment id (Result.Subject) with the order and act on each payment
+// once; do not deduplicate on the token string.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Result, error) {
 	if len(token) > maxTokenBytes {
 		return nil, ErrMalformed

@@ -148,7 +148,7 @@ func (f *fakeCheckout) claims(orderID string) *verify.Result {
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    f.URL,
 			Audience:  jwt.ClaimStrings{testMerchantID},
-			Subject:   "pay_test_1",
+			Subject:   "pay_" + rand.Text(),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(10 * time.Minute)),
 			ID:        "jti_" + rand.Text(),

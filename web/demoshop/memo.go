@@ -6,10 +6,10 @@ import (
 )
 
 // memo is an in-memory map whose entries expire. The shop keeps its orders
-// and the jti of every result it accepted in one each.
+// and the payment id of every result it accepted in one each.
 //
 // This is enough for a demo in one process, and only for that: a real
-// merchant keeps orders and seen jtis in its database, shared by every
+// merchant keeps orders and the payments it acted on in its database, shared by every
 // instance and kept across restarts, for at least the token's lifetime
 // (otherwise a restart or a second instance re-opens the replay window).
 type memo[V any] struct {

@@ -18,14 +18,19 @@ import (
 // signed result, as the checkout delivers it.
 const resultField = "checkout_result"
 
-// replayLeeway keeps a jti past its token's exp, in case the verifier
-// accepts a token a little after exp to allow for clock skew.
-const replayLeeway = 5 * time.Minute
+// paidMemory is how long the demo remembers a payment it acted on. A real
+// merchant records the payment id with the order, for good: the checkout
+// hands the same payment's result again when a shopper comes back to a
+// paid page, so a result may arrive twice long after the first.
+const paidMemory = 24 * time.Hour
 
 // verifyResult checks a signed result the way a merchant must before it
 // ships anything: the signature and claims (verify.Verifier: ES256 only,
-// typ, iss, aud, exp), that the token was not used before (jti), and that it
-// pays for an order this shop created, for the amount the shop asked.
+// typ, iss, aud, exp), that its payment (sub) was not acted on before, and
+// that it pays for an order this shop created, for the amount the shop
+// asked. It deduplicates on the payment, not the token: every result of one
+// payment carries the same sub (and the same jti), and one payment ships
+// one order.
 func (s *shop) verifyResult(ctx context.Context, token string) (*verify.Result, error) {
 	if token == "" {
 		return nil, errors.New("the request carries no " + resultField)
@@ -35,15 +40,11 @@ func (s *shop) verifyResult(ctx context.Context, token string) (*verify.Result, 
 		return nil, err
 	}
 	// Only after the signature holds: a forged token must not fill the set.
-	if res.ID == "" {
-		return nil, errors.New("the result has no jti, so a replay could not be detected")
+	if res.Subject == "" {
+		return nil, errors.New("the result names no payment (sub), so a second delivery could not be detected")
 	}
-	until := time.Now().Add(replayLeeway)
-	if res.ExpiresAt != nil {
-		until = res.ExpiresAt.Add(replayLeeway)
-	}
-	if !s.seen.putNew(res.ID, struct{}{}, until) {
-		return nil, fmt.Errorf("this result (jti %s) was already used: a replay", res.ID)
+	if !s.seen.putNew(res.Subject, struct{}{}, time.Now().Add(paidMemory)) {
+		return nil, fmt.Errorf("payment %s was already recorded for its order: each payment is acted on once", res.Subject)
 	}
 	// A valid signature says the checkout issued the token, not that it is
 	// for this order and this price.

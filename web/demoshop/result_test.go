@@ -50,7 +50,7 @@ func TestDoneVerified(t *testing.T) {
 			for _, want := range []string{
 				`id="outcome" class="ok">Payment verified<`,
 				`id="order-id">` + orderID + `<`,
-				`id="payment-id">pay_test_1<`,
+				`id="payment-id">` + claims.Subject + `<`,
 				`id="last4">4242<`,
 				`id="cvc-check">pass<`,
 				`id="brand">visa<`,
@@ -150,11 +150,11 @@ func TestDoneRefused(t *testing.T) {
 			}
 			return MustSignWith(t, jwt.SigningMethodHS256, pub.Bytes(), verify.TokenType, f.claims(orderID))
 		}, verify.ErrAlgorithm.Error()},
-		{"no jti", func() string {
+		{"no payment id", func() string {
 			c := f.claims(orderID)
-			c.ID = ""
+			c.Subject = ""
 			return f.MustSign(t, c)
-		}, "no jti"},
+		}, "names no payment"},
 		{"order the shop did not create", func() string {
 			return f.MustSign(t, f.claims("demo-SOMEONEELSE"))
 		}, "was not created by this shop"},
@@ -209,7 +209,7 @@ func TestReplayRefused(t *testing.T) {
 	if w, body := do(t, h, "POST", "/done", form); w.Code != http.StatusOK {
 		t.Fatalf("first use: status %d\n%s", w.Code, body)
 	}
-	// Again on every route: the set of seen jtis is shared.
+	// Again on every route: the set of payments acted on is shared.
 	for _, tc := range []struct{ method, target string }{
 		{"POST", "/done"}, {"GET", "/done?" + form.Encode()}, {"POST", "/verify"},
 	} {
@@ -218,9 +218,28 @@ func TestReplayRefused(t *testing.T) {
 			f = form
 		}
 		w, body := do(t, h, tc.method, tc.target, f)
-		if w.Code != http.StatusBadRequest || !strings.Contains(body, "already used") {
+		if w.Code != http.StatusBadRequest || !strings.Contains(body, "already recorded") {
 			t.Errorf("%s %s replayed: status %d\n%s", tc.method, tc.target, w.Code, body)
 		}
+	}
+}
+
+// Issue 9, item 5: two results of one payment (the checkout re-issues it
+// when a shopper returns from a paid page) show "Payment verified" once.
+func TestOnePaymentIsVerifiedOnce(t *testing.T) {
+	f := MustFakeCheckout(t)
+	h := MustShop(t, f, testAPIKey)
+	orderID := MustBuy(t, h, f)
+	first := f.claims(orderID)
+	second := f.claims(orderID)
+	second.Subject = first.Subject // the same payment, another token (another exp, even another jti)
+	second.ExpiresAt = jwt.NewNumericDate(time.Now().Add(9 * time.Minute))
+	if w, body := do(t, h, "POST", "/done", url.Values{resultField: {f.MustSign(t, first)}}); w.Code != http.StatusOK || !strings.Contains(body, "Payment verified") {
+		t.Fatalf("first result: %d\n%s", w.Code, body)
+	}
+	w, body := do(t, h, "POST", "/done", url.Values{resultField: {f.MustSign(t, second)}})
+	if w.Code != http.StatusBadRequest || strings.Contains(body, "Payment verified") || !strings.Contains(body, "already recorded") {
+		t.Errorf("second result of the same payment: %d\n%s", w.Code, body)
 	}
 }
 
@@ -240,7 +259,7 @@ func TestVerifyJSON(t *testing.T) {
 		wantError    string
 	}{
 		{"valid", token, http.StatusOK, true, ""},
-		{"replayed", token, http.StatusBadRequest, false, "already used"},
+		{"replayed", token, http.StatusBadRequest, false, "already recorded"},
 		{"expired", f.MustSign(t, expired), http.StatusBadRequest, false, ""},
 		{"missing", "", http.StatusBadRequest, false, "no checkout_result"},
 	}
@@ -276,7 +295,7 @@ func TestVerifyJSON(t *testing.T) {
 				t.Fatalf("a verified answer must carry a result and no error: %s", body)
 			}
 			r := got.Result
-			if r.OrderID != orderID || r.Subject != "pay_test_1" || r.Card.Last4 != "4242" ||
+			if r.OrderID != orderID || !strings.HasPrefix(r.Subject, "pay_") || r.Card.Last4 != "4242" ||
 				r.CVCCheck != "pass" || r.Amount != 1500 || r.Currency != "JPY" {
 				t.Errorf("result %+v", r)
 			}

@@ -77,7 +77,8 @@ type shop struct {
 	// orders the shop created: a result is accepted only for one of them,
 	// with the amount and currency the shop asked for.
 	orders *memo[product]
-	// seen holds the jti of every result accepted, so none is used twice.
+	// seen holds the payment id (sub) of every result accepted, so no
+	// payment is acted on twice.
 	seen *memo[struct{}]
 }
 

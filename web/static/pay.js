@@ -267,13 +267,13 @@
   }
 
   // ---- Submission ----------------------------------------------------------
-  function submit(body, pow) {
+  function submit(body, pow, url) {
     if ((busy && !pow) || done) return; // a double click never sends twice
     setFormError("");
     setBusy(true);
     var headers = { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": cfg.csrf };
     if (pow) headers["Checkout-PoW"] = pow;
-    fetch(cfg.pay_url, {
+    fetch(url || cfg.pay_url, {
       method: "POST",
       headers: headers,
       body: body,
@@ -459,10 +459,10 @@
   }
 
   if (cfg.state === "paid") {
-    // Already paid: the server answers the existing payment with a fresh
-    // result token, without charging again.
+    // Already paid: the server hands the payment's result again (the same
+    // jti), without charging again.
     returnButton.disabled = false;
-    returnButton.addEventListener("click", function () { submit(""); });
+    returnButton.addEventListener("click", function () { submit("", null, cfg.result_url); });
     return;
   }
 
