@@ -421,11 +421,31 @@ func payFormOf(fields []formField) (payForm, error) {
 // with one detail per field so the page shows each next to its input.
 func (s *server) payError(c *gin.Context, tr *translator, err error) {
 	e := asError(s.log, c.FullPath(), err)
+	if isNavigation(c.Request) {
+		// The browser navigated here (a form posted natively, a stale page):
+		// it would show raw JSON. A page in the shopper's language instead.
+		s.render(c, httpStatus(e.Code), "message.html", &pageData{
+			translator: tr, Nonce: cspNonce(c), State: stateMessage,
+			Title: tr.T("page.error.title"), Body: tr.errorMessage(e),
+		})
+		return
+	}
 	body := errorJSON{Code: e.Code, Field: e.Field, Message: tr.errorMessage(e)}
 	for _, d := range e.Details {
 		body.Details = append(body.Details, detailJSON{Field: d.Field, Message: tr.errorMessage(d)})
 	}
 	writeJSON(c, httpStatus(e.Code), errorBody{Error: body})
+}
+
+// isNavigation reports whether the browser will show the answer as a page
+// (a link, a native form submission, the address bar) rather than hand it
+// to pay.js's fetch: Fetch Metadata says so where browsers send it, and
+// otherwise an Accept that asks for HTML (fetch sends */*).
+func isNavigation(r *http.Request) bool {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // hasMediaType reports whether a Content-Type header names want (parameters

@@ -121,10 +121,10 @@ func TestPayPageForm(t *testing.T) {
 	body := w.Body.String()
 	for _, want := range []string{
 		`<html lang="en">`,
-		`id="number" name="number" type="text" inputmode="numeric" autocomplete="cc-number"`,
-		`id="expiry" name="expiry" type="text" inputmode="numeric" autocomplete="cc-exp"`,
-		`id="cvc" name="cvc" type="text" inputmode="numeric" autocomplete="cc-csc"`,
-		`id="name" name="name" type="text" autocomplete="cc-name"`,
+		`id="number" type="text" inputmode="numeric" autocomplete="cc-number"`,
+		`id="expiry" type="text" inputmode="numeric" autocomplete="cc-exp"`,
+		`id="cvc" type="text" inputmode="numeric" autocomplete="cc-csc"`,
+		`id="name" type="text" autocomplete="cc-name"`,
 		`<label for="number">Card number</label>`,
 		`<label for="expiry">Expiry date</label>`,
 		`<label for="cvc">Security code</label>`,
@@ -145,6 +145,16 @@ func TestPayPageForm(t *testing.T) {
 	}
 	if strings.Contains(body, `"parent"`) {
 		t.Errorf("full page carries a postMessage target")
+	}
+	// Issue 9: the card cannot leave the page natively (before pay.js runs):
+	// the form has no method or action, and no card input has a name a
+	// native submission would send.
+	form := regexp.MustCompile(`<form id="pay-form"[^>]*>`).FindString(body)
+	if form == "" || strings.Contains(form, "method=") || strings.Contains(form, "action=") {
+		t.Errorf("card form can submit natively: %s", form)
+	}
+	if m := regexp.MustCompile(`<input[^>]*\bname=`).FindString(body); m != "" {
+		t.Errorf("a card input has a name a native submission would send: %s", m)
 	}
 
 	// The iframe variant: cancel is a button posting to the parent.
@@ -181,6 +191,49 @@ func TestPayPageLanguage(t *testing.T) {
 		if !strings.Contains(body, `<html lang="`+tc.lang+`">`) || !strings.Contains(body, tc.text) {
 			t.Errorf("locale %s, Accept-Language %q: want lang %s with %q", tc.locale, tc.accept, tc.lang, tc.text)
 		}
+	}
+}
+
+// Issue 9: a submission the browser navigated to (a stale page's native
+// post, a broken link) answers a page in the shopper's language, not JSON;
+// pay.js's fetch keeps its JSON.
+func TestNavigatedErrorsArePages(t *testing.T) {
+	env := MustEnv(t)
+	id := env.MustSession(t, "ja")
+	nav := []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html,application/xhtml+xml", "Accept-Language", "en"}
+	for _, tc := range []struct {
+		name    string
+		w       *httptest.ResponseRecorder
+		status  int
+		lang    string
+		message string
+	}{
+		// A native post carries no CSRF header: refused, as a page.
+		{"native post", env.do("POST", "/pay/"+id, "number=4242424242424242", append([]string{"Origin", testBase, "Content-Type", "application/x-www-form-urlencoded"}, nav...)...),
+			http.StatusForbidden, `lang="en"`, "Reload the page"},
+		// Past the CSRF check the session's language applies.
+		{"card error", env.pay(id, "number=1", nav...), http.StatusBadRequest, `lang="ja"`, "ご利用いただけません"},
+		{"broken link", env.do("GET", "/pay/"+id+"/nowhere", "", nav...), http.StatusNotFound, `lang="en"`, "This payment link is not valid"},
+		{"broken link, Japanese", env.do("GET", "/nowhere", "", "Accept", "text/html", "Accept-Language", "ja"), http.StatusNotFound, `lang="ja"`, "ショップ"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.w.Body.String()
+			if tc.w.Code != tc.status || !strings.HasPrefix(tc.w.Header().Get("Content-Type"), "text/html") ||
+				!strings.Contains(body, tc.lang) || !strings.Contains(body, tc.message) {
+				t.Errorf("%d %s\n%s", tc.w.Code, tc.w.Header().Get("Content-Type"), body)
+			}
+			if csp := tc.w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("error page without the CSP: %q", csp)
+			}
+			if strings.Contains(body, "4242424242424242") {
+				t.Errorf("the page echoes the card number")
+			}
+		})
+	}
+	// pay.js's fetch (Sec-Fetch-Mode: cors) still gets JSON.
+	w := env.pay(id, "number=1", "Sec-Fetch-Mode", "cors", "Accept", "*/*")
+	if w.Code != http.StatusBadRequest || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		t.Errorf("fetch: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}
 }
 

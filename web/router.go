@@ -215,6 +215,12 @@ func (s *server) routes() *gin.Engine {
 	}
 
 	r.NoRoute(func(c *gin.Context) {
+		if isNavigation(c.Request) {
+			// A shopper who followed a broken link reads a page in their language.
+			tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
+			s.messagePage(c, tr, http.StatusNotFound, "page.not_found.title", "page.not_found.body", nil)
+			return
+		}
 		writeError(c, s.log, &checkout.Error{Code: checkout.ENOTFOUND, Message: "no such resource"})
 	})
 	return r
