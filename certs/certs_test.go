@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +44,31 @@ func TestDevCAServesTLS(t *testing.T) {
 	if resp, err := old.Get(srv.URL); err == nil {
 		resp.Body.Close()
 		t.Fatal("a TLS 1.1 client was served")
+	}
+	// TLS 1.2 offers only ECDHE with AEAD ciphers (issue 9): a client that
+	// knows only CBC or RSA key exchange suites is refused.
+	for _, suite := range tls.CipherSuites() {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite.ID}}}}
+		resp, err := client.Get(srv.URL)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		aead := slices.Contains(TLS12CipherSuites, suite.ID)
+		if aead && strings.Contains(suite.Name, "ECDSA") && err != nil {
+			t.Errorf("%s refused: %v", suite.Name, err)
+		}
+		if !aead && err == nil {
+			t.Errorf("%s served on TLS 1.2", suite.Name)
+		}
+	}
+	for _, suite := range tls.InsecureCipherSuites() {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite.ID}}}}
+		if resp, err := client.Get(srv.URL); err == nil {
+			resp.Body.Close()
+			t.Errorf("insecure %s served", suite.Name)
+		}
 	}
 	// A client that does not trust the CA refuses the server.
 	if resp, err := http.Get(srv.URL); err == nil {
