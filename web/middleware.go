@@ -201,7 +201,7 @@ func (s *server) requestLog(c *gin.Context) {
 	}
 	s.log.LogAttrs(c.Request.Context(), level, "request",
 		slog.String("method", c.Request.Method),
-		slog.String("path", maskDigitRuns(c.Request.URL.Path)),
+		slog.String("path", maskDigitRuns(c.Request.URL.EscapedPath())),
 		slog.String("route", c.FullPath()),
 		slog.Int("status", status),
 		slog.Int("bytes", max(c.Writer.Size(), 0)),
@@ -210,16 +210,58 @@ func (s *server) requestLog(c *gin.Context) {
 	)
 }
 
-// digitRun is 12 or more digits, possibly separated: a PAN-shaped run.
-var digitRun = regexp.MustCompile(`[0-9](?:[ -]?[0-9]){11,}`)
+// digitRun is 12 or more digits with anything but letters between them: a
+// PAN typed with any separators ("4761+7390+7402+5028", dots, underscores,
+// spaces, newlines, slashes), in any script's digits. It errs on the side
+// of masking: a path never needs 12 digits without a letter to be read.
+var digitRun = regexp.MustCompile(`\p{Nd}(?:[^\p{L}\p{Nd}]*\p{Nd}){11,}`)
 
 // maskDigitRuns replaces PAN-shaped digit runs, so that a card number pasted
-// into a URL does not reach the logs (PCI DSS 3.4.1).
+// into a URL does not reach the logs (PCI DSS 3.4.1). Percent-encoding is
+// undone first (up to three layers), so that "%20" or "%2B" between the
+// digits, or digits encoded as "%34", hide nothing.
 func maskDigitRuns(s string) string {
 	if len(s) > 512 {
 		s = s[:512] + "…"
 	}
+	for range 3 {
+		decoded := percentDecode(s)
+		if decoded == s {
+			break
+		}
+		s = decoded
+	}
 	return digitRun.ReplaceAllString(s, "[digits]")
+}
+
+// percentDecode undoes every well-formed %XX and leaves the rest as it is
+// (url.PathUnescape gives up on the first malformed escape).
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(hexValue(s[i+1])<<4 | hexValue(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func hexValue(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // recoverPanic turns a panic into a 500. It logs the route, the panic's type
