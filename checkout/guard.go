@@ -42,8 +42,9 @@ type GuardInput struct {
 
 // GuardVerdict is the card-testing defence's answer. Rule is "" when the
 // submission may proceed; otherwise one of the Rule* ids above. Locked
-// distinguishes a locked card (answered as a decline) from a rate limit
-// (answered as rate_limited): both say the same to every shopper.
+// distinguishes a locked card (answered as the one decline, exactly as a
+// dead number's) from a rate limit (answered as rate_limited, the same
+// whatever limit tripped).
 type GuardVerdict struct {
 	Rule   string
 	Locked bool
@@ -129,23 +130,19 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 	attempt.Risk = &d
 	s.log().Info("payment refused by the card-testing defence", "session", co.Session.ID, "rule", v.Rule)
 	if v.Locked {
-		// A locked card is not sent to the issuer at all. The shopper is
-		// told plainly that this card cannot be used for now (a cardholder
-		// who mistyped the code must not keep retrying a card that will be
-		// refused), with nothing of the thresholds or the duration.
+		// A locked card is not sent to the issuer at all, and is answered
+		// exactly as any decline: a lock follows only wrong codes, which an
+		// issuer reports only for an account it knows, so an answer of its
+		// own would tell a card tester the number is live (issue 9). The
+		// decline's message tells the shopper to call the issuer if it keeps
+		// happening; the merchant sees the rule on the attempt.
 		attempt.Outcome = AttemptBlocked
 		s.finish(ctx, *attempt, nil)
-		return in, cardLocked()
+		return in, declined()
 	}
 	attempt.Outcome = AttemptRateLimited
 	s.finish(ctx, *attempt, nil)
 	return in, rateLimited()
-}
-
-// cardLocked is the answer to a card locked after repeated wrong security
-// codes: still a decline (402 card_declined), with its own message.
-func cardLocked() *Error {
-	return &Error{Code: EDECLINED, Message: "this card cannot be used right now after too many unsuccessful attempts; use another card or contact your card issuer", MsgID: "pay.card_locked"}
 }
 
 // recordCVCFailure counts a wrong security code against the card for the

@@ -625,10 +625,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 }
 
 // declined is the shopper's answer to every refused card, whatever refused
-// it (the issuer, for any reason, or screening): one message, so that the
-// page is no oracle.
+// it (the issuer, for any reason, screening, or the security-code lockout):
+// one message, so that the page is no oracle. It names the issuer for a
+// card that keeps being refused, since a locked card must also be told
+// where to turn, and the lock itself may not be named.
 func declined() *Error {
-	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card, and if this keeps happening, contact your card issuer", MsgID: "pay.declined"}
 }
 
 // unavailable is the shopper's answer when something a payment must be
