@@ -16,7 +16,7 @@ import (
 func mustGuardedHarness(tb testing.TB, s risk.GuardSettings) *harness {
 	tb.Helper()
 	h := mustHarness(tb)
-	h.svc.Guard = &risk.Guard{Counters: h.db, Locks: h.db, Settings: s}
+	h.svc.Guard = &risk.Guard{Counters: h.db, Locks: h.db, Budget: h.db, Settings: s}
 	h.svc.CardKeys = h.vault
 	return h
 }

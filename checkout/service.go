@@ -517,6 +517,11 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, declined()
 	}
 
+	// The lockout's slot last, so that only an authorization that is about
+	// to reach the issuer takes one.
+	if ok, err := s.reserve(ctx, &gin, &attempt, decision); !ok {
+		return PayResult{}, err
+	}
 	result, err := s.authorize(ctx, &AuthRequest{
 		Key:                 attempt.IdempotencyKey(),
 		MerchantID:          co.Merchant.ID,
@@ -531,9 +536,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		AuthenticationValue: auth.value,
 	})
 	attempt.CVCCheck = result.CVCCheck
-	if err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC) {
-		s.recordCVCFailure(ctx, gin)
-	}
+	s.settle(ctx, gin, err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC))
 	switch {
 	case err != nil && ErrorCode(err) == ETIMEOUT:
 		s.reverse(ctx, attempt.IdempotencyKey())

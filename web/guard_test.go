@@ -21,7 +21,7 @@ func guarded(tb testing.TB, s risk.GuardSettings, bits int) *testEnv {
 	tb.Helper()
 	env := MustEnv(tb)
 	db := env.svc.Store.(*sqlite.DB)
-	g := &risk.Guard{Counters: db, Locks: db, Settings: s}
+	g := &risk.Guard{Counters: db, Locks: db, Budget: db, Settings: s}
 	env.svc.Guard, env.svc.CardKeys = g, env.vault
 	if bits > 0 {
 		env.svc.Challenges, env.svc.ChallengeBits = g, bits
