@@ -42,6 +42,13 @@ type GuardInput struct {
 	// Attempt is the attempt's key (session:n), naming the authorization's
 	// slot in the lockout's budget (Reserve, Settle).
 	Attempt string
+	// Completes is set when the submission completes a 3-D Secure
+	// challenge: it names an answered, unused authentication of this
+	// session and this card, whose challenge was an attempt counted
+	// already. The rate limits do not count it again (issue 9: a shopper
+	// challenged three times an hour met the per-card limit); the lockout
+	// still applies, since the issuer checks its security code.
+	Completes bool
 }
 
 // GuardVerdict is the card-testing defence's answer. Rule is "" when the
@@ -130,6 +137,13 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 		// what PCI DSS 3.4.1 lets us keep of the number in the clear.
 		in.Chunk = "chunk:" + hashEncoding.EncodeToString(s.CardKeys.MAC("card-chunk", digits[:12])[:16])
 	}
+	completes, err := s.completes(ctx, co, req, in.Fingerprint, now)
+	if err != nil {
+		attempt.Outcome = AttemptError
+		s.finish(ctx, *attempt, nil)
+		return in, err
+	}
+	in.Completes = completes
 	v, err := s.Guard.Admit(ctx, in)
 	if err != nil {
 		s.log().Error("card-testing defence failed; payment refused", "session", co.Session.ID, "err", err)
@@ -158,6 +172,27 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 	attempt.Outcome = AttemptRateLimited
 	s.finish(ctx, *attempt, nil)
 	return in, rateLimited()
+}
+
+// completes reports whether the submission completes a 3-D Secure
+// challenge: it names an authentication of this session and this card
+// (keyed fingerprint), answered and unused, so the same attempt as the one
+// that met the challenge. Anything else (no such id, another session's or
+// card's, used, expired, unanswered) is an ordinary submission, counted.
+func (s *Service) completes(ctx context.Context, co Checkout, req PayRequest, fingerprint string, now time.Time) (bool, error) {
+	if req.AuthenticationID == "" || s.Authenticator == nil || !IsID("3ds", req.AuthenticationID) {
+		return false, nil
+	}
+	a, err := s.Store.Authentication(ctx, req.AuthenticationID)
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return false, nil
+	case err != nil:
+		s.log().Error("read 3-D Secure authentication failed; payment refused", "session", co.Session.ID, "err", err)
+		return false, unavailable(err)
+	}
+	return a.SessionID == co.Session.ID && a.Fingerprint == fingerprint && a.UsedBy == 0 &&
+		now.Before(a.ExpiresAt) && a.Status.Final(), nil
 }
 
 // reserve takes the authorization's slot in the card's wrong-code budget,

@@ -169,7 +169,8 @@ type Guard struct {
 }
 
 // Admit refuses a locked card, then counts the attempt and refuses it when
-// a limit is over. Refused attempts count too: a tester who keeps knocking
+// a limit is over (not a submission that completes a 3-D Secure challenge:
+// in.Completes). Refused attempts count too: a tester who keeps knocking
 // keeps the window full.
 func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.GuardVerdict, error) {
 	if g == nil || g.Counters == nil || g.Locks == nil {
@@ -184,6 +185,13 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 	}
 	if found && lock.LockedUntil.After(in.Time) {
 		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
+	}
+	if in.Completes {
+		// The completion of a 3-D Secure challenge is the attempt that met
+		// it, counted then: counting it again would spend a careful
+		// shopper's allowance twice per payment. The lockout (above, and
+		// Reserve) still holds.
+		return checkout.GuardVerdict{}, nil
 	}
 
 	s := g.Settings

@@ -343,3 +343,32 @@ func TestGuardReserve(t *testing.T) {
 		}
 	}
 }
+
+// A submission completing a 3-D Secure challenge is neither counted nor
+// refused by a rate limit, but a locked card is refused all the same.
+func TestGuardCompletesIsNotCountedAgain(t *testing.T) {
+	ctx := context.Background()
+	s := DefaultGuardSettings()
+	s.Card = Limit{Max: 1, Window: time.Hour}
+	g := newGuard(s)
+	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
+	if v, err := g.Admit(ctx, in); err != nil || v.Rule != "" {
+		t.Fatalf("the challenged attempt: %+v %v", v, err)
+	}
+	done := in
+	done.Completes = true
+	for range 3 {
+		if v, err := g.Admit(ctx, done); err != nil || v.Rule != "" {
+			t.Fatalf("its completion: %+v %v; want admitted", v, err)
+		}
+	}
+	if v, _ := g.Admit(ctx, guardIn("fp_a", "cs_2", "203.0.113.6", gt0)); v.Rule != checkout.RuleRateLimitCard {
+		t.Fatalf("the next attempt: %+v; want %s (completions not counted, the first was)", v, checkout.RuleRateLimitCard)
+	}
+	if err := g.Locks.LockCard(ctx, "fp_a", gt0, gt0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := g.Admit(ctx, done); !v.Locked {
+		t.Fatalf("completion on a locked card: %+v; want locked", v)
+	}
+}
