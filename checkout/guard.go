@@ -9,8 +9,8 @@ import (
 
 // Card-testing defence: the rate limits and the security-code lockout that
 // run before a card reaches the issuer. checkout/risk implements Guard over
-// the store's counters and card locks, so that every instance sees every
-// other instance's attempts.
+// the store's counters, card locks and lockout slots, so that every
+// instance sees every other instance's attempts.
 
 // Guard rule ids: the reason a merchant sees on an attempt refused by the
 // card-testing defence. They never reach the shopper's page.
