@@ -9,13 +9,14 @@ import (
 
 // Card-testing defence: the rate limits and the security-code lockout that
 // run before a card reaches the issuer. checkout/risk implements Guard over
-// the store's counters and card locks, so that every instance sees every
-// other instance's attempts.
+// the store's counters, card locks and lockout slots, so that every
+// instance sees every other instance's attempts.
 
 // Guard rule ids: the reason a merchant sees on an attempt refused by the
 // card-testing defence. They never reach the shopper's page.
 const (
 	RuleLockoutCVC        = "lockout.cvc"          // the card is locked after repeated wrong security codes
+	RuleLockoutPending    = "lockout.cvc_pending"  // the card's wrong-code budget is taken by authorizations in flight
 	RuleRateLimitIP       = "ratelimit.ip"         // too many attempts from the shopper's IP
 	RuleRateLimitSession  = "ratelimit.session"    // too many attempts on the session
 	RuleRateLimitMerchant = "ratelimit.merchant"   // too many attempts at the merchant per minute
@@ -38,12 +39,23 @@ type GuardInput struct {
 	Fingerprint string // the vault's keyed fingerprint of the number
 	Chunk       string // MAC of the number's first 12 digits; "" for shorter numbers
 	Time        time.Time
+	// Attempt is the attempt's key (session:n), naming the authorization's
+	// slot in the lockout's budget (Reserve, Settle).
+	Attempt string
+	// Completes is set when the submission completes a 3-D Secure
+	// challenge: it names an answered, unused authentication of this
+	// session and this card, whose challenge was an attempt counted
+	// already. The rate limits do not count it again (issue 9: a shopper
+	// challenged three times an hour met the per-card limit); the lockout
+	// still applies, since the issuer checks its security code.
+	Completes bool
 }
 
 // GuardVerdict is the card-testing defence's answer. Rule is "" when the
 // submission may proceed; otherwise one of the Rule* ids above. Locked
-// distinguishes a locked card (answered as a decline) from a rate limit
-// (answered as rate_limited): both say the same to every shopper.
+// distinguishes a locked card (answered as the one decline, exactly as a
+// dead number's) from a rate limit (answered as rate_limited, the same
+// whatever limit tripped).
 type GuardVerdict struct {
 	Rule   string
 	Locked bool
@@ -55,10 +67,20 @@ type Guard interface {
 	// screening and the issuer. Errors mean no decision: the Service
 	// refuses the payment (EUNAVAILABLE), failing closed.
 	Admit(ctx context.Context, in GuardInput) (GuardVerdict, error)
-	// RecordCVCFailure counts a wrong security code (the issuer's cvc_check
-	// fail or an incorrect_cvc decline) against the card, and locks the
-	// card once the operator's threshold is reached. Errors are logged.
-	RecordCVCFailure(ctx context.Context, in GuardInput) error
+	// Reserve takes one slot of the card's wrong-code budget for the
+	// authorization in.Attempt just before it is sent to the issuer,
+	// atomically per card on every instance, so that at most the
+	// threshold's number of wrong codes reach the issuer however many
+	// arrive at once. A verdict with Locked refuses it: the card is
+	// locked, or failures and authorizations in flight fill its budget. An
+	// unsettled slot counts until until. Errors mean no decision: the
+	// Service refuses the payment (EUNAVAILABLE).
+	Reserve(ctx context.Context, in GuardInput, until time.Time) (GuardVerdict, error)
+	// Settle ends the slot once the issuer answered: wrongCode (the
+	// issuer's cvc_check fail or an incorrect_cvc decline) makes it a
+	// failure and locks the card at the operator's threshold; otherwise it
+	// is released. Errors are logged: the slot then counts until it ends.
+	Settle(ctx context.Context, in GuardInput, wrongCode bool) error
 }
 
 // CardKeys derive the keyed values the Guard counts by. vault.Vault
@@ -81,6 +103,7 @@ func rateLimited() *Error {
 func guardReason(rule string) RiskReason {
 	msg := map[string]string{
 		RuleLockoutCVC:        "The card is locked after repeated wrong security codes; it was not sent to the issuer.",
+		RuleLockoutPending:    "Other payments with this card, awaiting the issuer's answer, take all the wrong security codes it may have; it was not sent to the issuer.",
 		RuleRateLimitIP:       "Too many attempts from the shopper's IP address; it was not sent to the issuer.",
 		RuleRateLimitSession:  "Too many attempts on this checkout session; it was not sent to the issuer.",
 		RuleRateLimitMerchant: "Too many attempts at this shop in the last minute; it was not sent to the issuer.",
@@ -114,6 +137,13 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 		// what PCI DSS 3.4.1 lets us keep of the number in the clear.
 		in.Chunk = "chunk:" + hashEncoding.EncodeToString(s.CardKeys.MAC("card-chunk", digits[:12])[:16])
 	}
+	completes, err := s.completes(ctx, co, req, in.Fingerprint, now)
+	if err != nil {
+		attempt.Outcome = AttemptError
+		s.finish(ctx, *attempt, nil)
+		return in, err
+	}
+	in.Completes = completes
 	v, err := s.Guard.Admit(ctx, in)
 	if err != nil {
 		s.log().Error("card-testing defence failed; payment refused", "session", co.Session.ID, "err", err)
@@ -129,33 +159,82 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 	attempt.Risk = &d
 	s.log().Info("payment refused by the card-testing defence", "session", co.Session.ID, "rule", v.Rule)
 	if v.Locked {
-		// A locked card is not sent to the issuer at all. The shopper is
-		// told plainly that this card cannot be used for now (a cardholder
-		// who mistyped the code must not keep retrying a card that will be
-		// refused), with nothing of the thresholds or the duration.
+		// A locked card is not sent to the issuer at all, and is answered
+		// exactly as any decline: a lock follows only wrong codes, which an
+		// issuer reports only for an account it knows, so an answer of its
+		// own would tell a card tester the number is live (issue 9). The
+		// decline's message tells the shopper to call the issuer if it keeps
+		// happening; the merchant sees the rule on the attempt.
 		attempt.Outcome = AttemptBlocked
 		s.finish(ctx, *attempt, nil)
-		return in, cardLocked()
+		return in, declined()
 	}
 	attempt.Outcome = AttemptRateLimited
 	s.finish(ctx, *attempt, nil)
 	return in, rateLimited()
 }
 
-// cardLocked is the answer to a card locked after repeated wrong security
-// codes: still a decline (402 card_declined), with its own message.
-func cardLocked() *Error {
-	return &Error{Code: EDECLINED, Message: "this card cannot be used right now after too many unsuccessful attempts; use another card or contact your card issuer", MsgID: "pay.card_locked"}
+// completes reports whether the submission completes a 3-D Secure
+// challenge: it names an authentication of this session and this card
+// (keyed fingerprint), answered and unused, so the same attempt as the one
+// that met the challenge. Anything else (no such id, another session's or
+// card's, used, expired, unanswered) is an ordinary submission, counted.
+func (s *Service) completes(ctx context.Context, co Checkout, req PayRequest, fingerprint string, now time.Time) (bool, error) {
+	if req.AuthenticationID == "" || s.Authenticator == nil || !IsID("3ds", req.AuthenticationID) {
+		return false, nil
+	}
+	a, err := s.Store.Authentication(ctx, req.AuthenticationID)
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return false, nil
+	case err != nil:
+		s.log().Error("read 3-D Secure authentication failed; payment refused", "session", co.Session.ID, "err", err)
+		return false, unavailable(err)
+	}
+	return a.SessionID == co.Session.ID && a.Fingerprint == fingerprint && a.UsedBy == 0 &&
+		now.Before(a.ExpiresAt) && a.Status.Final(), nil
 }
 
-// recordCVCFailure counts a wrong security code against the card for the
-// lockout; a failure is logged (the shopper's answer is decided already).
-func (s *Service) recordCVCFailure(ctx context.Context, in GuardInput) {
+// reserve takes the authorization's slot in the card's wrong-code budget,
+// just before it goes to the issuer. A refusal is finished on the attempt
+// (blocked, the rule its reason for the merchant) and answered as the one
+// decline, exactly like a locked card (no oracle). ok is false when the
+// payment must stop, with err its answer.
+func (s *Service) reserve(ctx context.Context, in *GuardInput, attempt *Attempt, decision RiskDecision) (ok bool, err error) {
 	if s.Guard == nil || in.Fingerprint == "" {
+		return true, nil
+	}
+	in.Attempt = attempt.IdempotencyKey()
+	// An unsettled slot (its request died) counts until well past any
+	// authorization deadline and reversal: the safe side.
+	v, err := s.Guard.Reserve(ctx, *in, in.Time.Add(s.staleAfter()))
+	if err != nil {
+		s.log().Error("card-testing defence failed; payment refused", "session", in.SessionID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, *attempt, nil)
+		return false, unavailable(err)
+	}
+	if v.Rule == "" {
+		return true, nil
+	}
+	s.log().Info("payment refused by the card-testing defence", "session", in.SessionID, "rule", v.Rule)
+	decision.Verdict, decision.Score = VerdictNG, 100
+	decision.Reasons = append(append([]RiskReason(nil), decision.Reasons...), guardReason(v.Rule))
+	attempt.Risk = &decision
+	attempt.Outcome = AttemptBlocked
+	s.finish(ctx, *attempt, nil)
+	return false, declined()
+}
+
+// settle ends the authorization's slot with the issuer's answer; a failure
+// is logged (the shopper's answer is decided already, and an unsettled slot
+// counts until it ends).
+func (s *Service) settle(ctx context.Context, in GuardInput, wrongCode bool) {
+	if s.Guard == nil || in.Attempt == "" {
 		return
 	}
-	if err := s.Guard.RecordCVCFailure(ctx, in); err != nil {
-		s.log().Error("record security code failure failed", "session", in.SessionID, "err", err)
+	if err := s.Guard.Settle(ctx, in, wrongCode); err != nil {
+		s.log().Error("settle security code slot failed", "session", in.SessionID, "err", err)
 	}
 }
 

@@ -325,7 +325,7 @@ func TestRescreenNGAfterApprovalReverses(t *testing.T) {
 	s.svc.Authorizer = auth
 	sess := s.mustSession(t)
 	_, err := s.svc.Pay(context.Background(), payRequest(sess.ID, sandbox.CardVisa, "999"))
-	if checkout.ErrorCode(err) != checkout.EDECLINED || checkout.ErrorMessage(err) != "the card was declined; check the details or use another card" {
+	if checkout.ErrorCode(err) != checkout.EDECLINED || checkout.ErrorMessage(err) != "the card was declined; check the details or use another card, and if this keeps happening, contact your card issuer" {
 		t.Fatalf("Pay: %v; want the decline", err)
 	}
 	if len(auth.reversed) != 1 || auth.reversed[0] != sess.ID+":1" {

@@ -526,6 +526,11 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, declined()
 	}
 
+	// The lockout's slot last, so that only an authorization that is about
+	// to reach the issuer takes one.
+	if ok, err := s.reserve(ctx, &gin, &attempt, decision); !ok {
+		return PayResult{}, err
+	}
 	result, err := s.authorize(ctx, &AuthRequest{
 		Key:                 attempt.IdempotencyKey(),
 		MerchantID:          co.Merchant.ID,
@@ -540,9 +545,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		AuthenticationValue: auth.value,
 	})
 	attempt.CVCCheck = result.CVCCheck
-	if err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC) {
-		s.recordCVCFailure(ctx, gin)
-	}
+	s.settle(ctx, gin, err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC))
 	switch {
 	case err != nil && ErrorCode(err) == ETIMEOUT:
 		s.reverse(ctx, attempt.IdempotencyKey())
@@ -634,10 +637,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 }
 
 // declined is the shopper's answer to every refused card, whatever refused
-// it (the issuer, for any reason, or screening): one message, so that the
-// page is no oracle.
+// it (the issuer, for any reason, screening, or the security-code lockout):
+// one message, so that the page is no oracle. It names the issuer for a
+// card that keeps being refused, since a locked card must also be told
+// where to turn, and the lock itself may not be named.
 func declined() *Error {
-	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card", MsgID: "pay.declined"}
+	return &Error{Code: EDECLINED, Message: "the card was declined; check the details or use another card, and if this keeps happening, contact your card issuer", MsgID: "pay.declined"}
 }
 
 // unavailable is the shopper's answer when something a payment must be

@@ -3,6 +3,9 @@ package web
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -18,7 +21,7 @@ func guarded(tb testing.TB, s risk.GuardSettings, bits int) *testEnv {
 	tb.Helper()
 	env := MustEnv(tb)
 	db := env.svc.Store.(*sqlite.DB)
-	g := &risk.Guard{Counters: db, Locks: db, Settings: s}
+	g := &risk.Guard{Counters: db, Locks: db, Budget: db, Settings: s}
 	env.svc.Guard, env.svc.CardKeys = g, env.vault
 	if bits > 0 {
 		env.svc.Challenges, env.svc.ChallengeBits = g, bits
@@ -86,29 +89,53 @@ func TestPayChallengePage(t *testing.T) {
 	}
 }
 
-// A locked card gets a decline with a message of its own, in the
-// shopper's language, that names no threshold; the issuer never hears of it.
+// A locked card is answered exactly as a dead number's decline (status,
+// headers, body), in the shopper's language: a lock exists only for a
+// number the issuer knows, so any difference would tell a card tester
+// which numbers are live. The issuer never hears of the locked card.
 func TestPayLockedCardPage(t *testing.T) {
 	env := guarded(t, risk.DefaultGuardSettings(), 0)
 	db := env.svc.Store.(*sqlite.DB)
 	now := time.Now()
-	if err := db.LockCard(t.Context(), env.vault.Fingerprint([]byte("4000000000000002")), now.Add(-time.Minute), now.Add(time.Hour)); err != nil {
+	const live = "number=4242424242424242&expiry=12%2F40&name=TARO+YAMADA&cvc=123"
+	if err := db.LockCard(t.Context(), env.vault.Fingerprint([]byte("4242424242424242")), now.Add(-time.Minute), now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"en": "This card can't be used right now because of too many unsuccessful attempts. Please use another card, or contact your card issuer.",
-		"ja": "ご利用に失敗した回数が多いため、このカードは現在ご利用いただけません。別のカードをご利用いただくか、カード発行会社にお問い合わせください。",
+		"en": "The card was declined. Check the details or use another card. If this keeps happening, contact your card issuer.",
+		"ja": "このカードはご利用いただけませんでした。入力内容をご確認いただくか、別のカードをご利用ください。繰り返しご利用いただけない場合は、カード発行会社にお問い合わせください。",
 	}
 	for lang, msg := range want {
-		w := env.pay(env.MustSession(t, lang), declinedForm)
-		var m map[string]any
-		json.Unmarshal(w.Body.Bytes(), &m)
-		e, _ := m["error"].(map[string]any)
-		if w.Code != 402 || e["code"] != "card_declined" || e["message"] != msg {
-			t.Fatalf("%s, locked card: %d %s", lang, w.Code, w.Body)
+		locked := env.pay(env.MustSession(t, lang), live)
+		calls := env.auth.calls.Load()
+		dead := env.pay(env.MustSession(t, lang), declinedForm)
+		if env.auth.calls.Load() != calls+1 {
+			t.Fatalf("%s: the dead number did not reach the issuer", lang)
+		}
+		if e := decodeError(t, locked); locked.Code != 402 || e.Code != "card_declined" || e.Message != msg {
+			t.Fatalf("%s, locked card: %d %s; want 402 card_declined %q", lang, locked.Code, locked.Body, msg)
+		}
+		if locked.Code != dead.Code || locked.Body.String() != dead.Body.String() {
+			t.Fatalf("%s: locked card answers %d %s; a dead number %d %s", lang, locked.Code, locked.Body, dead.Code, dead.Body)
+		}
+		if l, d := sameHeaders(locked.Header()), sameHeaders(dead.Header()); !reflect.DeepEqual(l, d) {
+			t.Fatalf("%s: locked card's headers %v; a dead number's %v", lang, l, d)
 		}
 	}
-	if n := env.auth.calls.Load(); n != 0 {
-		t.Fatalf("a locked card reached the issuer %d times", n)
+	if n := env.auth.calls.Load(); n != 2 {
+		t.Fatalf("the issuer heard %d submissions; want the dead number's 2 only", n)
 	}
 }
+
+// sameHeaders are a response's headers without the values that differ on
+// every response whatever it says (the date, the CSP nonce).
+func sameHeaders(h http.Header) http.Header {
+	out := h.Clone()
+	out.Del("Date")
+	if csp := out.Get("Content-Security-Policy"); csp != "" {
+		out.Set("Content-Security-Policy", nonceRE.ReplaceAllString(csp, "'nonce-*'"))
+	}
+	return out
+}
+
+var nonceRE = regexp.MustCompile(`'nonce-[^']*'`)

@@ -58,6 +58,7 @@ type DB struct {
 	pool *pgxpool.Pool
 
 	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
+	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
 }
 
 // Open connects to the database at dsn and brings its schema up to date.

@@ -18,7 +18,8 @@ type CardLock struct {
 	LockedAt    time.Time `json:"locked_at"`
 	LockedUntil time.Time `json:"locked_until"`
 	// UnlockedAt is when the operator last unlocked the card (zero if
-	// never): security code failures before it no longer count.
+	// never). Security code failures before a lock's end (an unlock, or
+	// LockedUntil passing) no longer count: a fresh budget after a lock.
 	UnlockedAt time.Time `json:"unlocked_at,omitzero"`
 }
 
@@ -31,12 +32,58 @@ type CardLocks interface {
 	// CardLock returns the card's lock row; found is false when it never
 	// had one.
 	CardLock(ctx context.Context, fingerprint string) (lock CardLock, found bool, err error)
-	// UnlockCard ends the card's lock at at and forgets its earlier
-	// failures; false when the card is not locked at at.
+	// UnlockCard ends the card's lock at at (so its earlier failures stop
+	// counting); false when the card is not locked at at.
 	UnlockCard(ctx context.Context, fingerprint string, at time.Time) (bool, error)
 	// LockedCards lists the cards locked at at, soonest lock first (at
 	// most 1000).
 	LockedCards(ctx context.Context, at time.Time) ([]CardLock, error)
+}
+
+// LockoutSlot is one slot of a card's wrong-code budget: a reservation
+// while its authorization waits for the issuer, a failure once the issuer
+// said the security code was wrong.
+type LockoutSlot struct {
+	ID          string    // the authorization's attempt key (session:n)
+	Fingerprint string    // the card's keyed fingerprint
+	At          time.Time // when it was taken; for a failure, when the code was refused
+	// Since is the lockout window's start: failures before it, or before
+	// the end of the card's last lock (expired or unlocked), do not count.
+	Since time.Time
+	// Until is when a reservation stops counting (its request died); for
+	// a failure, when it may be pruned.
+	Until time.Time
+	Max   int // the budget: GuardSettings.LockoutFailures
+}
+
+// Answers of LockoutBudget.ReserveSlot.
+const (
+	SlotGranted = "granted" // the slot is the caller's: it may go to the issuer
+	SlotLocked  = "locked"  // the card is locked
+	SlotFull    = "full"    // failures and reservations in flight fill the budget
+)
+
+// LockoutBudget keeps the security-code lockout's slots (table
+// lockout_slots), so that the threshold holds however many submissions of
+// one card arrive at once, on any number of instances: the stores
+// implement it in transactions serialized per card.
+type LockoutBudget interface {
+	// ReserveSlot, in one transaction serialized per card, answers
+	// SlotLocked when the card is locked at s.At; else counts the card's
+	// failures since s.Since (or its last lock's end, if later) and its
+	// reservations still counting at s.At, answers SlotFull when that
+	// reaches s.Max, and otherwise records reservation s (SlotGranted).
+	// Errors are the store's: no decision.
+	ReserveSlot(ctx context.Context, s LockoutSlot) (string, error)
+	// FailSlot turns reservation s.ID into a failure at s.At (recording one
+	// if the reservation is gone), and when the card's failures since
+	// s.Since (or its last lock's end) reach s.Max locks it from s.At until
+	// lockUntil (a later lock is kept), in the same transaction, serialized
+	// per card with ReserveSlot. locked is whether it locked the card.
+	FailSlot(ctx context.Context, s LockoutSlot, lockUntil time.Time) (locked bool, err error)
+	// ReleaseSlot deletes reservation id (never a failure); a missing one
+	// is no error.
+	ReleaseSlot(ctx context.Context, id string) error
 }
 
 // Limit is at most Max events in a sliding Window; Max 0 disables it.
@@ -117,11 +164,13 @@ func (s GuardSettings) Validate() error {
 type Guard struct {
 	Counters Counters
 	Locks    CardLocks
+	Budget   LockoutBudget
 	Settings GuardSettings
 }
 
 // Admit refuses a locked card, then counts the attempt and refuses it when
-// a limit is over. Refused attempts count too: a tester who keeps knocking
+// a limit is over (not a submission that completes a 3-D Secure challenge:
+// in.Completes). Refused attempts count too: a tester who keeps knocking
 // keeps the window full.
 func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.GuardVerdict, error) {
 	if g == nil || g.Counters == nil || g.Locks == nil {
@@ -136,6 +185,13 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 	}
 	if found && lock.LockedUntil.After(in.Time) {
 		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
+	}
+	if in.Completes {
+		// The completion of a 3-D Secure challenge is the attempt that met
+		// it, counted then: counting it again would spend a careful
+		// shopper's allowance twice per payment. The lockout (above, and
+		// Reserve) still holds.
+		return checkout.GuardVerdict{}, nil
 	}
 
 	s := g.Settings
@@ -189,40 +245,69 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 	return v, nil
 }
 
-// RecordCVCFailure counts a wrong security code against the card and locks
-// it when LockoutFailures are reached within LockoutWindow (failures
-// before an operator's unlock do not count).
-func (g *Guard) RecordCVCFailure(ctx context.Context, in checkout.GuardInput) error {
-	if g == nil || g.Counters == nil || g.Locks == nil {
-		return errors.New("risk: Guard needs Counters and Locks")
-	}
-	if in.Fingerprint == "" || in.Time.IsZero() {
-		return errors.New("risk: guard input needs a card fingerprint and a time")
-	}
-	s := g.Settings
-	key := "cvcfail:" + hash16(in.Fingerprint)
-	if err := g.Counters.Record(ctx, []Event{{Key: key, At: in.Time}}); err != nil {
-		return fmt.Errorf("risk: record security code failure: %w", err)
-	}
-	since := in.Time.Add(-s.LockoutWindow)
-	lock, found, err := g.Locks.CardLock(ctx, in.Fingerprint)
+// Reserve takes one slot of the card's wrong-code budget for the
+// authorization in.Attempt, counting until until. The lockout is decided
+// here, atomically per card, and not by Admit's early look at the lock: a
+// lock read before authorization and a failure recorded after it let every
+// submission in flight at once reach the issuer (issue 9).
+func (g *Guard) Reserve(ctx context.Context, in checkout.GuardInput, until time.Time) (checkout.GuardVerdict, error) {
+	slot, err := g.slot(in)
 	if err != nil {
-		return fmt.Errorf("risk: read card lock: %w", err)
+		return checkout.GuardVerdict{}, err
 	}
-	if found && lock.UnlockedAt.After(since) {
-		since = lock.UnlockedAt
+	if !until.After(in.Time) {
+		return checkout.GuardVerdict{}, errors.New("risk: a lockout reservation must end after it begins")
 	}
-	counts, err := g.Counters.Count(ctx, []Query{{Key: key, Since: since}})
-	if err != nil || len(counts) != 1 {
-		return fmt.Errorf("risk: count security code failures: %w", err)
+	slot.Until = until
+	ans, err := g.Budget.ReserveSlot(ctx, slot)
+	if err != nil {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: reserve lockout slot: %w", err)
 	}
-	if counts[0] < s.LockoutFailures {
+	switch ans {
+	case SlotGranted:
+		return checkout.GuardVerdict{}, nil
+	case SlotLocked:
+		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
+	case SlotFull:
+		return checkout.GuardVerdict{Rule: checkout.RuleLockoutPending, Locked: true}, nil
+	}
+	return checkout.GuardVerdict{}, fmt.Errorf("risk: reserve lockout slot: unknown answer %q", ans)
+}
+
+// Settle ends the authorization's reservation: a wrong security code (the
+// issuer's cvc_check fail or an incorrect_cvc decline) becomes a failure
+// and locks the card at the threshold within the window; any other answer,
+// a timeout or an error included (the tester learns nothing of the code
+// from those), releases it.
+func (g *Guard) Settle(ctx context.Context, in checkout.GuardInput, wrongCode bool) error {
+	slot, err := g.slot(in)
+	if err != nil {
+		return err
+	}
+	if !wrongCode {
+		if err := g.Budget.ReleaseSlot(ctx, slot.ID); err != nil {
+			return fmt.Errorf("risk: release lockout slot: %w", err)
+		}
 		return nil
 	}
-	if err := g.Locks.LockCard(ctx, in.Fingerprint, in.Time, in.Time.Add(s.LockoutDuration)); err != nil {
-		return fmt.Errorf("risk: lock card: %w", err)
+	slot.Until = in.Time.Add(MaxWindow) // no lockout window reaches further back
+	if _, err := g.Budget.FailSlot(ctx, slot, in.Time.Add(g.Settings.LockoutDuration)); err != nil {
+		return fmt.Errorf("risk: record security code failure: %w", err)
 	}
 	return nil
+}
+
+// slot is the lockout slot of in's authorization, Until unset.
+func (g *Guard) slot(in checkout.GuardInput) (LockoutSlot, error) {
+	if g == nil || g.Budget == nil {
+		return LockoutSlot{}, errors.New("risk: Guard needs a lockout Budget")
+	}
+	if in.Fingerprint == "" || in.Time.IsZero() || in.Attempt == "" {
+		return LockoutSlot{}, errors.New("risk: lockout slot needs a card fingerprint, a time and the attempt")
+	}
+	s := g.Settings
+	return LockoutSlot{ID: in.Attempt, Fingerprint: in.Fingerprint, At: in.Time,
+		Since: in.Time.Add(-s.LockoutWindow), Max: s.LockoutFailures}, nil
 }
 
 var _ checkout.ChallengeState = (*Guard)(nil)

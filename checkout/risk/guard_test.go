@@ -10,11 +10,12 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
-// memLocks is CardLocks in memory, for the Guard's rule tests; the stores'
-// implementations are tested in checkout/storetest.
+// memLocks is CardLocks and LockoutBudget in memory, for the Guard's rule
+// tests; the stores' implementations are tested in checkout/storetest.
 type memLocks struct {
 	mu    sync.Mutex
 	locks map[string]CardLock
+	slots map[string]memSlot
 }
 
 func (m *memLocks) LockCard(_ context.Context, fp string, at, until time.Time) error {
@@ -66,8 +67,88 @@ func (m *memLocks) LockedCards(_ context.Context, at time.Time) ([]CardLock, err
 	return out, nil
 }
 
+// memSlot is one LockoutSlot as memLocks keeps it.
+type memSlot struct {
+	fp        string
+	at, until time.Time
+	failed    bool
+}
+
+// since is the start of fp's failure window: the later of since and the
+// end of fp's last lock, if it has ended at at. m.mu is held.
+func (m *memLocks) since(fp string, since, at time.Time) time.Time {
+	if l, ok := m.locks[fp]; ok && !l.LockedUntil.After(at) && l.LockedUntil.After(since) {
+		return l.LockedUntil
+	}
+	return since
+}
+
+func (m *memLocks) ReserveSlot(_ context.Context, s LockoutSlot) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.locks[s.Fingerprint]; ok && l.LockedUntil.After(s.At) {
+		return SlotLocked, nil
+	}
+	since, taken := m.since(s.Fingerprint, s.Since, s.At), 0
+	for _, sl := range m.slots {
+		if sl.fp == s.Fingerprint && ((sl.failed && !sl.at.Before(since)) || (!sl.failed && sl.until.After(s.At))) {
+			taken++
+		}
+	}
+	if taken >= s.Max {
+		return SlotFull, nil
+	}
+	if m.slots == nil {
+		m.slots = map[string]memSlot{}
+	}
+	m.slots[s.ID] = memSlot{fp: s.Fingerprint, at: s.At, until: s.Until}
+	return SlotGranted, nil
+}
+
+func (m *memLocks) FailSlot(ctx context.Context, s LockoutSlot, lockUntil time.Time) (bool, error) {
+	m.mu.Lock()
+	if m.slots == nil {
+		m.slots = map[string]memSlot{}
+	}
+	m.slots[s.ID] = memSlot{fp: s.Fingerprint, at: s.At, until: s.Until, failed: true}
+	since, failures := m.since(s.Fingerprint, s.Since, s.At), 0
+	for _, sl := range m.slots {
+		if sl.fp == s.Fingerprint && sl.failed && !sl.at.Before(since) {
+			failures++
+		}
+	}
+	m.mu.Unlock()
+	if failures < s.Max {
+		return false, nil
+	}
+	return true, m.LockCard(ctx, s.Fingerprint, s.At, lockUntil)
+}
+
+func (m *memLocks) ReleaseSlot(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.slots[id].failed {
+		delete(m.slots, id)
+	}
+	return nil
+}
+
 func newGuard(s GuardSettings) *Guard {
-	return &Guard{Counters: NewMemoryCounters(MaxWindow), Locks: &memLocks{}, Settings: s}
+	locks := &memLocks{}
+	return &Guard{Counters: NewMemoryCounters(MaxWindow), Locks: locks, Budget: locks, Settings: s}
+}
+
+// mustFail takes a lockout slot for in (a new attempt each call) and
+// settles it as a wrong security code.
+func mustFail(tb testing.TB, g *Guard, in checkout.GuardInput) {
+	tb.Helper()
+	in.Attempt = checkout.NewID("cs") + ":1"
+	if v, err := g.Reserve(context.Background(), in, in.Time.Add(time.Minute)); err != nil || v.Rule != "" {
+		tb.Fatalf("Reserve: %+v %v; want a slot", v, err)
+	}
+	if err := g.Settle(context.Background(), in, true); err != nil {
+		tb.Fatalf("Settle: %v", err)
+	}
 }
 
 var gt0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -82,18 +163,14 @@ func TestGuardLockout(t *testing.T) {
 	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
 	for i := range 2 {
 		in.Time = gt0.Add(time.Duration(i) * time.Minute)
-		if err := g.RecordCVCFailure(ctx, in); err != nil {
-			t.Fatal(err)
-		}
+		mustFail(t, g, in)
 		if v, err := g.Admit(ctx, in); err != nil || v.Locked {
 			t.Fatalf("after %d failures: %+v %v, want not locked", i+1, v, err)
 		}
 	}
 	// Another session, merchant and IP: the lock is the card's.
 	in = checkout.GuardInput{MerchantID: "mer_2", SessionID: "cs_2", IP: netip.MustParseAddr("198.51.100.7"), Fingerprint: "fp_a", Time: gt0.Add(time.Hour)}
-	if err := g.RecordCVCFailure(ctx, in); err != nil {
-		t.Fatal(err)
-	}
+	mustFail(t, g, in)
 	v, err := g.Admit(ctx, in)
 	if err != nil || !v.Locked || v.Rule != checkout.RuleLockoutCVC {
 		t.Fatalf("after 3 failures: %+v %v, want locked by %s", v, err, checkout.RuleLockoutCVC)
@@ -116,9 +193,7 @@ func TestGuardUnlockForgetsFailures(t *testing.T) {
 	g := newGuard(DefaultGuardSettings())
 	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
 	for range 3 {
-		if err := g.RecordCVCFailure(ctx, in); err != nil {
-			t.Fatal(err)
-		}
+		mustFail(t, g, in)
 	}
 	if ok, _ := g.Locks.UnlockCard(ctx, "fp_a", gt0.Add(time.Minute)); !ok {
 		t.Fatal("unlock: not locked")
@@ -128,9 +203,7 @@ func TestGuardUnlockForgetsFailures(t *testing.T) {
 		t.Fatal("still locked after unlock")
 	}
 	// One more failure does not re-lock at once: the earlier ones were forgiven.
-	if err := g.RecordCVCFailure(ctx, in); err != nil {
-		t.Fatal(err)
-	}
+	mustFail(t, g, in)
 	if v, _ := g.Admit(ctx, in); v.Locked {
 		t.Fatal("one failure after unlock locked the card again")
 	}
@@ -222,5 +295,80 @@ func TestGuardSettingsValidate(t *testing.T) {
 	bad.IP.Window = 0
 	if err := bad.Validate(); err == nil {
 		t.Fatal("invalid settings accepted")
+	}
+}
+
+// Authorizations in flight take the budget as failures do: a fourth
+// reservation while three wait for the issuer is refused (as a lock is),
+// and a settled one that was no wrong code frees its slot. Bad input is an
+// error, never a slot.
+func TestGuardReserve(t *testing.T) {
+	ctx := context.Background()
+	g := newGuard(DefaultGuardSettings())
+	var held []checkout.GuardInput
+	for i := range 3 {
+		in := guardIn("fp_a", "cs_"+string(rune('a'+i)), "203.0.113.5", gt0)
+		in.Attempt = in.SessionID + ":1"
+		if v, err := g.Reserve(ctx, in, gt0.Add(time.Minute)); err != nil || v.Rule != "" {
+			t.Fatalf("reservation %d: %+v %v", i+1, v, err)
+		}
+		held = append(held, in)
+	}
+	in := guardIn("fp_a", "cs_z", "203.0.113.6", gt0)
+	in.Attempt = "cs_z:1"
+	if v, err := g.Reserve(ctx, in, gt0.Add(time.Minute)); err != nil || !v.Locked || v.Rule != checkout.RuleLockoutPending {
+		t.Fatalf("fourth in flight: %+v %v; want refused by %s", v, err, checkout.RuleLockoutPending)
+	}
+	if err := g.Settle(ctx, held[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := g.Reserve(ctx, in, gt0.Add(time.Minute)); err != nil || v.Rule != "" {
+		t.Fatalf("after a release: %+v %v; want a slot", v, err)
+	}
+	bad := map[string]func() error{
+		"no attempt": func() error {
+			_, err := g.Reserve(ctx, guardIn("fp_b", "cs", "203.0.113.5", gt0), gt0.Add(time.Minute))
+			return err
+		},
+		"no end": func() error { _, err := g.Reserve(ctx, in, gt0); return err },
+		"no budget": func() error {
+			_, err := (&Guard{Counters: g.Counters, Locks: g.Locks}).Reserve(ctx, in, gt0.Add(time.Minute))
+			return err
+		},
+		"settle without attempt": func() error { return g.Settle(ctx, guardIn("fp_b", "cs", "203.0.113.5", gt0), true) },
+	}
+	for name, f := range bad {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// A submission completing a 3-D Secure challenge is neither counted nor
+// refused by a rate limit, but a locked card is refused all the same.
+func TestGuardCompletesIsNotCountedAgain(t *testing.T) {
+	ctx := context.Background()
+	s := DefaultGuardSettings()
+	s.Card = Limit{Max: 1, Window: time.Hour}
+	g := newGuard(s)
+	in := guardIn("fp_a", "cs_1", "203.0.113.5", gt0)
+	if v, err := g.Admit(ctx, in); err != nil || v.Rule != "" {
+		t.Fatalf("the challenged attempt: %+v %v", v, err)
+	}
+	done := in
+	done.Completes = true
+	for range 3 {
+		if v, err := g.Admit(ctx, done); err != nil || v.Rule != "" {
+			t.Fatalf("its completion: %+v %v; want admitted", v, err)
+		}
+	}
+	if v, _ := g.Admit(ctx, guardIn("fp_a", "cs_2", "203.0.113.6", gt0)); v.Rule != checkout.RuleRateLimitCard {
+		t.Fatalf("the next attempt: %+v; want %s (completions not counted, the first was)", v, checkout.RuleRateLimitCard)
+	}
+	if err := g.Locks.LockCard(ctx, "fp_a", gt0, gt0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := g.Admit(ctx, done); !v.Locked {
+		t.Fatalf("completion on a locked card: %+v; want locked", v)
 	}
 }

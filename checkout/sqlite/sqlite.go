@@ -51,6 +51,7 @@ type DB struct {
 	r *sql.DB // read-only connections: reads outside write transactions
 
 	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
+	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
 }
 
 // Open opens (creating if needed) the database file at path and brings its

@@ -20,6 +20,7 @@ type RiskStore interface {
 	risk.ListStore
 	risk.AuditLog
 	risk.CardLocks
+	risk.LockoutBudget
 }
 
 func testRisk(t *testing.T, open func(t *testing.T) Store) {
@@ -30,6 +31,7 @@ func testRisk(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("CardLocks", func(t *testing.T) { testCardLocks(t, open) })
+	t.Run("LockoutSlots", func(t *testing.T) { testLockoutSlots(t, open) })
 }
 
 func decision(v checkout.Verdict, rules ...string) *checkout.RiskDecision {
@@ -232,7 +234,8 @@ func testCounters(t *testing.T, open func(t *testing.T) Store) {
 
 // RunShared checks that two handles on one database (two instances) see
 // each other's counter events at once, and that concurrent records from
-// both are all counted: the velocity rules hold across instances.
+// both are all counted: the velocity rules hold across instances; and
+// that of lockout reservations racing on both, exactly the budget wins.
 func RunShared(t *testing.T, a, b RiskStore) {
 	t.Helper()
 	key := checkout.NewID("ip")
@@ -273,6 +276,8 @@ func RunShared(t *testing.T, a, b RiskStore) {
 	if got, err := b.Match(t.Context(), m, []risk.ListKey{k}); err != nil || len(got) != 1 {
 		t.Fatalf("the second matches %v (%v); want the first's entry", got, err)
 	}
+	// The lockout's budget: reservations racing on both hold to it.
+	raceSlots(t, []risk.LockoutBudget{a, b}, at)
 }
 
 func audit(merchantID, action string, at time.Time) risk.AuditEntry {

@@ -28,6 +28,7 @@ type store interface {
 	risk.ListStore
 	risk.AuditLog
 	risk.CardLocks
+	risk.LockoutBudget
 	Ping(ctx context.Context) error
 	Close() error
 }

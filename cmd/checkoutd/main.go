@@ -161,7 +161,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer, log *slog.Logger) *checkout.Service {
-	guard := &risk.Guard{Counters: d.db, Locks: d.db, Settings: cfg.Guard()}
+	guard := &risk.Guard{Counters: d.db, Locks: d.db, Budget: d.db, Settings: cfg.Guard()}
 	var challenges checkout.ChallengeState
 	if cfg.ChallengeBits > 0 {
 		challenges = guard
