@@ -182,9 +182,7 @@ func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 // holds), refusing unknown fields and values of the wrong type with an
 // EINVALID error naming the field (OWASP API3:2023, mass assignment).
 func decodeStrict(body []byte, v any) error {
-	invalid := func(field, msg string) error {
-		return &checkout.Error{Code: checkout.EINVALID, Field: field, Message: msg}
-	}
+	invalid := invalidJSON
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return invalid("", "the body must be one JSON object")
@@ -216,7 +214,11 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("", "the body must be exactly one JSON object")
 	}
-	return nil
+	return checkJSONKeys(body, v)
+}
+
+func invalidJSON(field, msg string) error {
+	return &checkout.Error{Code: checkout.EINVALID, Field: field, Message: msg}
 }
 
 // jsonTypeName names a Go type as a merchant writing JSON knows it.

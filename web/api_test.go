@@ -57,6 +57,12 @@ func TestCreateSession(t *testing.T) {
 		{"fraction", "application/json", `{"amount":15.5}`, 400, "invalid", "amount", ""},
 		{"wrong nested type", "application/json", `{"shipping_address":{"country":81}}`, 400, "invalid", "shipping_address.country", "string"},
 		{"two objects", "application/json", valid + valid, 400, "invalid", "", "exactly one"},
+		// Issue 9: encoding/json matches keys without case and keeps the
+		// last of repeated keys; the API refuses both.
+		{"case-variant key", "application/json", `{"AMOUNT":7,"currency":"JPY","order_id":"o","success_url":"https://shop.example/done"}`, 400, "invalid", "AMOUNT", `case-sensitive: "amount"`},
+		{"case-variant nested key", "application/json", strings.Replace(valid, `"amount"`, `"shipping_address":{"Country":"JP"},"amount"`, 1), 400, "invalid", "shipping_address.Country", "case-sensitive"},
+		{"duplicate key", "application/json", strings.Replace(valid, `"amount":1500`, `"amount":1500,"amount":7`, 1), 400, "invalid", "amount", "appears twice"},
+		{"duplicate nested key", "application/json", strings.Replace(valid, `"amount"`, `"shipping_address":{"country":"JP","country":"US"},"amount"`, 1), 400, "invalid", "shipping_address.country", "appears twice"},
 		{"trailing garbage", "application/json", valid + "x", 400, "invalid", "", ""},
 		{"array", "application/json", `[` + valid + `]`, 400, "invalid", "", "object"},
 		{"null", "application/json", `null`, 400, "invalid", "", "object"},
@@ -192,7 +198,7 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 		strings.Replace(sessionBody, "%s", "auto", 1),
 		`{"amount":1,"shipping_address":{"name":"山田 太郎","line1":"1-2-3","country":"JP"}}`,
 		`{"amount":"1"}`, `{"x":1}`, `{} {}`, `[]`, `null`, ``, `{"amount":1e400}`, "{\"order_id\":\"\xff\"}",
-		`{"shipping_address":null}`, `{"amount":-1}`, `  {"amount":1}  `,
+		`{"shipping_address":null}`, `{"amount":-1}`, `  {"amount":1}  `, `{"AMOUNT":7}`, `{"amount":1,"amount":2}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -204,6 +210,15 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 				t.Fatalf("error %v is not an invalid *checkout.Error", err)
 			}
 			return
+		}
+		// Accepted: each top-level key is a field's exact name.
+		var keys map[string]json.RawMessage
+		if json.Unmarshal(body, &keys) == nil {
+			for k := range keys {
+				if _, ok := jsonFields(reflect.TypeFor[checkout.SessionRequest]())[k]; !ok {
+					t.Fatalf("accepted key %q, which is no field's exact name", k)
+				}
+			}
 		}
 		// Accepted: it must be one object that encoding/json also reads.
 		var again checkout.SessionRequest
