@@ -424,31 +424,52 @@ var forbiddenPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated, still routed inside some networks)
 }
 
-// Prefixes that embed an IPv4 address, which is judged in turn.
+// IPv6 prefixes that embed an IPv4 address. Where a translator or relay on
+// the path carries such an address to its IPv4 (SIIT, NAT64, 6to4,
+// Teredo), a check that reads it as IPv6 alone would let a merchant's URL
+// reach 169.254.169.254 (OWASP SSRF Prevention). Each is either refused
+// outright or judged as the IPv4 addresses it embeds.
 var (
-	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
+	// Refused outright: no legitimate webhook endpoint uses them, and what
+	// they reach depends on a translator we cannot see.
+	ipv4Compatible = netip.MustParsePrefix("::/96")           // deprecated (RFC 4291 2.5.5.1); :: and ::1 are judged as themselves
+	siitTranslated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT's IPv4-translated form (RFC 2765; dropped by RFC 7915)
+	nat64LocalUse  = netip.MustParsePrefix("64:ff9b:1::/48")  // local-use NAT64 (RFC 8215): the operator's own translator, any RFC 6052 layout
+	// Judged as the IPv4 they embed: real networks use them to reach
+	// public IPv4 servers (an IPv6-only host behind DNS64/NAT64 sees every
+	// IPv4-only merchant as 64:ff9b::a.b.c.d), and refusing them outright
+	// would break deliveries there.
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the IPv4 in the last 32 bits
+	sixToFour      = netip.MustParsePrefix("2002::/16")    // RFC 3056: the IPv4 in bits 16-47
+	teredo         = netip.MustParsePrefix("2001::/32")    // RFC 4380: the server's IPv4 in bits 32-63, the client's inverted in bits 96-127
 )
 
 // WebhookAddrAllowed reports whether the checkout may connect to ip to
 // deliver a webhook: a public unicast address, or loopback when
 // allowLoopback. Private (RFC 1918, fc00::/7: also AWS's fd00:ec2::254),
 // link-local (169.254.169.254, the metadata service of most clouds),
-// unspecified, multicast and reserved addresses are refused, and IPv4
-// addresses inside IPv6 ones (::ffff:a.b.c.d, NAT64, 6to4) are judged as
-// the IPv4 address they reach.
+// unspecified, multicast and reserved addresses are refused. IPv4
+// addresses inside IPv6 ones are judged as the IPv4 address they reach
+// (::ffff:a.b.c.d, NAT64's 64:ff9b::/96, 6to4, both of Teredo's), and the
+// IPv4-compatible, SIIT and local-use NAT64 forms are refused outright.
 func WebhookAddrAllowed(ip netip.Addr, allowLoopback bool) bool {
 	ip = ip.Unmap().WithZone("")
 	if !ip.IsValid() {
 		return false
 	}
-	if ip.Is6() {
+	if ip.Is6() && !ip.IsLoopback() && !ip.IsUnspecified() {
 		b := ip.As16()
+		v4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte(b[i : i+4])) }
 		switch {
-		case nat64Prefix.Contains(ip):
-			return WebhookAddrAllowed(netip.AddrFrom4([4]byte(b[12:16])), allowLoopback)
+		case ipv4Compatible.Contains(ip), siitTranslated.Contains(ip), nat64LocalUse.Contains(ip):
+			return false
+		case nat64WellKnown.Contains(ip):
+			return WebhookAddrAllowed(v4(12), allowLoopback)
 		case sixToFour.Contains(ip):
-			return WebhookAddrAllowed(netip.AddrFrom4([4]byte(b[2:6])), allowLoopback)
+			return WebhookAddrAllowed(v4(2), allowLoopback)
+		case teredo.Contains(ip):
+			client := [4]byte{^b[12], ^b[13], ^b[14], ^b[15]}
+			return WebhookAddrAllowed(v4(4), allowLoopback) && WebhookAddrAllowed(netip.AddrFrom4(client), allowLoopback)
 		}
 	}
 	if ip.IsLoopback() {

@@ -55,6 +55,13 @@ func TestCheckWebhookURL(t *testing.T) {
 		"https://[fd00:ec2::254]/":                          "private, loopback",
 		"https://[fe80::1]/":                                "private, loopback",
 		"https://[64:ff9b::a9fe:a9fe]/":                     "private, loopback",
+		"https://[::ffff:0:a9fe:a9fe]/":                     "private, loopback",
+		"https://[64:ff9b:1::a9fe:a9fe]/":                   "private, loopback",
+		"https://[::169.254.169.254]/":                      "private, loopback",
+		"https://[::a9fe:a9fe]/":                            "private, loopback",
+		"https://[2002:a9fe:a9fe::1]/":                      "private, loopback",
+		"https://[2001:0:808:808::5601:5601]/":              "private, loopback",
+		"https://[2001:0:a9fe:a9fe::f7f7:f7f7]/":            "private, loopback",
 		"https://localhost/":                                "this machine",
 		"https://api.localhost/":                            "this machine",
 		"http://localhost:8080/":                            "this machine",
@@ -120,6 +127,33 @@ func TestWebhookAddrAllowed(t *testing.T) {
 		"64:ff9b::808:808":     true,  // NAT64 of 8.8.8.8
 		"2002:a9fe:a9fe::1":    false, // 6to4 of 169.254.169.254
 		"2001:db8::1":          false,
+		"2002:808:808::1":      true,  // 6to4 of 8.8.8.8
+		"2002:a00:1::1":        false, // 6to4 of 10.0.0.1
+		// SIIT's IPv4-translated form (::ffff:0:0:0/96, RFC 2765): refused
+		// outright, whatever it embeds.
+		"::ffff:0:a9fe:a9fe": false,
+		"::ffff:0:808:808":   false,
+		// IPv4-compatible (::/96, deprecated by RFC 4291): refused outright.
+		"::a9fe:a9fe": false,
+		"::808:808":   false,
+		"::7f00:1":    false,
+		// Local-use NAT64 (64:ff9b:1::/48, RFC 8215): the operator's own
+		// translator, its layout unknown: refused outright.
+		"64:ff9b:1::a9fe:a9fe":     false,
+		"64:ff9b:1::808:808":       false,
+		"64:ff9b:1:a9fe:a9:fe00::": false,
+		// The well-known NAT64 prefix: judged as the IPv4 it reaches.
+		"64:ff9b::a9fe:a9fe": false,
+		"64:ff9b::a00:1":     false,
+		"64:ff9b::c000:201":  false, // 192.0.2.1, documentation
+		// Teredo (2001::/32, RFC 4380): the server's IPv4 in bits 32-63,
+		// the client's XOR 0xffffffff in the last 32 bits; both judged.
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2": false, // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 (documentation)
+		"2001:0:808:808::f7f7:f7f7":            true,  // server 8.8.8.8, client 8.8.8.8
+		"2001:0:a9fe:a9fe::f7f7:f7f7":          false, // server 169.254.169.254
+		"2001:0:808:808::5601:5601":            false, // client 169.254.169.254 (0xa9fea9fe ^ 0xffffffff)
+		"2001:0:808:808::80ff:fffe":            false, // client 127.0.0.1
+		"2001:0:808:808::f5ff:fffe":            false, // client 10.0.0.1
 	} {
 		ip := netip.MustParseAddr(addr)
 		if got := WebhookAddrAllowed(ip, false); got != want {
@@ -185,6 +219,7 @@ func FuzzCheckWebhookURL(f *testing.F) {
 		"https://shop.example/hooks", "http://127.0.0.1:9000/", "https://[::ffff:127.0.0.1]/", "https://169.254.169.254/",
 		"https://shop.example@evil.example/", "https:/\\evil.example", "https://0x7f.1/", "https://2130706433/",
 		"https://shop.example:443/?q=%00", "HTTPS://SHOP.EXAMPLE", "https://[fe80::1%25eth0]/", "https://localhost./",
+		"https://[::ffff:0:a9fe:a9fe]/", "https://[64:ff9b:1::a9fe:a9fe]/", "https://[::169.254.169.254]/", "https://[2001:0:808:808::5601:5601]/",
 	} {
 		f.Add(seed, false)
 		f.Add(seed, true)

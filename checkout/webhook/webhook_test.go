@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -521,5 +522,30 @@ func TestDispatcherPrunesPastTheRetention(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), `"msg":"webhook: pruned old events","events":1`) {
 		t.Errorf("no log line for the prune:\n%s", e.logs)
+	}
+}
+
+// Every IPv6 form that embeds a refused IPv4 address is refused by the
+// dialer itself, before a packet leaves (a translator on the path would
+// otherwise carry it to 169.254.169.254), whatever registration let in.
+func TestEmbeddedIPv4RefusedAtDial(t *testing.T) {
+	client := webhook.NewClient(false, 2*time.Second)
+	for _, host := range []string{
+		"[::ffff:169.254.169.254]",      // IPv4-mapped
+		"[::ffff:0:a9fe:a9fe]",          // SIIT, IPv4-translated
+		"[::a9fe:a9fe]",                 // IPv4-compatible
+		"[64:ff9b::a9fe:a9fe]",          // NAT64, well-known prefix
+		"[64:ff9b:1::a9fe:a9fe]",        // NAT64, local-use prefix
+		"[2002:a9fe:a9fe::1]",           // 6to4
+		"[2001:0:a9fe:a9fe::f7f7:f7f7]", // Teredo server
+		"[2001:0:808:808::5601:5601]",   // Teredo client (inverted)
+		"[2001:0:808:808::80ff:fffe]",   // Teredo client 127.0.0.1
+	} {
+		t.Run(host, func(t *testing.T) {
+			_, err := client.Post("http://"+host+":80/hooks", "application/json", strings.NewReader("{}"))
+			if !errors.Is(err, webhook.ErrAddressNotAllowed) {
+				t.Fatalf("POST to %s: %v; want it refused at dial", host, err)
+			}
+		})
 	}
 }
