@@ -7,11 +7,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 )
 
 // KeyEncrypter is the key-encryption key (KEK): it makes data keys and
@@ -73,8 +71,9 @@ var _ KeyEncrypter = (*LocalKEK)(nil)
 // missing (mode 0600, created with O_EXCL so that two processes starting at
 // once cannot both write one; a missing parent directory is made with mode
 // 0700). created reports whether this call made the file. A file readable or
-// writable by group or others, or not exactly 32 bytes, is refused rather
-// than repaired: either means someone else may have the key.
+// writable by group or others, owned by another user, or not exactly 32
+// bytes, is refused rather than repaired (ReadKeyFile): each means someone
+// else may have the key.
 func LoadOrCreateLocalKEK(path string) (k *LocalKEK, created bool, err error) {
 	key, err := readLocalKEK(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -110,31 +109,9 @@ func newLocalKEK(key []byte) (*LocalKEK, error) {
 }
 
 func readLocalKEK(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	key, err := ReadKeyFile(path, localKEKSize, localKEKSize)
 	if err != nil {
-		return nil, fmt.Errorf("vault: open local KEK file: %w", err)
-	}
-	defer f.Close()
-	// Stat the open file, not the path, so that what is checked is what is read.
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("vault: stat local KEK file: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("vault: local KEK file %s is not a regular file", path)
-	}
-	// PCI DSS 3.6.1.2 / 7.2: the KEK is readable by the service's user only.
-	// Windows has no such permission bits; its ACLs are the operator's job.
-	if perm := info.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("vault: local KEK file %s has mode %04o: it must be accessible to its owner only (chmod 600)", path, perm)
-	}
-	if info.Size() != localKEKSize {
-		return nil, fmt.Errorf("vault: local KEK file %s is %d bytes, want %d: it is damaged or not a KEK file", path, info.Size(), localKEKSize)
-	}
-	key := make([]byte, localKEKSize)
-	if _, err := io.ReadFull(f, key); err != nil {
-		clear(key)
-		return nil, fmt.Errorf("vault: read local KEK file: %w", err)
+		return nil, fmt.Errorf("vault: local KEK file: %w", err)
 	}
 	return key, nil
 }

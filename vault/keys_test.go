@@ -61,6 +61,7 @@ func TestLoadOrCreateLocalKEKRefuses(t *testing.T) {
 		mode os.FileMode
 		size int
 		dir  bool
+		uid  int // owner when not 0 (the tests run as root)
 		want string
 	}{
 		{name: "world readable", mode: 0o644, size: 32, want: "mode 0644"},
@@ -70,6 +71,7 @@ func TestLoadOrCreateLocalKEKRefuses(t *testing.T) {
 		{name: "long", mode: 0o600, size: 33, want: "33 bytes, want 32"},
 		{name: "empty", mode: 0o600, size: 0, want: "0 bytes, want 32"},
 		{name: "directory", dir: true, want: "not a regular file"},
+		{name: "another user's", mode: 0o600, size: 32, uid: 65534, want: "owned by uid 65534"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,11 @@ func TestLoadOrCreateLocalKEKRefuses(t *testing.T) {
 				}
 				if err := os.Chmod(path, tt.mode); err != nil {
 					t.Fatal(err)
+				}
+				if tt.uid != 0 {
+					if err := os.Chown(path, tt.uid, -1); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			k, created, err := vault.LoadOrCreateLocalKEK(path)

@@ -111,8 +111,8 @@ func openStore(ctx context.Context, cfg Config) (store, error) {
 		}
 		return db, nil
 	default:
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+		if err := openDataDir(cfg.DataDir); err != nil {
+			return nil, err
 		}
 		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "checkout.db"))
 		if err != nil {
@@ -120,6 +120,20 @@ func openStore(ctx context.Context, cfg Config) (store, error) {
 		}
 		return db, nil
 	}
+}
+
+// openDataDir makes the data directory (0700) when it is missing, and
+// refuses one that anyone but the service's user can write to: they could
+// replace the database or plant the development KEK or the sandbox
+// processor's key before the first start (PCI DSS 7.2).
+func openDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := vault.CheckPrivateDir(dir); err != nil {
+		return fmt.Errorf("data directory (-data-dir): %w", err)
+	}
+	return nil
 }
 
 func openKEK(ctx context.Context, cfg Config, log *slog.Logger) (vault.KeyEncrypter, error) {
@@ -150,8 +164,8 @@ func openKEK(ctx context.Context, cfg Config, log *slog.Logger) (vault.KeyEncryp
 		}
 		return t, nil
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := openDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	keyFile := filepath.Join(cfg.DataDir, "kek.key")
 	kek, created, err := vault.LoadOrCreateLocalKEK(keyFile)
