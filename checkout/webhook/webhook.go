@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +30,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
+
 	"strconv"
 	"sync"
 	"syscall"
@@ -267,12 +268,17 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 
 // deliver makes one attempt and records it.
 func (d *Dispatcher) deliver(ctx context.Context, j checkout.WebhookJob) {
-	o := d.attempt(ctx, j)
+	o, cause := d.attempt(ctx, j)
 	log := d.opts.Log.With("delivery", j.DeliveryID, "event", j.EventID, "event_type", j.EventType,
 		"endpoint", j.EndpointID, "attempt", o.Attempt.N, "status_code", o.Attempt.StatusCode,
 		"latency_ms", o.Attempt.Latency.Milliseconds(), "outcome", o.Status)
 	if o.Attempt.Error != "" {
 		log = log.With("error", o.Attempt.Error)
+	}
+	if cause != nil {
+		// The operator's log keeps what the merchant's does not: the
+		// resolver, addresses, the TLS library's reason.
+		log = log.With("cause", cause.Error())
 	}
 	if o.Status == checkout.DeliveryPending {
 		log = log.With("next_attempt_at", o.NextAttemptAt.UTC().Format(time.RFC3339))
@@ -294,8 +300,9 @@ func (d *Dispatcher) deliver(ctx context.Context, j checkout.WebhookJob) {
 	}
 }
 
-// attempt POSTs the event once and decides what follows.
-func (d *Dispatcher) attempt(ctx context.Context, j checkout.WebhookJob) checkout.WebhookOutcome {
+// attempt POSTs the event once and decides what follows; cause is the
+// failure in full, for the operator's log only.
+func (d *Dispatcher) attempt(ctx context.Context, j checkout.WebhookJob) (o checkout.WebhookOutcome, cause error) {
 	n := j.Attempts + 1
 	signedAt := d.opts.Now()
 	a := checkout.DeliveryAttempt{N: n, At: signedAt.UTC()}
@@ -309,23 +316,23 @@ func (d *Dispatcher) attempt(ctx context.Context, j checkout.WebhookJob) checkou
 	case err != nil:
 		a.Error = checkout.TruncateError(describe(err, d.opts.Timeout))
 	case status >= 200 && status < 300:
-		return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliverySucceeded}
+		return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliverySucceeded}, nil
 	case status >= 300 && status < 400:
 		a.Error = "HTTP " + strconv.Itoa(status) + ": redirects are not followed; register the final URL"
 	default:
 		a.Error = "HTTP " + strconv.Itoa(status)
 	}
 	if n > len(d.opts.Schedule) {
-		return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliveryFailed}
+		return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliveryFailed}, err
 	}
-	return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliveryPending, NextAttemptAt: signedAt.Add(jitter(d.opts.Schedule[n-1])).UTC()}
+	return checkout.WebhookOutcome{Attempt: a, Status: checkout.DeliveryPending, NextAttemptAt: signedAt.Add(jitter(d.opts.Schedule[n-1])).UTC()}, err
 }
 
 // post sends the signed body and returns the answer's status code.
 func (d *Dispatcher) post(ctx context.Context, j checkout.WebhookJob, signedAt time.Time) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.URL, bytes.NewReader(j.Payload))
 	if err != nil {
-		return 0, fmt.Errorf("the endpoint URL cannot be used: %w", err)
+		return 0, fmt.Errorf("%w: %w", errBadURL, err)
 	}
 	secret := checkout.WebhookSecret(d.opts.Keys, j.MerchantID, j.EndpointID)
 	req.Header.Set("Content-Type", "application/json")
@@ -359,21 +366,53 @@ func jitter(d time.Duration) time.Duration {
 // not connect to on a merchant's behalf.
 var ErrAddressNotAllowed = errors.New("the endpoint's address is private, loopback, link-local or reserved")
 
-// describe is a failure as the merchant reads it in the delivery log: what
-// went wrong, without the URL (it is shown beside it) or our internals.
+var errBadURL = errors.New("the endpoint URL cannot be used")
+
+// describe is a failure as the merchant reads it in the delivery log: the
+// kind of failure, in words of our choosing. Never the error's own text,
+// which names our resolver ("lookup ... on 10.0.0.2:53"), the addresses a
+// name resolved to and our side of the connection: what a merchant could
+// map our network with (OWASP SSRF Prevention: no raw errors back). The
+// operator's log keeps the detail.
 func describe(err error, timeout time.Duration) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var netErr net.Error
+	var (
+		dnsErr      *net.DNSError
+		netErr      net.Error
+		unknownCA   x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidCert x509.CertificateInvalidError
+		verifyErr   *tls.CertificateVerificationError
+		recordErr   tls.RecordHeaderError
+		alertErr    tls.AlertError
+	)
 	switch {
 	case errors.Is(err, ErrAddressNotAllowed):
 		return "refused: " + ErrAddressNotAllowed.Error()
+	case errors.Is(err, errBadURL):
+		return errBadURL.Error()
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return "could not resolve the endpoint's host: no such host"
+		}
+		return "could not resolve the endpoint's host"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "no answer within " + timeout.String()
+		return "timed out: no answer within " + timeout.String()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &unknownCA):
+		return "TLS handshake failed: the certificate is not signed by a trusted authority"
+	case errors.As(err, &hostErr):
+		return "TLS handshake failed: the certificate is not valid for the endpoint's host"
+	case errors.As(err, &invalidCert):
+		return "TLS handshake failed: the certificate is expired, not yet valid or not for a server"
+	case errors.As(err, &verifyErr), errors.As(err, &alertErr), errors.As(err, &recordErr):
+		return "TLS handshake failed"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the endpoint before it answered"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "could not connect: the endpoint's network is unreachable"
 	}
-	return err.Error()
+	return "connection failed"
 }
 
 // NewClient returns the HTTP client deliveries use: no proxy (a proxy

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -377,7 +378,7 @@ func TestTimeoutAndRedirect(t *testing.T) {
 	for _, d := range e.deliveries(t, checkout.DeliveryFilter{EventID: ev.ID}) {
 		errs[d.URL] = d.Attempts[0].Error
 	}
-	if got := errs[slow.URL]; got != "no answer within 100ms" {
+	if got := errs[slow.URL]; got != "timed out: no answer within 100ms" {
 		t.Errorf("slow endpoint: %q", got)
 	}
 	if got := errs[redirect.URL]; !strings.Contains(got, "HTTP 307: redirects are not followed") {
@@ -547,5 +548,49 @@ func TestEmbeddedIPv4RefusedAtDial(t *testing.T) {
 				t.Fatalf("POST to %s: %v; want it refused at dial", host, err)
 			}
 		})
+	}
+}
+
+// The delivery log merchants read (GET /v1/webhooks/deliveries shows each
+// attempt's Error as it is) says what kind of failure it was and nothing of
+// our network: not the resolver that answered (the host's own, here a real
+// one), nor an internal address. The operator's log keeps the detail.
+func TestDeliveryLogErrorsAreGeneric(t *testing.T) {
+	e := MustEnv(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	refusedURL := closed.URL + "/hooks"
+	closed.Close() // nothing listens there now
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(untrusted.Close)
+	cases := map[string]string{
+		"https://no-such-host.invalid/hooks": "could not resolve the endpoint's host",
+		refusedURL:                           "connection refused",
+		untrusted.URL + "/hooks":             "TLS handshake failed",
+	}
+	for u := range cases {
+		e.endpoint(t, u, checkout.EventPaymentAuthorized)
+	}
+	ev := e.notify(t, checkout.EventPaymentAuthorized, map[string]any{"id": "pay_1"})
+	d := e.dispatcher(t, e.db, webhook.Options{AllowLoopback: true, Schedule: []time.Duration{time.Hour}})
+	if _, err := d.DeliverDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	internal := regexp.MustCompile(`\d+\.\d+\.\d+\.\d+|\[?[0-9a-f]*:[0-9a-f:]+\]?:\d+|:53\b|lookup|dial|tcp|udp|x509`)
+	ds := e.deliveries(t, checkout.DeliveryFilter{EventID: ev.ID})
+	if len(ds) != len(cases) {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	for _, d := range ds {
+		got := d.Attempts[0].Error
+		if !strings.HasPrefix(got, cases[d.URL]) {
+			t.Errorf("%s: delivery log says %q; want %q", d.URL, got, cases[d.URL])
+		}
+		if m := internal.FindString(got); m != "" {
+			t.Errorf("%s: delivery log says %q, which shows %q", d.URL, got, m)
+		}
+	}
+	// The operator sees why, in the dispatcher's own log.
+	if logs := e.logs.String(); !strings.Contains(logs, "no-such-host.invalid") || !strings.Contains(logs, "connection refused") || !strings.Contains(logs, "x509") {
+		t.Errorf("the operator's log lacks the detail:\n%s", logs)
 	}
 }
