@@ -9,12 +9,16 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
@@ -442,5 +446,142 @@ func TestBrowserSolvesChallengeThenThreeDS(t *testing.T) {
 	var r verify.Result
 	if err := json.Unmarshal([]byte(claims), &r); err != nil || r.ThreeDS == nil || r.ThreeDS.ECI != "02" || !r.ThreeDS.LiabilityShift {
 		t.Fatalf("claims %s: %v", claims, err)
+	}
+}
+
+// A shopper who types the card and clicks Pay (or presses Enter) before
+// pay.js has loaded sends the card nowhere (issue 9): the button is
+// disabled until the script attaches, and even a form submitted anyway (a
+// browser or extension that ignores that) has no method, action or field
+// names to carry the card. pay.js is held back by the browser's request
+// interception, then released, and the page pays.
+func TestBrowserClickBeforeScriptSendsNothing(t *testing.T) {
+	p := mustStart(t)
+	ctx := mustBrowser(t)
+
+	type sent struct {
+		method, url string
+		body        bool
+	}
+	var mu sync.Mutex
+	var requests []sent
+	held := make(chan fetch.RequestID, 8)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			mu.Lock()
+			requests = append(requests, sent{ev.Request.Method, ev.Request.URL, ev.Request.HasPostData})
+			mu.Unlock()
+		case *fetch.EventRequestPaused:
+			held <- ev.RequestID
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: p.BaseURL + "/static/pay.*.js", ResourceType: network.ResourceTypeScript},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []fetch.RequestID
+	waitHeld := func() {
+		t.Helper()
+		select {
+		case id := <-held:
+			ids = append(ids, id)
+		case <-time.After(20 * time.Second):
+			t.Fatal("pay.js was never requested")
+		}
+	}
+	mark := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(requests)
+	}
+	// cardLeft reports the requests since mark that carried anything of the
+	// card or posted a body.
+	cardLeft := func(from int) {
+		t.Helper()
+		mu.Lock()
+		since := append([]sent(nil), requests[from:]...)
+		mu.Unlock()
+		for _, r := range since {
+			if r.method != "GET" || r.body || strings.Contains(r.url, "4242") || strings.Contains(r.url, "TARO") || strings.Contains(r.url, "1230") {
+				t.Errorf("the card left the page before pay.js: %+v", r)
+			}
+		}
+	}
+	typeCard := []chromedp.Action[chromedp.Void]{
+		chromedp.SendKeys(chromedp.CSS("#number"), "4242424242424242"),
+		chromedp.SendKeys(chromedp.CSS("#expiry"), "1230"),
+		chromedp.SendKeys(chromedp.CSS("#name"), "TARO YAMADA"),
+		chromedp.SendKeys(chromedp.CSS("#cvc"), "123"),
+	}
+
+	within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+		chromedp.Navigate(p.DemoURL+"/"),
+		chromedp.Click(chromedp.CSS("#buy-redirect")),
+		chromedp.WaitVisible(chromedp.CSS("#number")),
+	)
+	waitHeld()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+
+	// The card typed, Pay clicked, Enter pressed, all before pay.js.
+	from := mark()
+	within(t, ctx, 30*time.Second, "type and submit before the script", append(typeCard,
+		chromedp.Click(chromedp.CSS("#pay-button")),
+		chromedp.SendKeys(chromedp.CSS("#cvc"), kb.Enter),
+		chromedp.Sleep(1500*time.Millisecond),
+	)...)
+	cardLeft(from)
+	if after, _ := chromedp.Run(ctx, chromedp.Location()); after != loc {
+		t.Errorf("the page moved from %s to %s", loc, after)
+	}
+
+	// Submitted anyway: nothing of the card goes, and the shopper is on a
+	// page (the payment page again), never raw JSON.
+	from = mark()
+	within(t, ctx, 30*time.Second, "submit the form natively anyway",
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			_, err := chromedp.Evaluate[any](`document.getElementById("pay-button").disabled = false; 0`)(ctx, tgt)
+			return err
+		}),
+		chromedp.Click(chromedp.CSS("#pay-button")),
+		chromedp.Sleep(1500*time.Millisecond),
+	)
+	cardLeft(from)
+	if ct, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.contentType`)); ct != "text/html" {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("the shopper sees %s, not a page: %s", ct, body)
+	}
+	within(t, ctx, 20*time.Second, "the payment page again", chromedp.WaitVisible(chromedp.CSS("#number")))
+	// The reloaded page asked for pay.js again, if it reloaded at all.
+	select {
+	case id := <-held:
+		ids = append(ids, id)
+	case <-time.After(2 * time.Second):
+	}
+
+	// The control: released, the script enables the button and the form
+	// pays.
+	for _, id := range ids {
+		// The first one's document may be gone (the native submission
+		// reloaded the page); only the live one matters.
+		_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+	}
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`!document.getElementById("pay-button").disabled`)); err != nil {
+		t.Fatalf("pay.js did not enable the button once released: %v", err)
+	}
+	clearCard(t, ctx)
+	within(t, ctx, 30*time.Second, "pay once the script runs", append(fillCard("4242424242424242", "1230", "TARO YAMADA", "123"),
+		chromedp.WaitVisible(chromedp.CSS("#outcome")),
+	)...)
+	if outcome, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#outcome"))); !strings.Contains(outcome, "Payment verified") {
+		t.Fatalf("outcome %q", outcome)
 	}
 }
