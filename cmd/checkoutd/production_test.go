@@ -186,6 +186,7 @@ func TestTwoInstancesShareOneStoreAndVault(t *testing.T) {
 		s := a.mustSession(t, "double")
 		const n = 10
 		statuses := make([]int, n)
+		answers := make([]paid, n)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range n {
@@ -207,6 +208,7 @@ func TestTwoInstancesShareOneStoreAndVault(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				json.NewDecoder(resp.Body).Decode(&answers[i])
 				resp.Body.Close()
 				statuses[i] = resp.StatusCode
 			}()
@@ -215,10 +217,13 @@ func TestTwoInstancesShareOneStoreAndVault(t *testing.T) {
 		close(start)
 		wg.Wait()
 		ok := 0
-		for _, st := range statuses {
+		ids := map[string]bool{} // jti and sub of every result handed out
+		for i, st := range statuses {
 			switch st {
 			case http.StatusOK:
 				ok++
+				c := resultClaims(t, answers[i].Token)
+				ids[fmt.Sprint(c["jti"], " ", c["sub"])] = true
 			case http.StatusConflict:
 			default:
 				t.Errorf("status %d", st)
@@ -226,6 +231,20 @@ func TestTwoInstancesShareOneStoreAndVault(t *testing.T) {
 		}
 		if ok == 0 {
 			t.Fatalf("no submission succeeded: %v", statuses)
+		}
+		// The double click's late clicks, on each instance: the same result.
+		for _, p := range []*process{a, b} {
+			token := csrfToken(t, client, p.BaseURL+"/pay/"+s.ID)
+			status, again, err := p.postCard(client, s, token, "number", sandbox.CardVisa, "expiry", "12/30", "name", "DOUBLE CLICK", "cvc", "123")
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("replay on %s: %d %v", p.BaseURL, status, err)
+			}
+			c := resultClaims(t, again.Token)
+			ids[fmt.Sprint(c["jti"], " ", c["sub"])] = true
+		}
+		// One payment, one result id, whichever instance answered (issue 9).
+		if len(ids) != 1 {
+			t.Errorf("the double click's results carry %d jti/sub pairs, want 1: %v", len(ids), ids)
 		}
 		// Exactly one attempt reached the issuer, whatever instance took it.
 		if n := e.query(t, `SELECT count(*) FROM attempts WHERE session_id = $1`, s.ID); n != 1 {
