@@ -22,8 +22,8 @@ func TestMaskDigitRuns(t *testing.T) {
 		"/pay/4761-7390-7402-5028?x=1",
 		"/pay/4761/7390/7402/5028",
 		"/pay/３７８２８２２４６３１０００５", // fullwidth digits
-		"/pay/378282246310005",             // 15 digits
-		"/pay/123456789012",                // 12 digits
+		"/pay/378282246310005", // 15 digits
+		"/pay/123456789012",    // 12 digits
 	} {
 		got := maskDigitRuns(path)
 		if leaked := longDigitRun(got); leaked != "" {
