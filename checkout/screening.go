@@ -43,6 +43,21 @@ type RiskDecision struct {
 	// ThreeDSChallenge asks the issuer to challenge the shopper (3-D
 	// Secure): the score reached the merchant's challenge threshold.
 	ThreeDSChallenge bool `json:"three_ds_challenge"`
+	// Platform is the same payment judged under the platform's policy,
+	// which no merchant setting loosens: it decides the chargeback
+	// guarantee (the platform's money), not the payment's path. nil for a
+	// payment screened before the platform verdict existed.
+	Platform *PlatformDecision `json:"platform"`
+}
+
+// PlatformDecision is a payment's verdict under the platform's policy: the
+// same signals, counts and lists as the merchant's decision, scored by
+// rules the merchant cannot change. A chargeback is covered by the
+// guarantee only when this verdict, too, is OK.
+type PlatformDecision struct {
+	Verdict Verdict      `json:"verdict"`
+	Score   int          `json:"score"`
+	Reasons []RiskReason `json:"reasons"`
 }
 
 // Rules lists the rule ids of the reasons, in order.

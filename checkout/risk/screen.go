@@ -62,36 +62,104 @@ func Screen(ctx context.Context, in Input, s Settings, c Counters, l Lists) (Dec
 		return Decision{}, errors.New("risk: input needs a merchant, a card fingerprint and a time")
 	}
 	d := derive(in)
+	mine := judge(in, d, s)
+	platform := judge(in, d, PlatformSettings())
 
-	var reasons []Reason
-	reasons = ruleAmount(reasons, in, s)
-	reasons = ruleCVC(reasons, in, s)
-	reasons = ruleBINCountry(reasons, in, s)
-	reasons = ruleDisposableEmail(reasons, d, s)
-
-	plan := planVelocity(in, d, s)
-	counts, err := recordAndCount(ctx, c, plan.events, plan.queries)
+	// One round trip for both judgements: the same attempt recorded once,
+	// and a query both ask asked once (a merchant on the defaults asks
+	// nothing more for the platform's verdict).
+	events, _ := union(mine.plan.events, platform.plan.events)
+	queries, at := union(mine.plan.queries, platform.plan.queries)
+	counts, err := recordAndCount(ctx, c, events, queries)
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(counts) != len(plan.queries) {
-		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(plan.queries))
+	if len(counts) != len(queries) {
+		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(queries))
 	}
 
 	matches, err := l.Match(ctx, in.MerchantID, listKeys(in, d))
 	if err != nil {
 		return Decision{}, fmt.Errorf("risk: blocklists: %w", err)
 	}
-	reasons = ruleBlocklists(reasons, matches, s)
-	reasons = plan.reasons(reasons, counts)
-	return decide(reasons, s), nil
+	decision := mine.decide(pick(counts, at[0]), matches)
+	decision.Platform = platformDecision(platform.decide(pick(counts, at[1]), matches))
+	return decision, nil
+}
+
+// judgement is one set of settings' view of a payment before the counts
+// and lists are read: the reasons its input alone gives, and the velocity
+// it must count.
+type judgement struct {
+	s      Settings
+	static []Reason
+	plan   velocityPlan
+}
+
+func judge(in Input, d derived, s Settings) judgement {
+	var rs []Reason
+	rs = ruleAmount(rs, in, s)
+	rs = ruleCVC(rs, in, s)
+	rs = ruleBINCountry(rs, in, s)
+	rs = ruleDisposableEmail(rs, d, s)
+	return judgement{s: s, static: rs, plan: planVelocity(in, d, s)}
+}
+
+// decide completes the judgement with the counts of its plan's queries, in
+// order, and the blocklist matches.
+func (j judgement) decide(counts []int, matches []ListMatch) Decision {
+	rs := ruleBlocklists(slices.Clip(j.static), matches, j.s)
+	rs = j.plan.reasons(rs, counts)
+	return decide(rs, j.s)
+}
+
+// platformDecision is a decision under PlatformSettings as payments carry it.
+func platformDecision(d Decision) *checkout.PlatformDecision {
+	return &checkout.PlatformDecision{Verdict: d.Verdict, Score: d.Score, Reasons: d.Reasons}
+}
+
+// union returns the distinct items of the lists, in first-seen order, and
+// for each list where each of its items is in the union.
+func union[T comparable](lists ...[]T) (all []T, at [][]int) {
+	seen := map[T]int{}
+	at = make([][]int, len(lists))
+	for li, list := range lists {
+		for _, item := range list {
+			i, ok := seen[item]
+			if !ok {
+				i = len(all)
+				seen[item] = i
+				all = append(all, item)
+			}
+			at[li] = append(at[li], i)
+		}
+	}
+	return all, at
+}
+
+// pick returns values at the indexes, in order.
+func pick(values []int, indexes []int) []int {
+	out := make([]int, len(indexes))
+	for i, at := range indexes {
+		out[i] = values[at]
+	}
+	return out
 }
 
 // Rescreen judges the payment again with the issuer's answer and returns the
 // new decision: prev's reasons and any the answer adds. It never lowers the
 // verdict. An NG after an approval means the authorization must be reversed;
-// a REVIEW means it is held for the merchant.
+// a REVIEW means it is held for the merchant. The platform's verdict, when
+// prev has one, is judged again the same way under PlatformSettings.
 func Rescreen(_ context.Context, prev Decision, in Input, out AuthOutcome, s Settings) Decision {
+	d := rescreen(prev, in, out, s)
+	if p := prev.Platform; p != nil {
+		d.Platform = platformDecision(rescreen(Decision{Verdict: p.Verdict, Score: p.Score, Reasons: p.Reasons}, in, out, PlatformSettings()))
+	}
+	return d
+}
+
+func rescreen(prev Decision, in Input, out AuthOutcome, s Settings) Decision {
 	reasons := slices.Clone(prev.Reasons)
 	if out.CVCCheck == checkout.CVCFail || out.DeclineReason == checkout.DeclineIncorrectCVC {
 		// The issuer has said the shopper does not know the code on the card:
@@ -160,7 +228,10 @@ func RecordOutcome(ctx context.Context, c Counters, in Input, out AuthOutcome) e
 // month's card. The checkout refuses such a card before tokenizing it, so
 // in needs no fingerprint: the IP, device and session are counted.
 func RecordExpiredCard(ctx context.Context, c Counters, in Input, s Settings) error {
-	events := expiredEvents(nil, in, derive(in), s)
+	d := derive(in)
+	// Recorded when either the merchant's rules or the platform's count it:
+	// the platform's verdict must not lose what a merchant switched off.
+	events, _ := union(expiredEvents(nil, in, d, s), expiredEvents(nil, in, d, PlatformSettings()))
 	if len(events) == 0 {
 		return nil
 	}

@@ -596,7 +596,7 @@ func TestDecideThresholds(t *testing.T) {
 		t.Error("challenge_score 0 did not challenge a payment that scored 0")
 	}
 	b, _ := json.Marshal(decide(nil, DefaultSettings()))
-	if string(b) != `{"verdict":"OK","score":0,"reasons":[],"three_ds_challenge":false}` {
+	if string(b) != `{"verdict":"OK","score":0,"reasons":[],"three_ds_challenge":false,"platform":null}` {
 		t.Errorf("JSON %s", b)
 	}
 }

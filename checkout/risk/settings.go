@@ -138,6 +138,15 @@ func DefaultSettings() Settings {
 	}
 }
 
+// PlatformSettings are the platform's own policy, fixed in the code: the
+// rules every payment is judged by a second time, beside its merchant's, for
+// the chargeback guarantee. The guarantee is the platform's money, so
+// whether it pays must not depend on rules the merchant may switch off
+// (PUT /v1/risk/settings changes only the merchant's verdict). They are the
+// defaults a merchant starts with: a merchant on the defaults gets the same
+// verdict twice, and pays no extra count for it.
+func PlatformSettings() Settings { return DefaultSettings() }
+
 // LongestWindow is the longest sliding window the settings use: counters must
 // keep events at least this long.
 func (s Settings) LongestWindow() time.Duration {
