@@ -83,7 +83,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		if err != nil {
 			return wrap("finish attempt", err)
 		}
-		verdict, score, reasons, err := riskColumns(a.Risk)
+		verdict, score, reasons, platform, err := riskColumns(a.Risk)
 		if err != nil {
 			return err
 		}
@@ -95,17 +95,18 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		// recorded is recorded again as reversed.
 		_, err = tx.Exec(ctx, `INSERT INTO attempts
 			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
-			 risk_verdict, risk_score, risk_reasons, three_ds)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (session_id, n) DO UPDATE SET
 				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
 				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
 				fingerprint = excluded.fingerprint, brand = excluded.brand,
 				last4 = excluded.last4, created_at = excluded.created_at,
 				risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
-				risk_reasons = excluded.risk_reasons, three_ds = excluded.three_ds`,
+				risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
+				three_ds = excluded.three_ds`,
 			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-			string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, threeDS)
+			string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, platform, threeDS)
 		if err != nil {
 			return wrap("record attempt", err)
 		}
@@ -169,7 +170,7 @@ func (db *DB) paymentStored(ctx context.Context, p checkout.Payment) bool {
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
 	rows, err := db.pool.Query(ctx, `SELECT session_id, n, outcome, decline_reason, cvc_check, card_token,
-		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, three_ds
+		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, risk_platform, three_ds
 		FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
 	if err != nil {
 		return nil, wrap("attempts", err)
@@ -182,7 +183,7 @@ func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attemp
 		var threeDS []byte
 		if err := rows.Scan(&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
 			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, utcTime{&a.CreatedAt},
-			&risk.verdict, &risk.score, &risk.reasons, &threeDS); err != nil {
+			&risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS); err != nil {
 			return nil, wrap("attempts", err)
 		}
 		if a.Risk, err = risk.decision(); err != nil {

@@ -11,11 +11,11 @@ import (
 
 const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	risk_verdict, risk_score, risk_reasons, three_ds`
+	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
-	verdict, score, reasons, err := riskColumns(p.Risk)
+	verdict, score, reasons, platform, err := riskColumns(p.Risk)
 	if err != nil {
 		return err
 	}
@@ -24,10 +24,10 @@ func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
 		return err
 	}
 	_, err = q.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		ts(p.CreatedAt), verdict, score, reasons, threeDS)
+		ts(p.CreatedAt), verdict, score, reasons, platform, threeDS)
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
 	}
@@ -49,7 +49,7 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 	err := row.Scan(
 		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &threeDS)
+		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}

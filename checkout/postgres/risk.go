@@ -23,27 +23,38 @@ var (
 )
 
 // riskColumns are a decision as the payments and attempts columns hold it;
-// all NULL for none.
-func riskColumns(d *checkout.RiskDecision) (verdict *string, score *int, reasons []byte, err error) {
+// all NULL for none. platform is the platform's verdict as JSON.
+func riskColumns(d *checkout.RiskDecision) (verdict *string, score *int, reasons, platform []byte, err error) {
 	if d == nil {
-		return nil, nil, nil, nil
+		return nil, nil, nil, nil, nil
 	}
-	rs := d.Reasons
-	if rs == nil {
-		rs = []checkout.RiskReason{}
+	if reasons, err = json.Marshal(nonNilReasons(d.Reasons)); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("postgres: encode risk reasons: %w", err)
 	}
-	if reasons, err = json.Marshal(rs); err != nil {
-		return nil, nil, nil, fmt.Errorf("postgres: encode risk reasons: %w", err)
+	if d.Platform != nil {
+		pd := *d.Platform
+		pd.Reasons = nonNilReasons(pd.Reasons)
+		if platform, err = json.Marshal(pd); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("postgres: encode platform verdict: %w", err)
+		}
 	}
 	v, s := string(d.Verdict), d.Score
-	return &v, &s, reasons, nil
+	return &v, &s, reasons, platform, nil
+}
+
+func nonNilReasons(rs []checkout.RiskReason) []checkout.RiskReason {
+	if rs == nil {
+		return []checkout.RiskReason{}
+	}
+	return rs
 }
 
 // riskDest scans the decision columns.
 type riskDest struct {
-	verdict *string
-	score   *int
-	reasons []byte
+	verdict  *string
+	score    *int
+	reasons  []byte
+	platform []byte
 }
 
 func (r riskDest) decision() (*checkout.RiskDecision, error) {
@@ -59,8 +70,13 @@ func (r riskDest) decision() (*checkout.RiskDecision, error) {
 			return nil, fmt.Errorf("postgres: risk reasons: %w", err)
 		}
 	}
-	if d.Reasons == nil {
-		d.Reasons = []checkout.RiskReason{}
+	d.Reasons = nonNilReasons(d.Reasons)
+	if r.platform != nil {
+		d.Platform = &checkout.PlatformDecision{}
+		if err := json.Unmarshal(r.platform, d.Platform); err != nil {
+			return nil, fmt.Errorf("postgres: platform verdict: %w", err)
+		}
+		d.Platform.Reasons = nonNilReasons(d.Platform.Reasons)
 	}
 	return d, nil
 }

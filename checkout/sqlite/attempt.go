@@ -78,7 +78,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		if err != nil {
 			return fmt.Errorf("sqlite: finish attempt: %w", err)
 		}
-		verdict, score, reasons, err := riskColumns(a.Risk)
+		verdict, score, reasons, platform, err := riskColumns(a.Risk)
 		if err != nil {
 			return err
 		}
@@ -90,17 +90,18 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		// recorded is recorded again as reversed.
 		_, err = tx.ExecContext(ctx, `INSERT INTO attempts
 			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
-			 risk_verdict, risk_score, risk_reasons, three_ds)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (session_id, n) DO UPDATE SET
 				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
 				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
 				fingerprint = excluded.fingerprint, brand = excluded.brand,
 				last4 = excluded.last4, created_at = excluded.created_at,
 				risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
-				risk_reasons = excluded.risk_reasons, three_ds = excluded.three_ds`,
+				risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
+				three_ds = excluded.three_ds`,
 			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-			string(a.Brand), a.Last4, unixNanos(a.CreatedAt), verdict, score, reasons, threeDS)
+			string(a.Brand), a.Last4, unixNanos(a.CreatedAt), verdict, score, reasons, platform, threeDS)
 		if err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
 		}
@@ -145,7 +146,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT session_id, n, outcome, decline_reason, cvc_check, card_token,
-		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, three_ds
+		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, risk_platform, three_ds
 		FROM attempts WHERE session_id = ? ORDER BY n`, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: attempts: %w", err)
@@ -158,7 +159,7 @@ func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attemp
 		var threeDS threeDSDest
 		if err := rows.Scan(&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
 			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, timeDest{&a.CreatedAt},
-			&risk.verdict, &risk.score, &risk.reasons, &threeDS.s); err != nil {
+			&risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS.s); err != nil {
 			return nil, fmt.Errorf("sqlite: attempts: %w", err)
 		}
 		if a.Risk, err = risk.decision(); err != nil {

@@ -11,11 +11,11 @@ import (
 
 const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	risk_verdict, risk_score, risk_reasons, three_ds`
+	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
-	verdict, score, reasons, err := riskColumns(p.Risk)
+	verdict, score, reasons, platform, err := riskColumns(p.Risk)
 	if err != nil {
 		return err
 	}
@@ -24,10 +24,10 @@ func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
 		return err
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		unixNanos(p.CreatedAt), verdict, score, reasons, threeDS)
+		unixNanos(p.CreatedAt), verdict, score, reasons, platform, threeDS)
 	if isDuplicate(err) {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
 	}
@@ -49,7 +49,7 @@ func payment(ctx context.Context, q querier, id string) (checkout.Payment, error
 	err := q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id).Scan(
 		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		timeDest{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &threeDS.s)
+		timeDest{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS.s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}

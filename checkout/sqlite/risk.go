@@ -23,27 +23,40 @@ var (
 )
 
 // riskColumns are a decision as the payments and attempts columns hold it;
-// all NULL for none.
-func riskColumns(d *checkout.RiskDecision) (verdict, score, reasons any, err error) {
+// all NULL for none. platform is the platform's verdict as JSON.
+func riskColumns(d *checkout.RiskDecision) (verdict, score, reasons, platform any, err error) {
 	if d == nil {
-		return nil, nil, nil, nil
+		return nil, nil, nil, nil, nil
 	}
-	rs := d.Reasons
-	if rs == nil {
-		rs = []checkout.RiskReason{}
-	}
-	b, err := json.Marshal(rs)
+	b, err := json.Marshal(nonNilReasons(d.Reasons))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("sqlite: encode risk reasons: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("sqlite: encode risk reasons: %w", err)
 	}
-	return string(d.Verdict), int64(d.Score), string(b), nil
+	if d.Platform != nil {
+		pd := *d.Platform
+		pd.Reasons = nonNilReasons(pd.Reasons)
+		pb, err := json.Marshal(pd)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("sqlite: encode platform verdict: %w", err)
+		}
+		platform = string(pb)
+	}
+	return string(d.Verdict), int64(d.Score), string(b), platform, nil
+}
+
+func nonNilReasons(rs []checkout.RiskReason) []checkout.RiskReason {
+	if rs == nil {
+		return []checkout.RiskReason{}
+	}
+	return rs
 }
 
 // riskDest scans the decision columns.
 type riskDest struct {
-	verdict sql.NullString
-	score   sql.NullInt64
-	reasons sql.NullString
+	verdict  sql.NullString
+	score    sql.NullInt64
+	reasons  sql.NullString
+	platform sql.NullString
 }
 
 func (r riskDest) decision() (*checkout.RiskDecision, error) {
@@ -56,8 +69,13 @@ func (r riskDest) decision() (*checkout.RiskDecision, error) {
 			return nil, fmt.Errorf("sqlite: risk reasons: %w", err)
 		}
 	}
-	if d.Reasons == nil {
-		d.Reasons = []checkout.RiskReason{}
+	d.Reasons = nonNilReasons(d.Reasons)
+	if r.platform.Valid {
+		d.Platform = &checkout.PlatformDecision{}
+		if err := json.Unmarshal([]byte(r.platform.String), d.Platform); err != nil {
+			return nil, fmt.Errorf("sqlite: platform verdict: %w", err)
+		}
+		d.Platform.Reasons = nonNilReasons(d.Platform.Reasons)
 	}
 	return d, nil
 }

@@ -40,6 +40,12 @@ func decision(v checkout.Verdict, rules ...string) *checkout.RiskDecision {
 		d.Reasons = append(d.Reasons, checkout.RiskReason{Rule: r, Message: "Fired: " + r + " (「テスト」)", Score: 30})
 		d.Score += 30
 	}
+	// The platform's verdict: the same rules, scored apart.
+	d.Platform = &checkout.PlatformDecision{Verdict: v, Score: 2 * d.Score, Reasons: []checkout.RiskReason{}}
+	for _, r := range d.Reasons {
+		r.Score *= 2
+		d.Platform.Reasons = append(d.Platform.Reasons, r)
+	}
 	return d
 }
 
