@@ -12,7 +12,8 @@ import (
 // A chargeback is the card company refusing a payment after the fact,
 // usually because the cardholder says it was fraud: the merchant loses the
 // amount even though the goods have shipped. The chargeback guarantee covers
-// merchants whose payment was screened OK, up to a yearly cap.
+// merchants whose payment was screened OK, by the merchant's rules and by
+// the platform's, up to a yearly cap.
 
 // JST is the zone of the guarantee's year: a calendar year in Japan
 // Standard Time (UTC+9 all year; Japan has no daylight saving time), as the
@@ -41,6 +42,7 @@ const (
 	CoveragePartial        = "partially_covered"    // screened OK, but the balance covered only part of it
 	CoverageCapExhausted   = "cap_exhausted"        // screened OK, but nothing was left of the year's cap
 	CoverageNotScreenedOK  = "not_screened_ok"      // the payment's verdict was REVIEW or NG, or it was not screened
+	CoveragePlatformNotOK  = "platform_not_ok"      // the merchant's verdict was OK, but the platform's was REVIEW or NG, or there is none
 	CoverageCurrency       = "currency_not_covered" // the payment's currency is not the guarantee's: there is no conversion
 	CoverageLiabilityShift = "liability_shift"      // a fraud chargeback on a payment 3-D Secure authenticated: the issuer's loss, outside the cap
 )
@@ -85,9 +87,13 @@ type Chargeback struct {
 	ReasonCode  string // the card scheme's code, e.g. Visa 10.4, Mastercard 4837
 	Reason      string // free text from the processor
 	RiskVerdict string // OK, REVIEW, NG; "" when the payment was not screened
-	OccurredAt  time.Time
-	CreatedAt   time.Time
-	Coverage    Coverage
+	// PlatformVerdict is the payment's verdict under the platform's policy
+	// (risk.PlatformSettings); "" when the payment has none (screened
+	// before the platform verdict existed).
+	PlatformVerdict string
+	OccurredAt      time.Time
+	CreatedAt       time.Time
+	Coverage        Coverage
 }
 
 // ChargebackRequest is a chargeback as a processor notifies it.
@@ -101,11 +107,12 @@ type ChargebackRequest struct {
 // ChargebackBasis is what the store reads, under its locks, for a new
 // chargeback to be decided on.
 type ChargebackBasis struct {
-	Payment     Payment
-	RiskVerdict string           // the payment's screening verdict; "" when none
-	Charged     int64            // earlier chargebacks on the payment
-	Guarantee   Guarantee        // as the merchant set it; Custom false when never set
-	Used        map[string]int64 // covered amounts in the year, by currency (liability shifts excluded)
+	Payment         Payment
+	RiskVerdict     string           // the payment's screening verdict; "" when none
+	PlatformVerdict string           // the payment's verdict under the platform's policy; "" when none
+	Charged         int64            // earlier chargebacks on the payment
+	Guarantee       Guarantee        // as the merchant set it; Custom false when never set
+	Used            map[string]int64 // covered amounts in the year, by currency (liability shifts excluded)
 }
 
 // ChargebackFilter narrows a chargeback list.
@@ -238,16 +245,17 @@ func (c *Chargebacks) Create(ctx context.Context, m Merchant, paymentID string, 
 			return Chargeback{}, WebhookEvent{}, &Error{Code: EINVALID, Field: "occurred_at", Message: "occurred_at must not be before the payment was made"}
 		}
 		cb := Chargeback{
-			ID:          NewID("cb"),
-			MerchantID:  m.ID,
-			PaymentID:   p.ID,
-			Amount:      req.Amount,
-			Currency:    p.Currency,
-			ReasonCode:  req.ReasonCode,
-			Reason:      req.Reason,
-			RiskVerdict: b.RiskVerdict,
-			OccurredAt:  occurred,
-			CreatedAt:   now,
+			ID:              NewID("cb"),
+			MerchantID:      m.ID,
+			PaymentID:       p.ID,
+			Amount:          req.Amount,
+			Currency:        p.Currency,
+			ReasonCode:      req.ReasonCode,
+			Reason:          req.Reason,
+			RiskVerdict:     b.RiskVerdict,
+			PlatformVerdict: b.PlatformVerdict,
+			OccurredAt:      occurred,
+			CreatedAt:       now,
 		}
 		shift := p.LiabilityShift() && FraudReasonCode(cb.ReasonCode)
 		cb.Coverage = DecideCoverage(c.effective(b.Guarantee), b.Used, cb, shift, year)
@@ -308,9 +316,12 @@ func FraudReasonCode(code string) bool {
 }
 
 // DecideCoverage is the guarantee's rule for one chargeback: a payment
-// screened OK is covered, in the guarantee's currency, up to what is left
-// of the year's cap (used holds the year's covered amounts by currency);
-// anything else is not. liabilityShift (a fraud chargeback on a payment
+// screened OK by its merchant's rules and by the platform's is covered, in
+// the guarantee's currency, up to what is left of the year's cap (used
+// holds the year's covered amounts by currency); anything else is not. The
+// platform's verdict is the one no merchant setting loosens: a merchant
+// that switched its rules off still gets OK payments, but not the
+// platform's money for them. liabilityShift (a fraud chargeback on a payment
 // 3-D Secure authenticated) covers it outside the cap: the issuer bears it.
 func DecideCoverage(g Guarantee, used map[string]int64, cb Chargeback, liabilityShift bool, year int) Coverage {
 	cov := Coverage{Currency: cb.Currency, LiabilityShift: liabilityShift, Year: year}
@@ -320,6 +331,9 @@ func DecideCoverage(g Guarantee, used map[string]int64, cb Chargeback, liability
 		return cov
 	case cb.RiskVerdict != string(VerdictOK):
 		cov.Reason = CoverageNotScreenedOK
+		return cov
+	case cb.PlatformVerdict != string(VerdictOK):
+		cov.Reason = CoveragePlatformNotOK
 		return cov
 	case cb.Currency != g.Currency:
 		cov.Reason = CoverageCurrency
@@ -426,17 +440,20 @@ func (c *Chargebacks) SetGuarantee(ctx context.Context, m Merchant, req Guarante
 // ChargebackView is a chargeback as the API and the chargeback.created
 // webhook show it.
 type ChargebackView struct {
-	ID          string       `json:"id"`
-	Object      string       `json:"object"`
-	PaymentID   string       `json:"payment_id"`
-	Amount      int64        `json:"amount"`
-	Currency    string       `json:"currency"`
-	ReasonCode  string       `json:"reason_code"`
-	Reason      string       `json:"reason"`
-	RiskVerdict *string      `json:"risk_verdict"` // null when the payment was not screened
-	OccurredAt  string       `json:"occurred_at"`
-	CreatedAt   string       `json:"created_at"`
-	Coverage    CoverageView `json:"coverage"`
+	ID          string  `json:"id"`
+	Object      string  `json:"object"`
+	PaymentID   string  `json:"payment_id"`
+	Amount      int64   `json:"amount"`
+	Currency    string  `json:"currency"`
+	ReasonCode  string  `json:"reason_code"`
+	Reason      string  `json:"reason"`
+	RiskVerdict *string `json:"risk_verdict"` // null when the payment was not screened
+	// PlatformVerdict is the payment's verdict under the platform's policy,
+	// which decides coverage with RiskVerdict; null when it has none.
+	PlatformVerdict *string      `json:"platform_verdict"`
+	OccurredAt      string       `json:"occurred_at"`
+	CreatedAt       string       `json:"created_at"`
+	Coverage        CoverageView `json:"coverage"`
 }
 
 // CoverageView is a coverage decision as the API shows it.
@@ -473,6 +490,10 @@ func (c Chargeback) View() ChargebackView {
 	if c.RiskVerdict != "" {
 		verdict := c.RiskVerdict
 		v.RiskVerdict = &verdict
+	}
+	if c.PlatformVerdict != "" {
+		verdict := c.PlatformVerdict
+		v.PlatformVerdict = &verdict
 	}
 	return v
 }

@@ -13,8 +13,13 @@ import (
 
 func TestDecideCoverage(t *testing.T) {
 	jpy := checkout.Guarantee{YearlyCap: 100_000, Currency: "JPY"}
+	// cb is a chargeback on a payment the merchant's rules and the
+	// platform's judged alike; judged sets the platform's apart.
 	cb := func(amount int64, currency, verdict string) checkout.Chargeback {
-		return checkout.Chargeback{Amount: amount, Currency: currency, RiskVerdict: verdict}
+		return checkout.Chargeback{Amount: amount, Currency: currency, RiskVerdict: verdict, PlatformVerdict: verdict}
+	}
+	judged := func(verdict, platform string) checkout.Chargeback {
+		return checkout.Chargeback{Amount: 1000, Currency: "JPY", RiskVerdict: verdict, PlatformVerdict: platform}
 	}
 	tests := []struct {
 		name    string
@@ -35,6 +40,10 @@ func TestDecideCoverage(t *testing.T) {
 		{"REVIEW", jpy, nil, cb(1000, "JPY", "REVIEW"), false, false, 0, checkout.CoverageNotScreenedOK},
 		{"NG", jpy, nil, cb(1000, "JPY", "NG"), false, false, 0, checkout.CoverageNotScreenedOK},
 		{"not screened", jpy, nil, cb(1000, "JPY", ""), false, false, 0, checkout.CoverageNotScreenedOK},
+		{"merchant OK, platform REVIEW", jpy, nil, judged("OK", "REVIEW"), false, false, 0, checkout.CoveragePlatformNotOK},
+		{"merchant OK, platform NG", jpy, nil, judged("OK", "NG"), false, false, 0, checkout.CoveragePlatformNotOK},
+		{"merchant OK, screened before the platform's verdict", jpy, nil, judged("OK", ""), false, false, 0, checkout.CoveragePlatformNotOK},
+		{"merchant REVIEW, platform OK", jpy, nil, judged("REVIEW", "OK"), false, false, 0, checkout.CoverageNotScreenedOK},
 		{"another currency", jpy, nil, cb(1000, "USD", "OK"), false, false, 0, checkout.CoverageCurrency},
 		{"other currencies' use does not count", jpy, map[string]int64{"USD": 500_000}, cb(1000, "JPY", "OK"), false, true, 1000, checkout.CoverageScreenedOK},
 		{"liability shift, outside the cap", jpy, map[string]int64{"JPY": 100_000}, cb(5000, "JPY", "REVIEW"), true, true, 5000, checkout.CoverageLiabilityShift},
@@ -120,7 +129,8 @@ func (h *chargebackHarness) payAuthenticated(tb testing.TB, m checkout.Merchant,
 	if _, err := h.db.BeginAttempt(tb.Context(), s.ID, at, at.Add(-time.Minute)); err != nil {
 		tb.Fatal(err)
 	}
-	risk := &checkout.RiskDecision{Verdict: v, Reasons: []checkout.RiskReason{}}
+	risk := &checkout.RiskDecision{Verdict: v, Reasons: []checkout.RiskReason{},
+		Platform: &checkout.PlatformDecision{Verdict: v, Reasons: []checkout.RiskReason{}}}
 	a := checkout.Attempt{SessionID: s.ID, N: 1, Outcome: checkout.AttemptApproved, CVCCheck: checkout.CVCPass,
 		CardToken: checkout.NewID("tok"), Fingerprint: "fp_1", Brand: checkout.BrandVisa, Last4: "4242", Risk: risk, CreatedAt: at}
 	p := checkout.Payment{ID: checkout.NewID("pay"), SessionID: s.ID, MerchantID: m.ID, OrderID: s.OrderID, Amount: amount,

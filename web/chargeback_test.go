@@ -143,3 +143,95 @@ func TestChargebackAndGuaranteeValidation(t *testing.T) {
 		wantError(t, status, m, 400, "invalid", field)
 	}
 }
+
+// The guarantee is the platform's money, so it follows the platform's
+// verdict, which no merchant setting loosens (the outside review's
+// reproduction): the same risky traffic (four cards from one IP, a
+// disposable email, code I, ¥1,900,000) is NG at a merchant on the
+// defaults and OK at a merchant that zeroed its rules, but the platform's
+// verdict is NG at both, shown beside the merchant's in the API and on the
+// chargeback, and a 13.1 chargeback on it is not covered. An ordinary
+// payment of the same merchant, OK by both, is.
+func TestGuaranteeFollowsThePlatformVerdict(t *testing.T) {
+	e := mustFraudEnv(t)
+	zeroed, defaults := e.otherKey, e.key
+	status, s := e.call(t, zeroed, "PUT", "/v1/risk/settings", `{
+		"review_score": 9999, "ng_score": 10000, "challenge_score": 9999,
+		"amounts": {"JPY": {"review_above": 0, "ng_above": 0}},
+		"card_attempts": {"max": 0}, "cards_per_ip": {"max": 0}, "cards_per_email": {"max": 0},
+		"cards_per_device": {"max": 0}, "cards_per_address": {"max": 0}, "failed_auths_per_card": {"max": 0},
+		"long_expired": {"max": 0}, "cvc": {"not_present": 0, "illegible": 0, "unchecked": 0},
+		"bin_country_mismatch": 0, "disposable_email": 0}`)
+	if status != http.StatusOK {
+		t.Fatalf("zeroing the rules: %d %v", status, s)
+	}
+
+	// pay opens a session of the merchant behind key and pays it with the
+	// card from the test's one address; it returns the session's view.
+	pay := func(key, origin string, amount int, email, number, cvc string) map[string]any {
+		t.Helper()
+		body := fmt.Sprintf(`{"amount":%d,"currency":"JPY","order_id":"o-%s","success_url":"%s/done","customer_email":"%s"}`,
+			amount, checkout.NewID("t"), origin, email)
+		status, sess := e.call(t, key, "POST", "/v1/sessions", body)
+		if status != http.StatusCreated {
+			t.Fatalf("session: %d %v", status, sess)
+		}
+		id := sess["id"].(string)
+		e.pay(id, "number="+number+"&expiry=12%2F40&name=TARO+YAMADA&cvc="+cvc)
+		_, sess = e.call(t, key, "GET", "/v1/sessions/"+id, "")
+		return sess
+	}
+	riskOf := func(sess map[string]any) (merchant, platform map[string]any) {
+		t.Helper()
+		risk, _ := sess["risk"].(map[string]any) // the latest attempt's
+		platform, _ = risk["platform"].(map[string]any)
+		if platform == nil {
+			t.Fatalf("no platform verdict beside the merchant's: %v", risk)
+		}
+		return risk, platform
+	}
+
+	ordinary := pay(zeroed, "https://other.example", 1500, "hanako@example.jp", "4242424242424242", "123")
+	if m, p := riskOf(ordinary); m["verdict"] != "OK" || p["verdict"] != "OK" {
+		t.Fatalf("the ordinary payment: merchant %v, platform %v", m, p)
+	}
+	cards := []string{"5555555555554444", "3530111333300000", "30569309020004", "4000000000000077"}
+	var risky []map[string]any
+	for _, card := range cards {
+		sess := pay(zeroed, "https://other.example", 1_900_000, "buyer@guerrillamail.com", card, "I")
+		m, p := riskOf(sess)
+		if m["verdict"] != "OK" || m["score"] != 0.0 || p["verdict"] != "NG" || p["score"].(float64) < 80 {
+			t.Fatalf("risky traffic at the zeroed merchant: merchant %v, platform %v", m, p)
+		}
+		risky = append(risky, sess)
+	}
+	for _, card := range cards {
+		m, p := riskOf(pay(defaults, "https://shop.example", 1_900_000, "buyer@guerrillamail.com", card, "I"))
+		if m["verdict"] != "NG" || p["verdict"] != "NG" || m["score"] != p["score"] {
+			t.Fatalf("the same traffic at a merchant on the defaults: merchant %v, platform %v", m, p)
+		}
+	}
+
+	// The payment API shows both verdicts.
+	last := risky[len(risky)-1]["payment"].(map[string]any)["id"].(string)
+	_, payment := e.call(t, zeroed, "GET", "/v1/payments/"+last, "")
+	if r := payment["risk"].(map[string]any); r["verdict"] != "OK" || r["platform"].(map[string]any)["verdict"] != "NG" {
+		t.Fatalf("payment view: %v", payment)
+	}
+	// A 13.1 (goods not received: no liability shift) on it is not the
+	// platform's to pay, and takes nothing of the cap.
+	status, cb := e.call(t, e.processorKey, "POST", "/v1/processor/payments/"+last+"/chargebacks", `{"amount":1900000,"reason_code":"13.1"}`)
+	cov, _ := cb["coverage"].(map[string]any)
+	if status != http.StatusCreated || cb["risk_verdict"] != "OK" || cb["platform_verdict"] != "NG" ||
+		cov["covered"] != false || cov["covered_amount"] != 0.0 || cov["reason"] != checkout.CoveragePlatformNotOK {
+		t.Fatalf("13.1 on the risky payment: %d %v", status, cb)
+	}
+	ordinaryID := ordinary["payment"].(map[string]any)["id"].(string)
+	_, cb = e.call(t, e.processorKey, "POST", "/v1/processor/payments/"+ordinaryID+"/chargebacks", `{"amount":1500,"reason_code":"13.1"}`)
+	if cov := cb["coverage"].(map[string]any); cb["platform_verdict"] != "OK" || cov["covered"] != true || cov["reason"] != checkout.CoverageScreenedOK {
+		t.Fatalf("13.1 on the ordinary payment: %v", cb)
+	}
+	if _, g := e.call(t, zeroed, "GET", "/v1/guarantee", ""); g["used"] != 1500.0 || g["remaining"] != 98500.0 {
+		t.Fatalf("guarantee: %v", g)
+	}
+}

@@ -15,13 +15,14 @@ var (
 )
 
 const chargebackColumns = `id, merchant_id, payment_id, amount, currency, reason_code, reason, risk_verdict,
-	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift`
+	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift,
+	platform_verdict`
 
 func scanChargeback(row pgx.Row) (checkout.Chargeback, error) {
 	var c checkout.Chargeback
 	err := row.Scan(&c.ID, &c.MerchantID, &c.PaymentID, &c.Amount, &c.Currency, &c.ReasonCode, &c.Reason, &c.RiskVerdict,
 		utcTime{&c.OccurredAt}, utcTime{&c.CreatedAt}, &c.Coverage.Year, &c.Coverage.Covered, &c.Coverage.CoveredAmount,
-		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift)
+		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift, &c.PlatformVerdict)
 	return c, err
 }
 
@@ -56,6 +57,9 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		b := checkout.ChargebackBasis{Payment: p}
 		if p.Risk != nil {
 			b.RiskVerdict = string(p.Risk.Verdict)
+			if p.Risk.Platform != nil {
+				b.PlatformVerdict = string(p.Risk.Platform.Verdict)
+			}
 		}
 		err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE id = $1 AND merchant_id = $2 FOR NO KEY UPDATE`,
 			paymentID, merchantID).Scan(&b.Payment.Status)
@@ -84,10 +88,10 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		}
 		c := cb.Coverage
 		if _, err := tx.Exec(ctx, `INSERT INTO chargebacks (`+chargebackColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			cb.ID, cb.MerchantID, cb.PaymentID, cb.Amount, cb.Currency, cb.ReasonCode, cb.Reason, cb.RiskVerdict,
 			ts(cb.OccurredAt), ts(cb.CreatedAt), c.Year, c.Covered, c.CoveredAmount, c.Currency, c.Reason,
-			c.LiabilityShift); err != nil {
+			c.LiabilityShift, cb.PlatformVerdict); err != nil {
 			return wrap("store chargeback", err)
 		}
 		_, err = enqueueEvent(ctx, tx, e)

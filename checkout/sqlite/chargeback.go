@@ -15,13 +15,14 @@ var (
 )
 
 const chargebackColumns = `id, merchant_id, payment_id, amount, currency, reason_code, reason, risk_verdict,
-	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift`
+	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift,
+	platform_verdict`
 
 func scanChargeback(row rowScanner) (checkout.Chargeback, error) {
 	var c checkout.Chargeback
 	err := row.Scan(&c.ID, &c.MerchantID, &c.PaymentID, &c.Amount, &c.Currency, &c.ReasonCode, &c.Reason, &c.RiskVerdict,
 		timeDest{&c.OccurredAt}, timeDest{&c.CreatedAt}, &c.Coverage.Year, &c.Coverage.Covered, &c.Coverage.CoveredAmount,
-		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift)
+		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift, &c.PlatformVerdict)
 	return c, err
 }
 
@@ -49,6 +50,9 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		b := checkout.ChargebackBasis{Payment: p}
 		if p.Risk != nil {
 			b.RiskVerdict = string(p.Risk.Verdict)
+			if p.Risk.Platform != nil {
+				b.PlatformVerdict = string(p.Risk.Platform.Verdict)
+			}
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(amount), 0) FROM chargebacks WHERE payment_id = ?`, paymentID).
 			Scan(&b.Charged); err != nil {
@@ -66,10 +70,10 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		}
 		c := cb.Coverage
 		if _, err := tx.ExecContext(ctx, `INSERT INTO chargebacks (`+chargebackColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			cb.ID, cb.MerchantID, cb.PaymentID, cb.Amount, cb.Currency, cb.ReasonCode, cb.Reason, cb.RiskVerdict,
 			unixNanos(cb.OccurredAt), unixNanos(cb.CreatedAt), c.Year, c.Covered, c.CoveredAmount, c.Currency, c.Reason,
-			c.LiabilityShift); err != nil {
+			c.LiabilityShift, cb.PlatformVerdict); err != nil {
 			return fmt.Errorf("sqlite: store chargeback: %w", err)
 		}
 		_, err = enqueueEvent(ctx, tx, e)

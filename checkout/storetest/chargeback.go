@@ -10,8 +10,16 @@ import (
 )
 
 // mustPaid stores a paid session of m whose payment has amount, currency
-// and screening verdict v ("" for a payment made before screening).
+// and screening verdict v, the platform's too ("" for a payment made before
+// screening).
 func mustPaid(tb testing.TB, s FraudStore, m checkout.Merchant, amount int64, currency string, v checkout.Verdict) checkout.Payment {
+	tb.Helper()
+	return mustPaidJudged(tb, s, m, amount, currency, v, v)
+}
+
+// mustPaidJudged is mustPaid with the platform's verdict apart ("" for a
+// payment screened before the platform's verdict existed).
+func mustPaidJudged(tb testing.TB, s FraudStore, m checkout.Merchant, amount int64, currency string, v, platform checkout.Verdict) checkout.Payment {
 	tb.Helper()
 	sess := newSession(m, base)
 	sess.Amount, sess.Currency = amount, currency
@@ -24,6 +32,11 @@ func mustPaid(tb testing.TB, s FraudStore, m checkout.Merchant, amount int64, cu
 	p := newPayment(sess, a, now)
 	if v != "" {
 		a.Risk, p.Risk = decision(v), decision(v)
+		if platform == "" {
+			a.Risk.Platform, p.Risk.Platform = nil, nil
+		} else {
+			a.Risk.Platform.Verdict, p.Risk.Platform.Verdict = platform, platform
+		}
 	}
 	if err := s.FinishAttempt(tb.Context(), a, &p); err != nil {
 		tb.Fatalf("FinishAttempt: %v", err)
@@ -41,14 +54,17 @@ func testChargebacks(t *testing.T, open func(t *testing.T) FraudStore) {
 		s := open(t)
 		m := mustMerchant(t, s)
 		ep := mustEndpoint(t, s, m, checkout.EventChargebackCreated)
-		p := mustPaid(t, s, m, 5000, "JPY", checkout.VerdictOK)
+		// The platform's verdict is read apart from the merchant's.
+		p := mustPaidJudged(t, s, m, 5000, "JPY", checkout.VerdictOK, checkout.VerdictReview)
 		year := checkout.GuaranteeYear(base)
 
 		var basis checkout.ChargebackBasis
 		var event checkout.WebhookEvent
 		want := checkout.Chargeback{
 			ID: checkout.NewID("cb"), MerchantID: m.ID, PaymentID: p.ID, Amount: 2000, Currency: "JPY",
-			ReasonCode: "10.4", Reason: "不正利用 (fraud)", RiskVerdict: "OK", OccurredAt: base.Add(time.Minute), CreatedAt: base.Add(time.Hour),
+			ReasonCode: "10.4", Reason: "不正利用 (fraud)", RiskVerdict: "OK", PlatformVerdict: "REVIEW",
+			OccurredAt: base.Add(time.Minute), CreatedAt: base.Add(time.Hour),
+			// The store keeps what decide returns; deciding is the domain's.
 			Coverage: checkout.Coverage{Covered: true, CoveredAmount: 2000, Currency: "JPY", Reason: checkout.CoverageScreenedOK, Year: year},
 		}
 		got, err := s.CreateChargeback(t.Context(), m.ID, p.ID, year, func(b checkout.ChargebackBasis) (checkout.Chargeback, checkout.WebhookEvent, error) {
@@ -59,7 +75,7 @@ func testChargebacks(t *testing.T, open func(t *testing.T) FraudStore) {
 		if err != nil {
 			t.Fatalf("CreateChargeback: %v", err)
 		}
-		if basis.Payment.ID != p.ID || basis.Payment.Amount != 5000 || basis.RiskVerdict != "OK" || basis.Charged != 0 ||
+		if basis.Payment.ID != p.ID || basis.Payment.Amount != 5000 || basis.RiskVerdict != "OK" || basis.PlatformVerdict != "REVIEW" || basis.Charged != 0 ||
 			basis.Guarantee.Custom || len(basis.Used) != 0 {
 			t.Fatalf("first basis: %s", show(basis))
 		}
