@@ -17,7 +17,7 @@ import (
 // ENOTFOUND when it does not exist.
 func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (checkout.Session, error) {
 	var before checkout.Session
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		var err error
 		// The write lock is held from BEGIN, so this read is the state the
 		// update below applies to.
@@ -67,7 +67,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	if p != nil && p.SessionID != a.SessionID {
 		return fmt.Errorf("sqlite: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		var status string
 		var attempts int
 		err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM sessions WHERE id = ?`, a.SessionID).

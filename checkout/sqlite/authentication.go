@@ -18,7 +18,7 @@ const authenticationColumns = `id, session_id, merchant_id, fingerprint, brand, 
 // CreateAuthentication stores a new authentication; ECONFLICT when its id
 // is taken, ENOTFOUND when its session does not exist.
 func (db *DB) CreateAuthentication(ctx context.Context, a checkout.Authentication) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO authentications (`+authenticationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.SessionID, a.MerchantID, a.Fingerprint, string(a.Brand), a.ACSTransID, a.ChallengeRequested,
@@ -58,7 +58,7 @@ func authentication(ctx context.Context, q querier, id string) (checkout.Authent
 // in one conditional UPDATE: only while the stored one has status from and
 // is unused. ECONFLICT otherwise, ENOTFOUND when missing.
 func (db *DB) UpdateAuthentication(ctx context.Context, a checkout.Authentication, from checkout.ThreeDSStatus) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE authentications
 			SET status = ?, eci = ?, value = ?, failures = ?, used_by = ?
 			WHERE id = ? AND status = ? AND used_by = 0`,

@@ -14,7 +14,7 @@ var _ risk.CardLocks = (*DB)(nil)
 
 // LockCard locks a card until until, keeping a later lock.
 func (db *DB) LockCard(ctx context.Context, fingerprint string, at, until time.Time) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO card_locks (fingerprint, locked_at, locked_until) VALUES (?, ?, ?)
 			ON CONFLICT (fingerprint) DO UPDATE SET
 				locked_at = CASE WHEN card_locks.locked_until > excluded.locked_at THEN card_locks.locked_at ELSE excluded.locked_at END,
@@ -44,7 +44,7 @@ func (db *DB) CardLock(ctx context.Context, fingerprint string) (risk.CardLock, 
 // UnlockCard ends a current lock.
 func (db *DB) UnlockCard(ctx context.Context, fingerprint string, at time.Time) (bool, error) {
 	var n int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE card_locks SET locked_until = ?, unlocked_at = ?
 			WHERE fingerprint = ? AND locked_until > ?`, unixNanos(at), unixNanos(at), fingerprint, unixNanos(at))
 		if err != nil {

@@ -36,7 +36,7 @@ func scanChargeback(row rowScanner) (checkout.Chargeback, error) {
 func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string, year int,
 	decide func(checkout.ChargebackBasis) (checkout.Chargeback, checkout.WebhookEvent, error)) (checkout.Chargeback, error) {
 	var cb checkout.Chargeback
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		// Read through the reader pool: with the write lock held, the last
 		// committed state it sees cannot change before this commits.
 		p, err := db.Payment(ctx, paymentID)
@@ -206,7 +206,7 @@ func (db *DB) Guarantee(ctx context.Context, merchantID string, year int) (check
 // SetGuarantee stores the merchant's guarantee; ENOTFOUND when the
 // merchant does not exist.
 func (db *DB) SetGuarantee(ctx context.Context, merchantID string, g checkout.Guarantee) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO guarantees (merchant_id, yearly_cap, currency, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (merchant_id) DO UPDATE SET

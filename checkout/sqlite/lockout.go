@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -22,7 +21,7 @@ const slotsSince = `max(?2, coalesce((SELECT locked_until FROM card_locks WHERE 
 func (db *DB) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, error) {
 	prune := db.reserved.Add(1)%pruneEvery == 0
 	answer := ""
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		var locked int
 		var taken int
 		err := tx.QueryRowContext(ctx, `SELECT
@@ -66,7 +65,7 @@ func (db *DB) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, erro
 // threshold, in one write transaction.
 func (db *DB) FailSlot(ctx context.Context, s risk.LockoutSlot, lockUntil time.Time) (bool, error) {
 	locked := false
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO lockout_slots (id, fingerprint, at, until, failed) VALUES (?, ?, ?, ?, 1)
 			ON CONFLICT (id) DO UPDATE SET failed = 1, at = excluded.at, until = excluded.until`,
 			s.ID, s.Fingerprint, unixNanos(s.At), unixNanos(s.Until)); err != nil {
@@ -95,7 +94,7 @@ func (db *DB) FailSlot(ctx context.Context, s risk.LockoutSlot, lockUntil time.T
 
 // ReleaseSlot deletes a reservation.
 func (db *DB) ReleaseSlot(ctx context.Context, id string) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM lockout_slots WHERE id = ? AND failed = 0`, id); err != nil {
 			return fmt.Errorf("sqlite: release lockout slot: %w", err)
 		}

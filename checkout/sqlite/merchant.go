@@ -12,7 +12,7 @@ import (
 // CreateMerchant stores a new merchant and its origins; ECONFLICT when the id
 // (or the API key hash) is taken.
 func (db *DB) CreateMerchant(ctx context.Context, m checkout.Merchant) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO merchants (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)`,
 			m.ID, m.Name, m.APIKeyHash, unixNanos(m.CreatedAt))
@@ -85,7 +85,7 @@ func (db *DB) merchant(ctx context.Context, where string, arg any) (checkout.Mer
 // SetMerchantAPIKeyHash replaces the key hash, so the old key stops working
 // at once; ENOTFOUND when the merchant is missing.
 func (db *DB) SetMerchantAPIKeyHash(ctx context.Context, merchantID string, hash []byte) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE merchants SET api_key_hash = ? WHERE id = ?`, hash, merchantID)
+	res, err := db.exec(ctx, `UPDATE merchants SET api_key_hash = ? WHERE id = ?`, hash, merchantID)
 	if isDuplicate(err) {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this API key is already in use"}
 	}

@@ -69,7 +69,7 @@ func payment(ctx context.Context, q querier, id string) (checkout.Payment, error
 // conditional write; ECONFLICT when it is not in from, ENOTFOUND.
 func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events ...checkout.WebhookEvent) (checkout.Payment, error) {
 	var p checkout.Payment
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ? WHERE id = ? AND status = ?`, to, id, from)
 		if err != nil {
 			return fmt.Errorf("sqlite: set payment status: %w", err)

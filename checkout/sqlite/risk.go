@@ -102,7 +102,7 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 		}
 	}
 	prune := db.recorded.Add(1)%pruneEvery == 0
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		values := strings.Repeat(", (?, ?, ?)", len(events))[2:]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO risk_events (key, member, at) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
@@ -202,7 +202,7 @@ func riskSettings(ctx context.Context, q querier, merchantID string) ([]byte, er
 // PutRiskSettings replaces the merchant's settings and appends a, with the
 // settings it replaced as a.Before, in one transaction.
 func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		before, err := riskSettings(ctx, tx, merchantID)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.List
 // transaction; an entry already there is answered as stored, unaudited.
 func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a risk.AuditEntry) (risk.ListEntry, bool, error) {
 	stored, created := e, false
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO risk_lists (merchant_id, kind, value, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (merchant_id, kind, value) DO NOTHING`,
 			merchantID, string(e.Kind), e.Value, unixNanos(e.CreatedAt))
@@ -271,7 +271,7 @@ func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEn
 // RemoveListEntry takes k off the merchant's list and appends a, in one
 // transaction; ENOTFOUND when k is not on it.
 func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a risk.AuditEntry) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM risk_lists WHERE merchant_id = ? AND kind = ? AND value = ?`,
 			merchantID, string(k.Kind), k.Value)
 		if err != nil {
@@ -284,7 +284,7 @@ func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.Lis
 	})
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, a risk.AuditEntry) error {
+func insertAudit(ctx context.Context, tx *writeTx, a risk.AuditEntry) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, merchant_id, actor, action, before_state, after_state, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.MerchantID, a.Actor, a.Action, nullJSON(a.Before), nullJSON(a.After), unixNanos(a.At))

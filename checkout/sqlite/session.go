@@ -18,7 +18,7 @@ const sessionColumns = `id, merchant_id, amount, currency, order_id, success_url
 // CreateSession stores a new session; ECONFLICT when the id is taken,
 // ENOTFOUND when the merchant does not exist.
 func (db *DB) CreateSession(ctx context.Context, s checkout.Session) error {
-	return insertSession(ctx, db.w, s)
+	return db.write(ctx, func(tx *writeTx) error { return insertSession(ctx, tx, s) })
 }
 
 func insertSession(ctx context.Context, q querier, s checkout.Session) error {
@@ -55,7 +55,7 @@ func insertSession(ctx context.Context, q querier, s checkout.Session) error {
 // with another requestHash is EIDEMPOTENCY. The clock is s.CreatedAt: keys
 // created 24 hours or more before it are deleted, so they answer no more.
 func (db *DB) CreateSessionIdempotent(ctx context.Context, s checkout.Session, key string, requestHash []byte) (stored checkout.Session, created bool, err error) {
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(tx *writeTx) error {
 		// Expired keys go first, so that every row the lookup finds is live
 		// and the table does not grow without bound.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at <= ?`,

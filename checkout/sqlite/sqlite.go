@@ -47,8 +47,9 @@ const busyTimeout = 5 * time.Second
 // DB is the SQLite store. It implements checkout.Store and vault.Store and is
 // safe for concurrent use.
 type DB struct {
-	w *sql.DB // one connection, BEGIN IMMEDIATE: every write
-	r *sql.DB // read-only connections: reads outside write transactions
+	w      *sql.DB  // one connection, held by writer once the migrations ran
+	writer *writer  // every write, in group commits on w's connection
+	r      *readers // read-only connections: reads outside write transactions
 
 	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
 	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
@@ -108,7 +109,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.NumCPU())
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{w: w, r: r}
+	wr, err := newWriter(ctx, w)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	db := &DB{w: w, writer: wr, r: &readers{DB: r, stmts: make(map[string]*sql.Stmt)}}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -177,7 +184,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Close closes the database. Pending writes have either committed or rolled
 // back by the time it returns.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.r.Close(), db.writer.close(), db.w.Close())
 }
 
 // Ping reads the schema through a reader connection, so that it fails when
@@ -191,22 +198,23 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// write runs fn in a transaction on the writer connection. The transaction
-// begins IMMEDIATE (the _txlock parameter): it holds SQLite's write lock from
-// the start, so what fn reads stays true until it commits.
-func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// write runs fn in a write transaction: BEGIN IMMEDIATE, grouped with the
+// writes queued beside it (writer.go), so that what fn reads stays true until
+// it commits; write returns once it has.
+func (db *DB) write(ctx context.Context, fn func(tx *writeTx) error) error {
+	return db.writer.do(ctx, fn)
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// exec runs one write statement in its own write.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = db.write(ctx, func(tx *writeTx) error {
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// querier is what the readers and a write transaction have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -165,7 +165,10 @@ func TestPragmas(t *testing.T) {
 		{"synchronous", "2"}, // FULL
 	} {
 		var got string
-		if err := db.w.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+		err := db.write(t.Context(), func(tx *writeTx) error {
+			return tx.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got)
+		})
+		if err != nil {
 			t.Fatalf("PRAGMA %s: %v", tc.pragma, err)
 		}
 		if got != tc.want {

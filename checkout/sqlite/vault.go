@@ -16,7 +16,7 @@ import (
 
 // InsertDataKey stores a wrapped data key.
 func (db *DB) InsertDataKey(ctx context.Context, k vault.DataKey) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO data_keys (id, wrapped, kek_id, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := db.exec(ctx, `INSERT INTO data_keys (id, wrapped, kek_id, created_at) VALUES (?, ?, ?, ?)`,
 		k.ID, k.Wrapped, k.KEKID, unixNanos(k.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert data key: %w", err)
@@ -62,7 +62,7 @@ func (db *DB) DataKeys(ctx context.Context, afterID string, limit int) ([]vault.
 
 // UpdateDataKeyWrapped replaces a data key's wrapped form if it is still old.
 func (db *DB) UpdateDataKeyWrapped(ctx context.Context, id string, old, wrapped []byte) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE data_keys SET wrapped = ? WHERE id = ? AND wrapped = ?`, wrapped, id, old)
+	res, err := db.exec(ctx, `UPDATE data_keys SET wrapped = ? WHERE id = ? AND wrapped = ?`, wrapped, id, old)
 	if err != nil {
 		return fmt.Errorf("sqlite: rewrap data key: %w", err)
 	}
@@ -77,7 +77,7 @@ func (db *DB) UpdateDataKeyWrapped(ctx context.Context, id string, old, wrapped 
 
 // InsertCard stores a tokenized card; its data key must exist.
 func (db *DB) InsertCard(ctx context.Context, c vault.StoredCard) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO cards
+	_, err := db.exec(ctx, `INSERT INTO cards
 		(token, data_key_id, ciphertext, fingerprint, brand, bin, last4, exp_month, exp_year, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Token, c.DataKeyID, c.Ciphertext, c.Fingerprint, c.Brand, c.BIN, c.Last4, c.ExpMonth, c.ExpYear,
@@ -107,7 +107,7 @@ func (db *DB) Card(ctx context.Context, token string) (vault.StoredCard, error) 
 
 // InsertSecret stores one of the vault's own keys, encrypted.
 func (db *DB) InsertSecret(ctx context.Context, s vault.StoredSecret) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO vault_secrets
+	_, err := db.exec(ctx, `INSERT INTO vault_secrets
 		(id, kind, data_key_id, ciphertext, public_key, created_at, active_from, retired_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.Kind, s.DataKeyID, s.Ciphertext, s.Public,
@@ -143,7 +143,7 @@ func (db *DB) Secrets(ctx context.Context, kind string) ([]vault.StoredSecret, e
 
 // RetireSecret sets RetiredAt of one secret; vault.ErrNotFound when missing.
 func (db *DB) RetireSecret(ctx context.Context, id string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE vault_secrets SET retired_at = ? WHERE id = ?`, unixNanos(at), id)
+	res, err := db.exec(ctx, `UPDATE vault_secrets SET retired_at = ? WHERE id = ?`, unixNanos(at), id)
 	if err != nil {
 		return fmt.Errorf("sqlite: retire secret: %w", err)
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -20,7 +19,7 @@ var (
 // CreateWebhookEndpoint stores e unless its merchant already has max live
 // endpoints (ECONFLICT); ENOTFOUND when the merchant does not exist.
 func (db *DB) CreateWebhookEndpoint(ctx context.Context, e checkout.WebhookEndpoint, max int) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhook_endpoints
 			WHERE merchant_id = ? AND deleted_at IS NULL`, e.MerchantID).Scan(&n); err != nil {
@@ -98,7 +97,7 @@ func inTypeOrder(events []string) []string {
 // its pending deliveries, in one transaction; ENOTFOUND when there is none.
 // The row stays (deleted_at) so that the delivery log keeps its URL.
 func (db *DB) DeleteWebhookEndpoint(ctx context.Context, merchantID, id string, now time.Time) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET deleted_at = ?
 			WHERE id = ? AND merchant_id = ? AND deleted_at IS NULL`, unixNanos(now), id, merchantID)
 		if err != nil {
@@ -124,7 +123,7 @@ func (db *DB) DeleteWebhookEndpoint(ctx context.Context, merchantID, id string, 
 // nothing.
 func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) (int, error) {
 	var n int
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		var err error
 		n, err = enqueueEvent(ctx, tx, e)
 		return err
@@ -134,7 +133,7 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 
 // enqueueEvents stores events and their deliveries in tx: the outbox
 // written with the change the events describe.
-func enqueueEvents(ctx context.Context, tx *sql.Tx, events []checkout.WebhookEvent) error {
+func enqueueEvents(ctx context.Context, tx *writeTx, events []checkout.WebhookEvent) error {
 	for _, e := range events {
 		if _, err := enqueueEvent(ctx, tx, e); err != nil {
 			return err
@@ -145,7 +144,7 @@ func enqueueEvents(ctx context.Context, tx *sql.Tx, events []checkout.WebhookEve
 
 // enqueueEvent is EnqueueWebhookEvent inside the caller's transaction, so
 // that a chargeback and its event commit together.
-func enqueueEvent(ctx context.Context, tx *sql.Tx, e checkout.WebhookEvent) (int, error) {
+func enqueueEvent(ctx context.Context, tx *writeTx, e checkout.WebhookEvent) (int, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, unixNanos(e.CreatedAt))
 	if isForeignKey(err) {
@@ -261,7 +260,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 // sees the first's leases and skips those deliveries.
 func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]checkout.WebhookJob, error) {
 	var jobs []checkout.WebhookJob
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.event_id, d.event_type, d.merchant_id, d.endpoint_id,
 				e.url, ev.payload, d.attempts
 			FROM webhook_deliveries d
@@ -309,7 +308,7 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.T
 // dispatcher took the delivery.
 func (db *DB) FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o checkout.WebhookOutcome) error {
 	lost := false
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		a := o.Attempt
 		// Numbered by the log, not by the job: a dispatcher whose lease
 		// ran out and its successor both made an attempt, and both are kept.
@@ -350,7 +349,7 @@ func (db *DB) FinishWebhookAttempt(ctx context.Context, j checkout.WebhookJob, o
 // one write transaction (webhook.Dispatcher's retention).
 func (db *DB) PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *writeTx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT e.id FROM webhook_events e
 			WHERE e.created_at < ? AND NOT EXISTS (
 				SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
