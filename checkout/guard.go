@@ -19,7 +19,7 @@ const (
 	RuleLockoutPending    = "lockout.cvc_pending"  // the card's wrong-code budget is taken by authorizations in flight
 	RuleRateLimitIP       = "ratelimit.ip"         // too many attempts from the shopper's IP
 	RuleRateLimitSession  = "ratelimit.session"    // too many attempts on the session
-	RuleRateLimitMerchant = "ratelimit.merchant"   // too many attempts at the merchant per minute
+	RuleRateLimitMerchant = "ratelimit.merchant"   // too many attempts at the merchant within its window (a minute by default)
 	RuleRateLimitCard     = "ratelimit.card"       // too many attempts with the card
 	RuleRateLimitChunk    = "ratelimit.card_chunk" // too many different numbers sharing their first 12 digits
 )
@@ -106,7 +106,7 @@ func guardReason(rule string) RiskReason {
 		RuleLockoutPending:    "Other payments with this card, awaiting the issuer's answer, take all the wrong security codes it may have; it was not sent to the issuer.",
 		RuleRateLimitIP:       "Too many attempts from the shopper's IP address; it was not sent to the issuer.",
 		RuleRateLimitSession:  "Too many attempts on this checkout session; it was not sent to the issuer.",
-		RuleRateLimitMerchant: "Too many attempts at this shop in the last minute; it was not sent to the issuer.",
+		RuleRateLimitMerchant: "Too many attempts at this shop within its limit's window (card_testing.merchant); it was not sent to the issuer.",
 		RuleRateLimitCard:     "Too many attempts with this card; it was not sent to the issuer.",
 		RuleRateLimitChunk:    "Too many different card numbers sharing their first 12 digits (card testing); it was not sent to the issuer.",
 	}[rule]

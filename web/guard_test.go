@@ -21,7 +21,10 @@ func guarded(tb testing.TB, s risk.GuardSettings, bits int) *testEnv {
 	tb.Helper()
 	env := MustEnv(tb)
 	db := env.svc.Store.(*sqlite.DB)
-	g := &risk.Guard{Counters: db, Locks: db, Budget: db, Settings: s}
+	// The merchants' limits over s, shared with the API (as cmd/checkoutd
+	// wires them), so a merchant's change applies to its next payment.
+	env.risk.Limits.Platform = s.RateLimits()
+	g := &risk.Guard{Counters: db, Locks: db, Budget: db, Settings: s, Limits: env.risk.Limits}
 	env.svc.Guard, env.svc.CardKeys = g, env.vault
 	if bits > 0 {
 		env.svc.Challenges, env.svc.ChallengeBits = g, bits

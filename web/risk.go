@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,20 +50,48 @@ type auditJSON struct {
 	CreatedAt string          `json:"created_at"`
 }
 
+// riskSettingsJSON is the settings as GET /v1/risk/settings answers them:
+// the screening settings and, beside them, the card-testing limits in
+// force for the merchant (absent when the server keeps none per merchant).
+type riskSettingsJSON struct {
+	risk.Settings
+	CardTesting *risk.RateLimits `json:"card_testing,omitempty"`
+}
+
+// riskSettingsRequest is the body of PUT /v1/risk/settings: card_testing
+// holds the merchant's own, stricter limits; values left out follow the
+// operator's.
+type riskSettingsRequest struct {
+	risk.Settings
+	CardTesting risk.LimitOverrides `json:"card_testing"`
+}
+
 // getRiskSettings is GET /v1/risk/settings: the merchant's screening
-// settings, the defaults until it saves its own.
+// settings, the defaults until it saves its own, and the card-testing
+// limits in force.
 func (s *server) getRiskSettings(c *gin.Context) {
-	settings, err := s.risk.MerchantSettings(c.Request.Context(), merchantOf(c).ID)
+	ctx, id := c.Request.Context(), merchantOf(c).ID
+	settings, err := s.risk.MerchantSettings(ctx, id)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, settings)
+	out := riskSettingsJSON{Settings: settings}
+	if s.risk.Limits != nil {
+		limits, err := s.risk.CardTesting(ctx, id)
+		if err != nil {
+			writeError(c, s.log, err)
+			return
+		}
+		out.CardTesting = &limits
+	}
+	writeJSON(c, http.StatusOK, out)
 }
 
 // putRiskSettings is PUT /v1/risk/settings. The body is the settings as GET
 // answers them; fields left out take their defaults (not their current
-// values), so that the body alone says what is in force.
+// values), so that the body alone says what is in force: for card_testing,
+// the operator's limits, which the merchant may only make stricter.
 func (s *server) putRiskSettings(c *gin.Context) {
 	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
 		writeError(c, s.log, errJSONMediaType)
@@ -73,18 +102,39 @@ func (s *server) putRiskSettings(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	settings := risk.DefaultSettings()
-	if err := decodeStrict(body, &settings); err != nil {
+	m := merchantOf(c)
+	if s.risk.Limits == nil {
+		settings := risk.DefaultSettings()
+		if err := decodeStrict(body, &settings); err != nil {
+			writeError(c, s.log, err)
+			return
+		}
+		saved, err := s.risk.PutSettings(c.Request.Context(), risk.APIActor(m), m.ID, settings)
+		if err != nil {
+			writeError(c, s.log, err)
+			return
+		}
+		writeJSON(c, http.StatusOK, saved)
+		return
+	}
+	req := riskSettingsRequest{Settings: risk.DefaultSettings()}
+	if err := decodeStrict(body, &req); err != nil {
+		// encoding/json names a value of the embedded settings by its Go
+		// path (Settings.review_score); the merchant knows the JSON one.
+		var e *checkout.Error
+		if errors.As(err, &e) {
+			e.Field = strings.TrimPrefix(e.Field, "Settings.")
+			e.Message = strings.TrimPrefix(e.Message, "Settings.")
+		}
 		writeError(c, s.log, err)
 		return
 	}
-	m := merchantOf(c)
-	saved, err := s.risk.PutSettings(c.Request.Context(), risk.APIActor(m), m.ID, settings)
+	saved, limits, err := s.risk.PutSettingsAndLimits(c.Request.Context(), risk.APIActor(m), m.ID, req.Settings, req.CardTesting)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, saved)
+	writeJSON(c, http.StatusOK, riskSettingsJSON{Settings: saved, CardTesting: &limits})
 }
 
 // getRiskLists is GET /v1/risk/lists?kind=&limit=&after=: the merchant's

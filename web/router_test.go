@@ -137,7 +137,8 @@ func mustEnvWith(tb testing.TB, authenticator checkout.Authenticator) *testEnv {
 	if _, env.otherKey, err = env.svc.CreateMerchant(ctx, "Other Shop", []string{"https://other.example"}); err != nil {
 		tb.Fatalf("CreateMerchant: %v", err)
 	}
-	env.risk = &risk.Admin{Settings: db, Lists: db, Audit: db, Now: env.svc.Now}
+	env.risk = &risk.Admin{Settings: db, Lists: db, Audit: db, Now: env.svc.Now,
+		Limits: &risk.Limits{Store: db, Platform: risk.DefaultGuardSettings().RateLimits(), Now: env.svc.Now}}
 	env.h = New(Options{
 		Service: env.svc, Keys: v, BaseURL: testBase, HSTS: true, Log: log, Risk: env.risk,
 		Ready: func(ctx context.Context) error {

@@ -84,7 +84,10 @@ type Admin struct {
 	Settings SettingsStore
 	Lists    ListStore
 	Audit    AuditLog
-	Now      func() time.Time // nil: time.Now
+	// Limits are the merchants' card-testing limits (the card_testing
+	// object of the settings); nil leaves them out.
+	Limits *Limits
+	Now    func() time.Time // nil: time.Now
 }
 
 // Page sizes of lists and the audit log.

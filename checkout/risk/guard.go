@@ -95,8 +95,9 @@ type Limit struct {
 func (l Limit) on() bool { return l.Max > 0 }
 
 // GuardSettings are the operator's thresholds of the card-testing defence.
-// They are the platform's, not a merchant's, and never disclosed to
-// shoppers: a published threshold tells a card tester how many tries are
+// They are the platform's: the operator may set a merchant's rate limits
+// apart, and the merchant may make its own stricter (Limits), but the
+// lockout is the same everywhere. None is ever disclosed to shoppers: a published threshold tells a card tester how many tries are
 // free (the source documents: issuers keep their lockout count secret).
 type GuardSettings struct {
 	// LockoutFailures wrong security codes for one card within
@@ -165,7 +166,25 @@ type Guard struct {
 	Counters Counters
 	Locks    CardLocks
 	Budget   LockoutBudget
+	// Settings are the platform's: the lockout's always (it is per card,
+	// on every merchant), and the rate limits when Limits is nil.
 	Settings GuardSettings
+	// Limits, when set, give each merchant's rate limits, read through
+	// their in-process cache: Admit and NearLimit make no extra round
+	// trip for them. Counts stay global; only the thresholds differ.
+	Limits *Limits
+}
+
+// rateLimits are the merchant's thresholds.
+func (g *Guard) rateLimits(ctx context.Context, merchantID string) (RateLimits, error) {
+	if g.Limits == nil || merchantID == "" {
+		return g.Settings.RateLimits(), nil
+	}
+	r, err := g.Limits.For(ctx, merchantID)
+	if err != nil {
+		return RateLimits{}, fmt.Errorf("risk: the merchant's card-testing limits: %w", err)
+	}
+	return r, nil
 }
 
 // Admit refuses a locked card, then counts the attempt and refuses it when
@@ -194,7 +213,10 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 		return checkout.GuardVerdict{}, nil
 	}
 
-	s := g.Settings
+	s, err := g.rateLimits(ctx, in.MerchantID)
+	if err != nil {
+		return checkout.GuardVerdict{}, err
+	}
 	card := hash16(in.Fingerprint)
 	type check struct {
 		rule  string
@@ -319,7 +341,10 @@ func (g *Guard) NearLimit(ctx context.Context, in checkout.GuardInput) (bool, er
 	if g == nil || g.Counters == nil {
 		return false, errors.New("risk: Guard needs Counters")
 	}
-	s := g.Settings
+	s, err := g.rateLimits(ctx, in.MerchantID)
+	if err != nil {
+		return false, err
+	}
 	var queries []Query
 	var limits []Limit
 	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" && s.IP.on() {

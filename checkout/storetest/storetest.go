@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -28,6 +29,7 @@ type Store interface {
 	checkout.Store
 	vault.Store
 	RiskStore
+	risk.LimitStore
 }
 
 // Run runs the suite. open returns the store for one test; it registers
@@ -41,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Payment", func(t *testing.T) { testPayment(t, open) })
 	t.Run("Authentication", func(t *testing.T) { testAuthentication(t, open) })
 	t.Run("Risk", func(t *testing.T) { testRisk(t, open) })
+	t.Run("MerchantLimits", func(t *testing.T) { testMerchantLimits(t, open) })
 	t.Run("WebhooksAndChargebacks", func(t *testing.T) { testWebhooksAndChargebacks(t, open) })
 	t.Run("Vault", func(t *testing.T) { testVault(t, open) })
 	t.Run("Context", func(t *testing.T) { testContext(t, open) })

@@ -29,6 +29,7 @@ type store interface {
 	risk.AuditLog
 	risk.CardLocks
 	risk.LockoutBudget
+	risk.LimitStore
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -41,9 +42,10 @@ var (
 // deps are the parts every command opens: the store, the key-encryption
 // key and the vault over them.
 type deps struct {
-	db    store
-	kek   vault.KeyEncrypter
-	vault *vault.Vault
+	db     store
+	kek    vault.KeyEncrypter
+	vault  *vault.Vault
+	limits *risk.Limits // made by cardLimits
 }
 
 func (d *deps) Close() {
@@ -64,9 +66,21 @@ func (d *deps) screener() *risk.Screener {
 	return &risk.Screener{Settings: d.db, Counters: d.db, Lists: d.db}
 }
 
-// riskAdmin serves the merchant API of screening settings, lists and audit.
-func (d *deps) riskAdmin() *risk.Admin {
-	return &risk.Admin{Settings: d.db, Lists: d.db, Audit: d.db}
+// riskAdmin serves the merchant API of screening settings, lists and audit,
+// and the merchant's side of its card-testing limits.
+func (d *deps) riskAdmin(cfg Config) *risk.Admin {
+	return &risk.Admin{Settings: d.db, Lists: d.db, Audit: d.db, Limits: d.cardLimits(cfg)}
+}
+
+// cardLimits are the merchants' card-testing limits over the flags: one
+// per process, shared by the Guard and the API, so that a merchant's change
+// drops this instance's cached limits at once (other instances, and the
+// operator's command, are seen within risk.DefaultLimitsTTL).
+func (d *deps) cardLimits(cfg Config) *risk.Limits {
+	if d.limits == nil {
+		d.limits = &risk.Limits{Store: d.db, Platform: cfg.Guard().RateLimits()}
+	}
+	return d.limits
 }
 
 // ready is /readyz: the store answers and the KEK is usable. An instance

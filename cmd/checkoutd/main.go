@@ -56,6 +56,10 @@ Usage:
   checkoutd cards unlock --fingerprint fp_...                 unlock a card
   checkoutd guarantee show --merchant mer_...                 a merchant's chargeback guarantee this year
   checkoutd guarantee set --merchant mer_... --cap N --currency JPY   set its yearly cap (the operator's, not the merchant's)
+  checkoutd limits show --merchant mer_...                    a merchant's card-testing limits in force, and who set them
+  checkoutd limits set --merchant mer_... --merchant-max N [--merchant-window D] [--ip-max N --ip-window D ...]
+                                                              set them (the operator's; what is left out is the platform's)
+  checkoutd limits reset --merchant mer_...                   back to the platform's limits (the flags)
   checkoutd processors key                                    a new key for the card processor's chargeback notifications
   checkoutd certs dev -out DIR [-host HOST...]                a development CA and server certificates (checkoutd, Vault)
 
@@ -108,6 +112,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return runGuarantee(ctx, args[0], args[1:], stdout, stderr)
+	case "limits":
+		if len(args) == 0 || (args[0] != "show" && args[0] != "set" && args[0] != "reset") {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return runLimits(ctx, args[0], args[1:], stdout, stderr)
 	case "processors":
 		if len(args) != 1 || args[0] != "key" {
 			fmt.Fprint(stderr, usage)
@@ -161,7 +171,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer, log *slog.Logger) *checkout.Service {
-	guard := &risk.Guard{Counters: d.db, Locks: d.db, Budget: d.db, Settings: cfg.Guard()}
+	guard := &risk.Guard{Counters: d.db, Locks: d.db, Budget: d.db, Settings: cfg.Guard(), Limits: d.cardLimits(cfg)}
 	var challenges checkout.ChallengeState
 	if cfg.ChallengeBits > 0 {
 		challenges = guard
@@ -261,7 +271,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 	handler := web.New(web.Options{
 		Service:     svc,
 		Keys:        d.vault,
-		Risk:        d.riskAdmin(),
+		Risk:        d.riskAdmin(cfg),
 		Webhooks:    s.notify.webhooks,
 		Chargebacks: s.notify.chargebacks,
 		// The card processor's key authenticates chargeback notifications.
