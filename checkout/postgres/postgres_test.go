@@ -571,3 +571,10 @@ func TestPingAfterClose(t *testing.T) {
 		t.Fatal("Ping after Close succeeded")
 	}
 }
+
+func TestCounterRowsStayBounded(t *testing.T) {
+	db, _ := mustNewDB(t)
+	storetest.CounterRowsStayBounded(t, db, func(table, key string) (n int, err error) {
+		return n, db.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+table+` WHERE key = $1`, key).Scan(&n)
+	})
+}

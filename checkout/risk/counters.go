@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -18,6 +19,10 @@ type Event struct {
 	// hashed); "" when only events are counted.
 	Member string
 	At     time.Time
+	// Bucket, when set, counts the event in time buckets of this width
+	// instead (see Query.Bucket): for a count that may be far above
+	// MaxCount, such as a merchant's attempts a minute.
+	Bucket time.Duration
 }
 
 // Query asks how many events Key had at or after Since, or with Distinct how
@@ -26,6 +31,53 @@ type Query struct {
 	Key      string
 	Since    time.Time
 	Distinct bool
+	// Cap is the count the caller needs to tell apart: the answer is the
+	// count or Cap, whichever is lower (a rule with Max m asks m+1). 0 or
+	// more than KeepPerKey means KeepPerKey. Buckets are not capped.
+	Cap int
+	// Bucket sums the key's buckets of events recorded with this width
+	// from the one Since falls in: the count can include events up to one
+	// bucket older than Since, never miss one.
+	Bucket time.Duration
+}
+
+// The counters' bounds. A key keeps its KeepPerKey latest events and its
+// KeepPerKey most recently seen members, so its storage does not grow with
+// traffic; a count up to KeepPerKey is exact (the events or members the
+// window holds beyond that were the oldest, and the answer is capped
+// there). Rules counted this way therefore take a Max of at most MaxCount.
+const (
+	MaxCount   = 100
+	KeepPerKey = MaxCount + 1
+)
+
+// Limit is the most q's answer can be.
+func (q Query) Limit() int {
+	if q.Cap > 0 && q.Cap < KeepPerKey {
+		return q.Cap
+	}
+	return KeepPerKey
+}
+
+// BucketStart is the start of the bucket of width w that t falls in.
+func BucketStart(t time.Time, w time.Duration) time.Time {
+	return t.Truncate(w)
+}
+
+// BucketsPerWindow is how many buckets divide a bucketed rule's window:
+// its count errs by at most one bucket, a sixtieth of the window.
+const BucketsPerWindow = 60
+
+// BucketWidth is the bucket width for a window: a sixtieth of it, at least
+// a second.
+func BucketWidth(window time.Duration) time.Duration {
+	return max(time.Second, (window / BucketsPerWindow).Truncate(time.Second))
+}
+
+// BucketHorizon is the start of the oldest bucket of width w that a query
+// at t may still read: buckets before it may be deleted.
+func BucketHorizon(t time.Time, w time.Duration) time.Time {
+	return BucketStart(t, w).Add(-time.Duration(BucketsPerWindow+1) * w)
 }
 
 // Counters remember events for the velocity rules. Screen makes one Record
@@ -97,29 +149,30 @@ func hash16(value string) string {
 
 var hashEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// MemoryCounters keeps events in process memory: for tests, and for the
-// embedded single-instance default. Several instances each keep their own,
-// so a card tester spreading attempts over them would be counted once per
-// instance: multi-instance deployments must use the store's Counters.
-// It is safe for concurrent use.
+// MemoryCounters keeps events in process memory, bounded like the stores'
+// (KeepPerKey per key): for tests. Several instances each keep their own, so
+// a card tester spreading attempts over them would be counted once per
+// instance: deployments use the store's Counters. It is safe for concurrent
+// use.
 type MemoryCounters struct {
 	retain time.Duration
 
 	mu      sync.Mutex
-	events  map[string][]memEvent
+	keys    map[string]*memKey
 	latest  time.Time // the latest event time seen: "now" for pruning, so tests with a fake clock prune alike
 	records int
 }
 
-type memEvent struct {
-	at     time.Time
-	member string
+type memKey struct {
+	events  []time.Time          // the latest KeepPerKey, in time order
+	members map[string]time.Time // member: last seen; at most KeepPerKey
+	buckets map[time.Time]int    // bucket start: events
 }
 
 // NewMemoryCounters keeps events for retain (at least the longest window of
 // the settings in use: Settings.LongestWindow; MaxWindow when in doubt).
 func NewMemoryCounters(retain time.Duration) *MemoryCounters {
-	return &MemoryCounters{retain: retain, events: make(map[string][]memEvent)}
+	return &MemoryCounters{retain: retain, keys: make(map[string]*memKey)}
 }
 
 // sweepEvery is how many events pass between full sweeps of idle keys.
@@ -139,38 +192,80 @@ func (m *MemoryCounters) Record(_ context.Context, events []Event) error {
 		if e.At.Before(horizon) {
 			continue
 		}
-		m.events[e.Key] = append(prune(m.events[e.Key], horizon), memEvent{at: e.At, member: e.Member})
+		k := m.keys[e.Key]
+		if k == nil {
+			k = &memKey{}
+			m.keys[e.Key] = k
+		}
+		k.prune(horizon)
+		k.record(e)
 	}
 	m.records += len(events)
 	if m.records >= sweepEvery {
 		m.records = 0
-		for k, es := range m.events {
-			if es = prune(es, horizon); len(es) == 0 {
-				delete(m.events, k)
-			} else {
-				m.events[k] = es
+		for name, k := range m.keys {
+			if k.prune(horizon) {
+				delete(m.keys, name)
 			}
 		}
 	}
 	return nil
 }
 
-// prune drops events before horizon, in place. Events mostly arrive in time
-// order, so when the first has not aged out there is nothing to scan for;
-// an older one recorded late waits for the next prune (Count filters by
-// time anyway: retention bounds memory, it does not decide counts).
-func prune(es []memEvent, horizon time.Time) []memEvent {
-	if len(es) == 0 || !es[0].at.Before(horizon) {
-		return es
+func (k *memKey) record(e Event) {
+	if e.Bucket > 0 {
+		if k.buckets == nil {
+			k.buckets = make(map[time.Time]int)
+		}
+		k.buckets[BucketStart(e.At, e.Bucket)]++
+		h := BucketHorizon(e.At, e.Bucket)
+		for start := range k.buckets {
+			if start.Before(h) {
+				delete(k.buckets, start)
+			}
+		}
+		return
 	}
-	kept := es[:0]
-	for _, e := range es {
-		if !e.at.Before(horizon) {
-			kept = append(kept, e)
+	i, _ := slices.BinarySearchFunc(k.events, e.At, func(a, b time.Time) int { return a.Compare(b) })
+	k.events = slices.Insert(k.events, i, e.At)
+	if n := len(k.events) - KeepPerKey; n > 0 {
+		k.events = slices.Delete(k.events, 0, n)
+	}
+	if e.Member == "" {
+		return
+	}
+	if k.members == nil {
+		k.members = make(map[string]time.Time)
+	}
+	if last, ok := k.members[e.Member]; !ok || e.At.After(last) {
+		k.members[e.Member] = e.At
+	}
+	if len(k.members) > KeepPerKey {
+		oldest, first := "", true
+		for name, at := range k.members {
+			if first || at.Before(k.members[oldest]) {
+				oldest, first = name, false
+			}
+		}
+		delete(k.members, oldest)
+	}
+}
+
+// prune drops what aged out before horizon; true when nothing is left.
+func (k *memKey) prune(horizon time.Time) bool {
+	i, _ := slices.BinarySearchFunc(k.events, horizon, func(a, b time.Time) int { return a.Compare(b) })
+	k.events = slices.Delete(k.events, 0, i)
+	for name, at := range k.members {
+		if at.Before(horizon) {
+			delete(k.members, name)
 		}
 	}
-	clear(es[len(kept):]) // let dropped members be collected
-	return kept
+	for start := range k.buckets {
+		if start.Before(horizon) {
+			delete(k.buckets, start)
+		}
+	}
+	return len(k.events) == 0 && len(k.members) == 0 && len(k.buckets) == 0
 }
 
 // Count answers the queries; it never fails.
@@ -179,33 +274,46 @@ func (m *MemoryCounters) Count(_ context.Context, queries []Query) ([]int, error
 	defer m.mu.Unlock()
 	out := make([]int, len(queries))
 	for i, q := range queries {
-		es := m.events[q.Key]
-		if !q.Distinct {
-			for _, e := range es {
-				if !e.at.Before(q.Since) {
-					out[i]++
-				}
-			}
+		k := m.keys[q.Key]
+		if k == nil {
 			continue
 		}
-		seen := make(map[string]struct{}, len(es))
-		for _, e := range es {
-			if e.member != "" && !e.at.Before(q.Since) {
-				seen[e.member] = struct{}{}
+		n := 0
+		switch {
+		case q.Bucket > 0:
+			from := BucketStart(q.Since, q.Bucket)
+			for start, c := range k.buckets {
+				if !start.Before(from) {
+					n += c
+				}
+			}
+			out[i] = n
+			continue
+		case q.Distinct:
+			for _, at := range k.members {
+				if !at.Before(q.Since) {
+					n++
+				}
+			}
+		default:
+			for _, at := range k.events {
+				if !at.Before(q.Since) {
+					n++
+				}
 			}
 		}
-		out[i] = len(seen)
+		out[i] = min(n, q.Limit())
 	}
 	return out, nil
 }
 
-// Len is the number of events held, for tests of pruning.
+// Len is the number of events and members held, for tests of pruning.
 func (m *MemoryCounters) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, es := range m.events {
-		n += len(es)
+	for _, k := range m.keys {
+		n += len(k.events) + len(k.members) + len(k.buckets)
 	}
 	return n
 }

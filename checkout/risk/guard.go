@@ -144,8 +144,8 @@ func (s GuardSettings) Validate() error {
 		}
 	}
 	for name, l := range map[string]Limit{"ip": s.IP, "session": s.Session, "merchant": s.Merchant, "card": s.Card, "chunk": s.Chunk} {
-		if l.Max < 0 || l.Max > 1_000_000 {
-			errs = append(errs, fmt.Errorf("rate limit %s: max must be from 0 (off) to 1000000", name))
+		if l.Max < 0 || l.Max > LimitMax(name) {
+			errs = append(errs, fmt.Errorf("rate limit %s: max must be from 0 (off) to %d", name, LimitMax(name)))
 		}
 		if l.on() && (l.Window < time.Second || l.Window > MaxWindow) {
 			errs = append(errs, fmt.Errorf("rate limit %s: window must be from 1s to %s", name, MaxWindow))
@@ -219,15 +219,24 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 	}
 	card := hash16(in.Fingerprint)
 	type check struct {
-		rule  string
-		limit Limit
-		key   string
-		dist  bool
+		rule   string
+		limit  Limit
+		key    string
+		dist   bool
+		bucket time.Duration
 	}
 	var checks []check
 	add := func(rule string, l Limit, key, member string, distinct bool) []Event {
-		checks = append(checks, check{rule, l, key, distinct})
+		checks = append(checks, check{rule, l, key, distinct, 0})
 		return []Event{{Key: key, Member: member, At: in.Time}}
+	}
+	// The merchant's limit may be far above MaxCount: its attempts are
+	// counted in buckets of a sixtieth of its window (an overcount of at
+	// most one bucket's attempts, never an undercount).
+	bucketed := func(rule string, l Limit, key string) []Event {
+		w := BucketWidth(l.Window)
+		checks = append(checks, check{rule, l, key, false, w})
+		return []Event{{Key: key, At: in.Time, Bucket: w}}
 	}
 	var events []Event
 	if in.SessionID != "" {
@@ -241,11 +250,11 @@ func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.Gua
 		events = append(events, add(checkout.RuleRateLimitIP, s.IP, counterKey("rl_ip", ip), "", false)...)
 	}
 	if in.MerchantID != "" {
-		events = append(events, add(checkout.RuleRateLimitMerchant, s.Merchant, counterKey("rl_merchant", in.MerchantID), "", false)...)
+		events = append(events, bucketed(checkout.RuleRateLimitMerchant, s.Merchant, counterKey("rl_merchant", in.MerchantID))...)
 	}
 	queries := make([]Query, len(checks))
 	for i, c := range checks {
-		queries[i] = Query{Key: c.key, Since: in.Time.Add(-c.limit.Window), Distinct: c.dist}
+		queries[i] = Query{Key: c.key, Since: in.Time.Add(-c.limit.Window), Distinct: c.dist, Cap: c.limit.Max + 1, Bucket: c.bucket}
 	}
 	counts, err := recordAndCount(ctx, g.Counters, events, queries)
 	if err != nil {
@@ -348,11 +357,11 @@ func (g *Guard) NearLimit(ctx context.Context, in checkout.GuardInput) (bool, er
 	var queries []Query
 	var limits []Limit
 	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" && s.IP.on() {
-		queries = append(queries, Query{Key: counterKey("rl_ip", ip), Since: in.Time.Add(-s.IP.Window)})
+		queries = append(queries, Query{Key: counterKey("rl_ip", ip), Since: in.Time.Add(-s.IP.Window), Cap: s.IP.Max})
 		limits = append(limits, s.IP)
 	}
 	if in.SessionID != "" && s.Session.on() {
-		queries = append(queries, Query{Key: counterKey("rl_session", in.SessionID), Since: in.Time.Add(-s.Session.Window)})
+		queries = append(queries, Query{Key: counterKey("rl_session", in.SessionID), Since: in.Time.Add(-s.Session.Window), Cap: s.Session.Max})
 		limits = append(limits, s.Session)
 	}
 	if len(queries) == 0 {
@@ -378,7 +387,7 @@ func (g *Guard) SpendChallenge(ctx context.Context, nonce string, at time.Time) 
 	if err := g.Counters.Record(ctx, []Event{{Key: key, At: at}}); err != nil {
 		return false, fmt.Errorf("risk: spend challenge: %w", err)
 	}
-	counts, err := g.Counters.Count(ctx, []Query{{Key: key, Since: at.Add(-time.Hour)}})
+	counts, err := g.Counters.Count(ctx, []Query{{Key: key, Since: at.Add(-time.Hour), Cap: 2}})
 	if err != nil || len(counts) != 1 {
 		return false, fmt.Errorf("risk: spend challenge: %w", err)
 	}

@@ -84,11 +84,21 @@ func (l Limit) MarshalJSON() ([]byte, error) {
 	}{l.Max, Duration(l.Window)})
 }
 
-// Ranges of a rate limit, as GuardSettings.Validate checks them.
+// Ranges of a rate limit, as GuardSettings.Validate checks them. The
+// merchant's limit is counted in time buckets (see Query.Bucket) and may be
+// high; the others count exactly, up to MaxCount.
 const (
 	MaxLimit       = 1_000_000
 	MinLimitWindow = time.Second
 )
+
+// LimitMax is the highest max the named limit may have.
+func LimitMax(name string) int {
+	if name == "merchant" {
+		return MaxLimit
+	}
+	return MaxCount
+}
 
 // LimitOverride changes part of a Limit; a nil field keeps the value of the
 // layer beneath.
@@ -175,9 +185,9 @@ func field(name, part string) string { return "card_testing." + name + "." + par
 func (o LimitOverrides) validate() error {
 	for _, n := range limitNames {
 		v := o.at(n)
-		if v.Max != nil && (*v.Max < 0 || *v.Max > MaxLimit) {
+		if v.Max != nil && (*v.Max < 0 || *v.Max > LimitMax(n)) {
 			f := field(n, "max")
-			return invalid(f, "%s must be from 0 (off) to %d", f, MaxLimit)
+			return invalid(f, "%s must be from 0 (off) to %d", f, LimitMax(n))
 		}
 		if v.Window != nil && (time.Duration(*v.Window) < MinLimitWindow || time.Duration(*v.Window) > MaxWindow) {
 			f := field(n, "window")
@@ -193,9 +203,9 @@ func (o LimitOverrides) validate() error {
 func (r RateLimits) validate() error {
 	for _, n := range limitNames {
 		l := r.at(n)
-		if l.Max < 0 || l.Max > MaxLimit {
+		if l.Max < 0 || l.Max > LimitMax(n) {
 			f := field(n, "max")
-			return invalid(f, "%s must be from 0 (off) to %d", f, MaxLimit)
+			return invalid(f, "%s must be from 0 (off) to %d", f, LimitMax(n))
 		}
 		if l.on() && (l.Window < MinLimitWindow || l.Window > MaxWindow) {
 			f := field(n, "window")

@@ -458,7 +458,7 @@ func (p *velocityPlan) add(rule string, v Velocity, message string, qs ...Query)
 func planVelocity(in Input, d derived, s Settings) velocityPlan {
 	var p velocityPlan
 	at := in.Time
-	since := func(v Velocity) Query { return Query{Since: at.Add(-time.Duration(v.Window))} }
+	since := func(v Velocity) Query { return Query{Since: at.Add(-time.Duration(v.Window)), Cap: v.Max + 1} }
 	distinct := func(key string, v Velocity) Query {
 		q := since(v)
 		q.Key, q.Distinct = key, true

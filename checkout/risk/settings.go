@@ -208,8 +208,8 @@ func (s Settings) Validate() error {
 	}
 	for _, nv := range s.velocities() {
 		v := nv.v
-		if v.Max < 0 {
-			return invalid(nv.field+".max", "%s.max must be 0 (off) or more", nv.field)
+		if v.Max < 0 || v.Max > MaxCount {
+			return invalid(nv.field+".max", "%s.max must be from 0 (off) to %d", nv.field, MaxCount)
 		}
 		if err := checkScore(nv.field+".score", v.Score); err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
@@ -78,70 +77,6 @@ func (r riskDest) decision() (*checkout.RiskDecision, error) {
 		d.Platform.Reasons = nonNilReasons(d.Platform.Reasons)
 	}
 	return d, nil
-}
-
-// Pruning of risk_events: every pruneEvery-th Record deletes up to
-// pruneBatch events older than risk.MaxWindow, so the table stays bounded
-// without a background job, and no single payment pays for a large delete.
-const (
-	pruneEvery = 256
-	pruneBatch = 10_000
-)
-
-// Record stores the counters' events in one transaction.
-func (db *DB) Record(ctx context.Context, events []risk.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	var latest time.Time
-	args := make([]any, 0, 3*len(events))
-	for _, e := range events {
-		args = append(args, e.Key, e.Member, unixNanos(e.At))
-		if e.At.After(latest) {
-			latest = e.At
-		}
-	}
-	prune := db.recorded.Add(1)%pruneEvery == 0
-	return db.write(ctx, func(tx *writeTx) error {
-		values := strings.Repeat(", (?, ?, ?)", len(events))[2:]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO risk_events (key, member, at) VALUES `+values, args...); err != nil {
-			return fmt.Errorf("sqlite: record risk events: %w", err)
-		}
-		if prune {
-			// The latest event's time, not the wall clock: the checkout's
-			// clock is what stamped the events.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM risk_events WHERE rowid IN
-				(SELECT rowid FROM risk_events WHERE at < ? LIMIT ?)`,
-				unixNanos(latest.Add(-risk.MaxWindow)), pruneBatch); err != nil {
-				return fmt.Errorf("sqlite: prune risk events: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-// Count answers the queries in order, in one read transaction (a snapshot
-// that includes every Record that returned before the call).
-func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
-	out := make([]int, len(queries))
-	if len(queries) == 0 {
-		return out, nil
-	}
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: count risk events: %w", err)
-	}
-	defer tx.Rollback()
-	for i, q := range queries {
-		query := `SELECT count(*) FROM risk_events WHERE key = ? AND at >= ?`
-		if q.Distinct {
-			query = `SELECT count(DISTINCT member) FROM risk_events WHERE key = ? AND at >= ? AND member <> ''`
-		}
-		if err := tx.QueryRowContext(ctx, query, q.Key, unixNanos(q.Since)).Scan(&out[i]); err != nil {
-			return nil, fmt.Errorf("sqlite: count risk events: %w", err)
-		}
-	}
-	return out, nil
 }
 
 // Match returns the keys on the merchant's lists or the platform's, in one

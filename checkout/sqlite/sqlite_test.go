@@ -343,3 +343,10 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("a file was created at a truncated path (err %v)", err)
 	}
 }
+
+func TestCounterRowsStayBounded(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "checkout.db"))
+	storetest.CounterRowsStayBounded(t, db, func(table, key string) (n int, err error) {
+		return n, db.r.QueryRowContext(t.Context(), `SELECT count(*) FROM `+table+` WHERE key = ?`, key).Scan(&n)
+	})
+}

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ func testRisk(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("PaymentDecision", func(t *testing.T) { testPaymentDecision(t, open) })
 	t.Run("SetPaymentStatus", func(t *testing.T) { testSetPaymentStatus(t, open) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open) })
+	t.Run("CounterBounds", func(t *testing.T) { CounterBounds(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
@@ -546,5 +549,131 @@ func testCardLocks(t *testing.T, open func(t *testing.T) Store) {
 	}
 	if l, _, _ = s.CardLock(ctx, fp); !l.LockedAt.Equal(base.Add(5*time.Hour)) || !l.LockedUntil.Equal(base.Add(29*time.Hour)) {
 		t.Fatalf("locked again: %+v", l)
+	}
+}
+
+// CounterBounds checks that a key keeps a bounded state and that counts stay exact up
+// to risk.KeepPerKey whatever traffic came before (risk.Counters).
+func CounterBounds(t *testing.T, s risk.Counters) {
+	at := base.Add(time.Hour)
+	count := func(q risk.Query) int {
+		t.Helper()
+		got, err := s.Count(t.Context(), []risk.Query{q})
+		if err != nil {
+			t.Fatalf("Count: %v", err)
+		}
+		return got[0]
+	}
+	record := func(events ...risk.Event) {
+		t.Helper()
+		if err := s.Record(t.Context(), events); err != nil {
+			t.Fatalf("Record: %v", err)
+		}
+	}
+
+	// Far more events than a key keeps: the latest are counted exactly,
+	// a window holding more answers the cap.
+	key := checkout.NewID("card")
+	const n = risk.KeepPerKey + 60
+	var events []risk.Event
+	for i := range n {
+		events = append(events, risk.Event{Key: key, At: at.Add(time.Duration(i) * time.Second)})
+	}
+	record(events[:n/2]...)
+	record(events[n/2:]...)
+	last := at.Add((n - 1) * time.Second)
+	for _, tc := range []struct {
+		since     time.Time
+		cap, want int
+	}{
+		{at, 0, risk.KeepPerKey},
+		{at, 6, 6},
+		{last.Add(-2 * time.Second), 0, 3},
+		{last.Add(-2 * time.Second), 6, 3},
+		{last.Add(-(risk.KeepPerKey - 1) * time.Second), 0, risk.KeepPerKey},
+		{last.Add(time.Microsecond), 0, 0}, // PostgreSQL keeps microseconds
+	} {
+		if got := count(risk.Query{Key: key, Since: tc.since, Cap: tc.cap}); got != tc.want {
+			t.Errorf("events since %s, cap %d: %d; want %d", tc.since.Sub(at), tc.cap, got, tc.want)
+		}
+	}
+
+	// One member repeated does not push the others out: a device cycling
+	// through 5 cards and then repeating one stays at 5 distinct cards.
+	device := checkout.NewID("device")
+	for i := range 5 {
+		record(risk.Event{Key: device, Member: fmt.Sprintf("card_%d", i), At: at})
+	}
+	for i := range 2 * risk.KeepPerKey {
+		record(risk.Event{Key: device, Member: "card_0", At: at.Add(time.Duration(i+1) * time.Millisecond)})
+	}
+	if got := count(risk.Query{Key: device, Since: at, Distinct: true}); got != 5 {
+		t.Errorf("distinct cards after one repeated: %d; want 5", got)
+	}
+	// More distinct members than a key keeps: the cap.
+	ip := checkout.NewID("ip")
+	events = events[:0]
+	for i := range risk.KeepPerKey + 30 {
+		events = append(events, risk.Event{Key: ip, Member: fmt.Sprintf("card_%d", i), At: at.Add(time.Duration(i) * time.Millisecond)})
+	}
+	record(events...)
+	if got := count(risk.Query{Key: ip, Since: at, Distinct: true}); got != risk.KeepPerKey {
+		t.Errorf("distinct cards of a flooded key: %d; want the cap %d", got, risk.KeepPerKey)
+	}
+	if got := count(risk.Query{Key: ip, Since: at.Add((risk.KeepPerKey + 27) * time.Millisecond), Distinct: true}); got != 3 {
+		t.Errorf("the latest distinct cards of a flooded key: %d; want 3", got)
+	}
+
+	// Buckets: counts far above the cap, one bucket of error at most, and
+	// only the buckets a window can still reach are kept.
+	merchant := checkout.NewID("mer")
+	const width = time.Second
+	events = events[:0]
+	for i := range 300 { // 3 a second for 100 s
+		events = append(events, risk.Event{Key: merchant, At: at.Add(time.Duration(i) * width / 3), Bucket: width})
+	}
+	record(events...)
+	end := at.Add(100 * width)
+	for _, tc := range []struct {
+		since     time.Time
+		low, high int // the true count, and it plus one bucket
+	}{
+		{end.Add(-60 * width), 180, 180},         // aligned: exact
+		{end.Add(-60*width + width/2), 178, 181}, // mid-bucket: up to one bucket more
+		{end.Add(-30 * width), 90, 90},
+	} {
+		got := count(risk.Query{Key: merchant, Since: tc.since, Bucket: width})
+		if got < tc.low || got > tc.high {
+			t.Errorf("bucketed count since %s: %d; want %d to %d", end.Sub(tc.since), got, tc.low, tc.high)
+		}
+	}
+	if got := count(risk.Query{Key: merchant, Since: at, Bucket: width}); got > 3*(risk.BucketsPerWindow+2) {
+		t.Errorf("bucketed count over 100 buckets: %d; want the buckets past the window's reach deleted", got)
+	}
+}
+
+// CounterRowsStayBounded checks that a key flooded with events and members
+// keeps risk.KeepPerKey rows in each counter table; rows counts a key's
+// rows in a table (risk_occurrences, risk_members).
+func CounterRowsStayBounded(t *testing.T, s risk.Counters, rows func(table, key string) (int, error)) {
+	at := base.Add(time.Hour)
+	key := checkout.NewID("ip")
+	var events []risk.Event
+	for i := range 3 * risk.KeepPerKey {
+		events = append(events, risk.Event{Key: key, Member: fmt.Sprintf("card_%d", i), At: at.Add(time.Duration(i) * time.Millisecond)})
+	}
+	for chunk := range slices.Chunk(events, 50) {
+		if err := s.Record(t.Context(), chunk); err != nil {
+			t.Fatalf("Record: %v", err)
+		}
+	}
+	for _, table := range []string{"risk_occurrences", "risk_members"} {
+		n, err := rows(table, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != risk.KeepPerKey {
+			t.Errorf("%s holds %d rows of the key; want %d", table, n, risk.KeepPerKey)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func runLimits(ctx context.Context, sub string, args []string, stdout, stderr io
 			{"card", "attempts with one card", &o.Card},
 			{"chunk", "distinct card numbers sharing their first 12 digits", &o.Chunk},
 		} {
-			fs.Var(optionalInt{&l.o.Max}, l.name+"-max", fmt.Sprintf("%s per -%s-window, 0 to %d (0 off); default the platform's", l.what, l.name, risk.MaxLimit))
+			fs.Var(optionalInt{&l.o.Max}, l.name+"-max", fmt.Sprintf("%s per -%s-window, 0 to %d (0 off); default the platform's", l.what, l.name, risk.LimitMax(l.name)))
 			fs.Var(optionalDuration{&l.o.Window}, l.name+"-window", fmt.Sprintf("window of -%s-max, 1s to %s; default the platform's", l.name, risk.Duration(risk.MaxWindow)))
 		}
 	})

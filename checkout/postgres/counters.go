@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+var _ risk.RecordCounter = (*DB)(nil)
+
+// The counters' tables (migration 00011), bounded per key as risk.Counters
+// documents: risk_occurrences (one row per event, a key's KeepPerKey
+// latest), risk_members (a key's members, last seen; its KeepPerKey most
+// recent) and risk_buckets (a bucketed key's counts per bucket start).
+//
+// Pruning: every pruneEvery-th Record of an instance deletes up to
+// pruneBatch rows of each table older than risk.MaxWindow (and of
+// lockout_slots, in ReserveSlot), so the tables stay bounded without a
+// background job, and no single payment pays for a large delete. Instances
+// prune independently; deleting rows another instance already deleted is
+// harmless.
+const (
+	pruneEvery = 64
+	pruneBatch = 1_000
+)
+
+// Record stores the counters' events in one batch (one round trip).
+func (db *DB) Record(ctx context.Context, events []risk.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	latest := queueRecord(batch, events)
+	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return wrap("record risk events", err)
+	}
+	return db.pruneSometimes(ctx, latest)
+}
+
+// RecordAndCount records the events and answers the queries in one batch:
+// one round trip, one implicit transaction, so the counts include the
+// events just recorded (risk.RecordCounter).
+func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
+	batch := &pgx.Batch{}
+	latest := queueRecord(batch, events)
+	sql, args := countStatement(queries)
+	batch.Queue(sql, args...)
+	br := db.pool.SendBatch(ctx, batch)
+	for range batch.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, wrap("record risk events", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, wrap("count risk events", err)
+	}
+	counts, err := scanCounts(rows, len(queries))
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = wrap("record and count risk events", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		if err := db.pruneSometimes(ctx, latest); err != nil {
+			return nil, err
+		}
+	}
+	return counts, nil
+}
+
+// queueRecord queues the events' writes and returns the latest event's
+// time. The batch's implicit transaction commits without waiting for the
+// WAL to reach disk (synchronous_commit off, for that transaction only). A
+// server crash may lose the last moment's counter events, never corrupt
+// them or anything else: an undercount of a fraction of a second of
+// attempts, against a disk flush on every payment. Payments themselves
+// keep synchronous commits.
+//
+// Rows are written in key order, so that two instances writing the same
+// keys lock them in one order; a key's trim deletes only when it holds
+// more than it keeps, so ordinary traffic takes no lock there.
+func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
+	if len(events) == 0 {
+		return time.Time{}
+	}
+	events = slices.SortedFunc(slices.Values(events), func(a, b risk.Event) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Member, b.Member))
+	})
+	var latest time.Time
+	var occKeys, memKeys, memMembers, bucketKeys []string
+	var occAts, memAts, bucketStarts, bucketHorizons []time.Time
+	for _, e := range events {
+		if e.At.After(latest) {
+			latest = e.At
+		}
+		if e.Bucket > 0 {
+			bucketKeys = append(bucketKeys, e.Key)
+			bucketStarts = append(bucketStarts, risk.BucketStart(e.At, e.Bucket))
+			bucketHorizons = append(bucketHorizons, risk.BucketHorizon(e.At, e.Bucket))
+			continue
+		}
+		occKeys, occAts = append(occKeys, e.Key), append(occAts, e.At)
+		if e.Member != "" {
+			memKeys, memMembers, memAts = append(memKeys, e.Key), append(memMembers, e.Member), append(memAts, e.At)
+		}
+	}
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	if len(occKeys) > 0 {
+		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, occKeys, occAts)
+		batch.Queue(`DELETE FROM risk_occurrences o USING (
+				SELECT k.key, (SELECT at FROM risk_occurrences WHERE key = k.key ORDER BY at DESC OFFSET $2 LIMIT 1) AS cut
+				FROM (SELECT DISTINCT unnest($1::text[]) AS key) k) c
+			WHERE o.key = c.key AND o.at < c.cut`, occKeys, risk.KeepPerKey-1)
+	}
+	if len(memKeys) > 0 {
+		batch.Queue(`INSERT INTO risk_members (key, member, at)
+				SELECT DISTINCT ON (key, member) key, member, at
+				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(key, member, at)
+				ORDER BY key, member, at DESC
+			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`, memKeys, memMembers, memAts)
+		batch.Queue(`DELETE FROM risk_members m USING (
+				SELECT k.key, (SELECT at FROM risk_members WHERE key = k.key ORDER BY at DESC OFFSET $2 LIMIT 1) AS cut
+				FROM (SELECT DISTINCT unnest($1::text[]) AS key) k) c
+			WHERE m.key = c.key AND m.at < c.cut`, memKeys, risk.KeepPerKey-1)
+	}
+	if len(bucketKeys) > 0 {
+		batch.Queue(`INSERT INTO risk_buckets (key, start, n)
+				SELECT key, start, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)
+				GROUP BY key, start ORDER BY key, start
+			ON CONFLICT (key, start) DO UPDATE SET n = risk_buckets.n + excluded.n`, bucketKeys, bucketStarts)
+		batch.Queue(`DELETE FROM risk_buckets b USING unnest($1::text[], $2::timestamptz[]) AS h(key, horizon)
+			WHERE b.key = h.key AND b.start < h.horizon`, bucketKeys, bucketHorizons)
+	}
+	return latest
+}
+
+// pruneSometimes deletes rows past the longest window, a batch every
+// pruneEvery records.
+func (db *DB) pruneSometimes(ctx context.Context, latest time.Time) error {
+	if db.recorded.Add(1)%pruneEvery != 0 {
+		return nil
+	}
+	// The latest event's time, not the wall clock: the checkout's clock is
+	// what stamped the events.
+	horizon := latest.Add(-risk.MaxWindow)
+	for _, table := range []string{"risk_occurrences", "risk_members"} {
+		if _, err := db.pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM `+table+` WHERE at < $1 LIMIT $2))`, horizon, pruneBatch); err != nil {
+			return wrap("prune risk events", err)
+		}
+	}
+	return nil
+}
+
+// Count answers every query in one statement (one round trip), in order.
+// Under READ COMMITTED the statement sees every Record committed before it
+// began, on any instance.
+func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
+	if len(queries) == 0 {
+		return []int{}, nil
+	}
+	sql, args := countStatement(queries)
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("count risk events", err)
+	}
+	return scanCounts(rows, len(queries))
+}
+
+// countStatement answers every query in one statement, in order.
+func countStatement(queries []risk.Query) (string, []any) {
+	keys := make([]string, len(queries))
+	since := make([]time.Time, len(queries))
+	distinct := make([]bool, len(queries))
+	bucketed := make([]bool, len(queries))
+	limits := make([]int32, len(queries))
+	for i, q := range queries {
+		keys[i], since[i], distinct[i], limits[i] = q.Key, q.Since, q.Distinct, int32(q.Limit())
+		if q.Bucket > 0 {
+			bucketed[i], since[i] = true, risk.BucketStart(q.Since, q.Bucket)
+		}
+	}
+	return `SELECT q.i::int, CASE
+			WHEN q.bucketed THEN (SELECT coalesce(sum(b.n), 0) FROM risk_buckets b WHERE b.key = q.key AND b.start >= q.since)
+			WHEN q.dist THEN (SELECT count(*) FROM (SELECT 1 FROM risk_members m WHERE m.key = q.key AND m.at >= q.since LIMIT q.lim) x)
+			ELSE (SELECT count(*) FROM (SELECT 1 FROM risk_occurrences o WHERE o.key = q.key AND o.at >= q.since LIMIT q.lim) x) END::int
+		FROM unnest($1::text[], $2::timestamptz[], $3::bool[], $4::bool[], $5::int[]) WITH ORDINALITY AS q(key, since, dist, bucketed, lim, i)`,
+		[]any{keys, since, distinct, bucketed, limits}
+}

@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+)
+
+var _ risk.RecordCounter = (*DB)(nil)
+
+// The counters' tables (migration 00011), bounded per key as risk.Counters
+// documents: risk_occurrences (one row per event, a key's KeepPerKey
+// latest), risk_members (a key's members, last seen; its KeepPerKey most
+// recent) and risk_buckets (a bucketed key's counts per bucket start).
+const (
+	insertOccurrence = `INSERT INTO risk_occurrences (key, at) VALUES (?, ?)`
+	trimOccurrences  = `DELETE FROM risk_occurrences WHERE key = ?1 AND at <
+		(SELECT at FROM risk_occurrences WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ?2)`
+	upsertMember = `INSERT INTO risk_members (key, member, at) VALUES (?, ?, ?)
+		ON CONFLICT (key, member) DO UPDATE SET at = max(at, excluded.at)`
+	trimMembers = `DELETE FROM risk_members WHERE key = ?1 AND at <
+		(SELECT at FROM risk_members WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ?2)`
+	addToBucket = `INSERT INTO risk_buckets (key, start, n) VALUES (?, ?, 1)
+		ON CONFLICT (key, start) DO UPDATE SET n = n + 1`
+	trimBuckets      = `DELETE FROM risk_buckets WHERE key = ? AND start < ?`
+	countOccurrences = `SELECT count(*) FROM (SELECT 1 FROM risk_occurrences WHERE key = ? AND at >= ? LIMIT ?)`
+	countMembers     = `SELECT count(*) FROM (SELECT 1 FROM risk_members WHERE key = ? AND at >= ? LIMIT ?)`
+	sumBuckets       = `SELECT coalesce(sum(n), 0) FROM risk_buckets WHERE key = ? AND start >= ?`
+
+	// What the periodic prune deletes: rows past the longest window any
+	// setting may use. Occurrences in rowid (arrival) order, so that the
+	// oldest are found without an index on time.
+	pruneOccurrences = `DELETE FROM risk_occurrences WHERE rowid IN
+		(SELECT rowid FROM (SELECT rowid, at FROM risk_occurrences ORDER BY rowid LIMIT ?2) WHERE at < ?1)`
+	pruneMembers = `DELETE FROM risk_members WHERE rowid IN
+		(SELECT rowid FROM risk_members WHERE at < ?1 LIMIT ?2)`
+)
+
+// Pruning: every pruneEvery-th Record deletes up to pruneBatch rows of
+// each counter table older than risk.MaxWindow (and of lockout_slots, in
+// ReserveSlot), so the tables stay bounded without a background job, and no
+// write group waits long behind a delete.
+const (
+	pruneEvery = 64
+	pruneBatch = 1_000
+)
+
+// Record stores the counters' events in one write.
+func (db *DB) Record(ctx context.Context, events []risk.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return db.write(ctx, func(tx *writeTx) error { return db.record(ctx, tx, events) })
+}
+
+// RecordAndCount records the events and answers the queries in one write,
+// the counts including the events just recorded.
+func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) (counts []int, err error) {
+	err = db.write(ctx, func(tx *writeTx) error {
+		if err := db.record(ctx, tx, events); err != nil {
+			return err
+		}
+		counts, err = count(ctx, tx, queries)
+		return err
+	})
+	return counts, err
+}
+
+// Count answers the queries in order.
+func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
+	return count(ctx, db.r, queries)
+}
+
+func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) error {
+	var latest time.Time
+	var trim []risk.Event // the first event of each key, trimmed once all are in
+	seen := make(map[string]bool, len(events))
+	for _, e := range events {
+		if e.At.After(latest) {
+			latest = e.At
+		}
+		if e.Bucket > 0 {
+			if _, err := tx.ExecContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))); err != nil {
+				return fmt.Errorf("sqlite: record risk events: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, trimBuckets, e.Key, unixNanos(risk.BucketHorizon(e.At, e.Bucket))); err != nil {
+				return fmt.Errorf("sqlite: record risk events: %w", err)
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, insertOccurrence, e.Key, unixNanos(e.At)); err != nil {
+			return fmt.Errorf("sqlite: record risk events: %w", err)
+		}
+		if e.Member != "" {
+			if _, err := tx.ExecContext(ctx, upsertMember, e.Key, e.Member, unixNanos(e.At)); err != nil {
+				return fmt.Errorf("sqlite: record risk events: %w", err)
+			}
+		}
+		if !seen[e.Key] {
+			seen[e.Key] = true
+			trim = append(trim, e)
+		}
+	}
+	for _, e := range trim {
+		if _, err := tx.ExecContext(ctx, trimOccurrences, e.Key, risk.KeepPerKey-1); err != nil {
+			return fmt.Errorf("sqlite: trim risk events: %w", err)
+		}
+		if e.Member != "" {
+			if _, err := tx.ExecContext(ctx, trimMembers, e.Key, risk.KeepPerKey-1); err != nil {
+				return fmt.Errorf("sqlite: trim risk events: %w", err)
+			}
+		}
+	}
+	if len(events) > 0 && db.recorded.Add(1)%pruneEvery == 0 {
+		// The latest event's time, not the wall clock: the checkout's clock
+		// is what stamped the events.
+		horizon := unixNanos(latest.Add(-risk.MaxWindow))
+		for _, prune := range []string{pruneOccurrences, pruneMembers} {
+			if _, err := tx.ExecContext(ctx, prune, horizon, pruneBatch); err != nil {
+				return fmt.Errorf("sqlite: prune risk events: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func count(ctx context.Context, q querier, queries []risk.Query) ([]int, error) {
+	out := make([]int, len(queries))
+	for i, query := range queries {
+		var err error
+		switch {
+		case query.Bucket > 0:
+			err = q.QueryRowContext(ctx, sumBuckets, query.Key, unixNanos(risk.BucketStart(query.Since, query.Bucket))).Scan(&out[i])
+		case query.Distinct:
+			err = q.QueryRowContext(ctx, countMembers, query.Key, unixNanos(query.Since), query.Limit()).Scan(&out[i])
+		default:
+			err = q.QueryRowContext(ctx, countOccurrences, query.Key, unixNanos(query.Since), query.Limit()).Scan(&out[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: count risk events: %w", err)
+		}
+	}
+	return out, nil
+}
