@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
@@ -16,18 +17,12 @@ var _ risk.RecordCounter = (*DB)(nil)
 // recent) and risk_buckets (a bucketed key's counts per bucket start).
 const (
 	insertOccurrence = `INSERT INTO risk_occurrences (key, at) VALUES (?, ?)`
-	trimOccurrences  = `DELETE FROM risk_occurrences WHERE key = ?1 AND at <
-		(SELECT at FROM risk_occurrences WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ?2)`
-	upsertMember = `INSERT INTO risk_members (key, member, at) VALUES (?, ?, ?)
+	upsertMember     = `INSERT INTO risk_members (key, member, at) VALUES (?, ?, ?)
 		ON CONFLICT (key, member) DO UPDATE SET at = max(at, excluded.at)`
-	trimMembers = `DELETE FROM risk_members WHERE key = ?1 AND at <
-		(SELECT at FROM risk_members WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ?2)`
 	addToBucket = `INSERT INTO risk_buckets (key, start, n) VALUES (?, ?, 1)
 		ON CONFLICT (key, start) DO UPDATE SET n = n + 1`
-	trimBuckets      = `DELETE FROM risk_buckets WHERE key = ? AND start < ?`
-	countOccurrences = `SELECT count(*) FROM (SELECT 1 FROM risk_occurrences WHERE key = ? AND at >= ? LIMIT ?)`
-	countMembers     = `SELECT count(*) FROM (SELECT 1 FROM risk_members WHERE key = ? AND at >= ? LIMIT ?)`
-	sumBuckets       = `SELECT coalesce(sum(n), 0) FROM risk_buckets WHERE key = ? AND start >= ?`
+	trimBuckets = `DELETE FROM risk_buckets WHERE key = ? AND start < ?`
+	sumBuckets  = `SELECT coalesce(sum(n), 0) FROM risk_buckets WHERE key = ? AND start >= ?`
 
 	// What the periodic prune deletes: rows past the longest window any
 	// setting may use. Occurrences in rowid (arrival) order, so that the
@@ -36,6 +31,16 @@ const (
 		(SELECT rowid FROM (SELECT rowid, at FROM risk_occurrences ORDER BY rowid LIMIT ?2) WHERE at < ?1)`
 	pruneMembers = `DELETE FROM risk_members WHERE rowid IN
 		(SELECT rowid FROM risk_members WHERE at < ?1 LIMIT ?2)`
+)
+
+// A key's trim keeps its KeepPerKey latest rows. The offset is written out,
+// not bound (see countStatement).
+var (
+	keepOffset      = strconv.Itoa(risk.KeepPerKey - 1)
+	trimOccurrences = `DELETE FROM risk_occurrences WHERE key = ?1 AND at <
+		(SELECT at FROM risk_occurrences WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ` + keepOffset + `)`
+	trimMembers = `DELETE FROM risk_members WHERE key = ?1 AND at <
+		(SELECT at FROM risk_members WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ` + keepOffset + `)`
 )
 
 // Pruning: every pruneEvery-th Record deletes up to pruneBatch rows of
@@ -104,11 +109,11 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 		}
 	}
 	for _, e := range trim {
-		if _, err := tx.ExecContext(ctx, trimOccurrences, e.Key, risk.KeepPerKey-1); err != nil {
+		if _, err := tx.ExecContext(ctx, trimOccurrences, e.Key); err != nil {
 			return fmt.Errorf("sqlite: trim risk events: %w", err)
 		}
 		if e.Member != "" {
-			if _, err := tx.ExecContext(ctx, trimMembers, e.Key, risk.KeepPerKey-1); err != nil {
+			if _, err := tx.ExecContext(ctx, trimMembers, e.Key); err != nil {
 				return fmt.Errorf("sqlite: trim risk events: %w", err)
 			}
 		}
@@ -126,6 +131,18 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 	return nil
 }
 
+// countStatement is the count of query's kind up to its limit. The limit is
+// written into the text rather than bound: SQLite plans a LIMIT by its bound
+// value, and so prepares the statement again whenever that binding changes;
+// the texts stay few (a limit is at most KeepPerKey), each prepared once.
+func countStatement(query risk.Query) string {
+	table := "risk_occurrences"
+	if query.Distinct {
+		table = "risk_members"
+	}
+	return "SELECT count(*) FROM (SELECT 1 FROM " + table + " WHERE key = ? AND at >= ? LIMIT " + strconv.Itoa(query.Limit()) + ")"
+}
+
 func count(ctx context.Context, q querier, queries []risk.Query) ([]int, error) {
 	out := make([]int, len(queries))
 	for i, query := range queries {
@@ -133,10 +150,8 @@ func count(ctx context.Context, q querier, queries []risk.Query) ([]int, error) 
 		switch {
 		case query.Bucket > 0:
 			err = q.QueryRowContext(ctx, sumBuckets, query.Key, unixNanos(risk.BucketStart(query.Since, query.Bucket))).Scan(&out[i])
-		case query.Distinct:
-			err = q.QueryRowContext(ctx, countMembers, query.Key, unixNanos(query.Since), query.Limit()).Scan(&out[i])
 		default:
-			err = q.QueryRowContext(ctx, countOccurrences, query.Key, unixNanos(query.Since), query.Limit()).Scan(&out[i])
+			err = q.QueryRowContext(ctx, countStatement(query), query.Key, unixNanos(query.Since)).Scan(&out[i])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: count risk events: %w", err)
