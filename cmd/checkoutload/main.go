@@ -135,6 +135,16 @@ func run() error {
 			after.keyOps-before.keyOps, after.health-before.health, after.auth-before.auth)
 		fmt.Printf("vault key operations per card: %.4f\n", float64(after.keyOps-before.keyOps)/float64(max(ok, 1)))
 	}
+	if srv != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		rep, err := readStore(rctx, srv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "checkoutload: store report:", err)
+		} else {
+			rep.print(int64(cfg.warmup + total.attempted))
+		}
+	}
 	if ok == 0 {
 		return errors.New("no checkout succeeded")
 	}
