@@ -18,8 +18,10 @@ import (
 // server is the checkoutd the driver started: its process (for its CPU
 // time) and where it keeps its data (for the store report).
 type server struct {
-	pid        int
-	dataDir    string
+	pid     int
+	dataDir string
+	// merchantID is the demo merchant the benchmark plays: the one
+	// `checkoutd limits set --merchant` will name (raiseMerchantLimit).
 	merchantID string
 }
 
