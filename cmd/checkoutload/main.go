@@ -1,31 +1,27 @@
 // Command checkoutload drives full checkouts over HTTP against a running
-// checkoutd and prints throughput and latency percentiles. It starts the
-// binary itself (on loopback, in a fresh data directory) unless -url is
-// given. Traffic goes to loopback only, bounded by -n and -max-duration.
+// checkoutd and prints throughput, latency percentiles and checkoutd's own
+// CPU time per checkout. It starts the binary itself (on loopback, in a
+// fresh data directory, every defence on at its defaults) unless -url is
+// given. Each checkout is a shopper of its own. A short warm-up runs first
+// and is not measured; with -slice the run is measured in slices, for a
+// soak over one growing database. Traffic goes to loopback only, bounded by
+// -n and -max-duration.
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"regexp"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hostedcheckout/hostedcheckout/checkout"
-	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
 
 func main() {
@@ -40,7 +36,10 @@ type config struct {
 	countVault, transitToken string // production benchmark: Vault's address, a token for raw Transit calls
 	returnURL                string // a URL on the merchant's registered origins
 	card                     string // one card for every checkout; "" a card per shopper
+	challengeAll             bool   // the merchant's screening asks 3-D Secure to challenge every payment
 	n, concurrency           int
+	warmup, slice            int
+	pid                      int // with -url: checkoutd's process, for its CPU time
 	maxDuration              time.Duration
 }
 
@@ -50,15 +49,22 @@ func run() error {
 	flag.StringVar(&cfg.baseURL, "url", "", "base URL of a running checkoutd on loopback (default: start -binary)")
 	flag.StringVar(&cfg.apiKey, "key", "", "merchant secret key (with -url)")
 	flag.StringVar(&cfg.returnURL, "return-url", "", "success URL on the merchant's registered origins (with -url)")
+	flag.IntVar(&cfg.pid, "pid", 0, "with -url: checkoutd's process id, to report its CPU time per checkout")
 	flag.StringVar(&cfg.card, "card", "", "pay every checkout with this card instead of one per shopper (e.g. 4000000000003063, which the sandbox issuer always challenges)")
-	flag.IntVar(&cfg.n, "n", 2000, "checkouts to run")
+	flag.BoolVar(&cfg.challengeAll, "challenge-all", false, "set the merchant's challenge_score to 0 first, so that every checkout goes through a 3-D Secure challenge (still one card per shopper)")
+	flag.IntVar(&cfg.n, "n", 2000, "checkouts to measure")
+	flag.IntVar(&cfg.warmup, "warmup", 200, "checkouts to run first, not measured")
+	flag.IntVar(&cfg.slice, "slice", 0, "measure and print every this many checkouts (a soak); 0: one measurement of -n")
 	flag.IntVar(&cfg.concurrency, "c", 16, "checkouts in flight at once")
-	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop after this long whatever -n says")
+	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop driving after this long whatever -n says (warm-up included)")
 	flag.StringVar(&cfg.countVault, "count-vault", "", "Vault address: put a counting proxy in front of it for the started binary, and report Vault calls per card")
 	flag.StringVar(&cfg.transitToken, "transit-token", "", "with -count-vault: also time raw Transit encrypt calls (-n of them, -c at once) with this token")
 	flag.Parse()
+	if cfg.n < 1 || cfg.concurrency < 1 || cfg.warmup < 0 || cfg.slice < 0 {
+		return errors.New("-n and -c must be at least 1, -warmup and -slice at least 0")
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.maxDuration)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 	var counter *vaultCounter
 	var env []string
@@ -72,29 +78,78 @@ func run() error {
 		}
 		env = append(env, "CHECKOUT_VAULT_ADDR="+counter.url)
 	}
+	var srv *server
 	if cfg.baseURL == "" {
-		stop, err := startBinary(ctx, &cfg, env)
-		if err != nil {
+		var stop func()
+		var err error
+		if srv, stop, err = startBinary(&cfg, env); err != nil {
 			return err
 		}
 		defer stop()
+		cfg.pid = srv.pid
+		fmt.Fprintf(os.Stderr, "checkoutload: every defence at its defaults; the benchmark merchant's limit raised to %d attempts a minute\n", benchMerchantMax)
+	} else {
+		fmt.Fprintln(os.Stderr, "checkoutload: with -url the server's own settings apply (raise its merchant limit, or checkouts meet 429)")
 	}
 	if err := loopbackOnly(cfg.baseURL); err != nil {
 		return err
 	}
-	before := counter.snapshot()
-	ok, err := drive(ctx, cfg)
-	if err != nil {
-		return err
+	clock := newCPUClock(cfg.pid)
+
+	driveCtx, stopDriving := context.WithTimeout(ctx, cfg.maxDuration)
+	defer stopDriving()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency}}
+	if cfg.challengeAll {
+		if err := challengeEveryPayment(driveCtx, client, cfg); err != nil {
+			return err
+		}
 	}
+	if cfg.warmup > 0 {
+		w := drive(driveCtx, client, cfg, 1, cfg.warmup, clock)
+		fmt.Printf("warm-up: %d checkouts, not measured (%d ok, %d failed)\n", cfg.warmup, len(w.samples), w.failed)
+	}
+
+	before := counter.snapshot()
+	slice := cfg.slice
+	if slice == 0 {
+		slice = cfg.n
+	}
+	var total result
+	for done, k := 0, 1; done < cfg.n && driveCtx.Err() == nil; k++ {
+		first := int64(cfg.warmup + done + 1)
+		r := drive(driveCtx, client, cfg, first, min(slice, cfg.n-done), clock)
+		if cfg.slice > 0 {
+			fmt.Printf("slice %d (checkouts %d-%d): %s\n", k, first, first+int64(r.attempted)-1, r.line())
+		}
+		total.add(r)
+		done += r.attempted
+	}
+	if driveCtx.Err() != nil && ctx.Err() == nil {
+		fmt.Printf("stopped by -max-duration (%s): %d of %d checkouts begun\n", cfg.maxDuration, total.attempted, cfg.n)
+	}
+	total.print(cfg, clock != nil)
+	ok := len(total.samples)
 	if counter != nil {
 		after := counter.snapshot()
 		fmt.Printf("vault calls during the run: %d key operations (datakey, decrypt), %d health probes, %d logins/renewals\n",
 			after.keyOps-before.keyOps, after.health-before.health, after.auth-before.auth)
 		fmt.Printf("vault key operations per card: %.4f\n", float64(after.keyOps-before.keyOps)/float64(max(ok, 1)))
 	}
+	if srv != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		rep, err := readStore(rctx, srv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "checkoutload: store report:", err)
+		} else {
+			rep.print(int64(cfg.warmup + total.attempted))
+		}
+	}
+	if ok == 0 {
+		return errors.New("no checkout succeeded")
+	}
 	if cfg.transitToken != "" {
-		return transitBench(ctx, cfg)
+		return transitBench(driveCtx, cfg)
 	}
 	return nil
 }
@@ -114,79 +169,65 @@ func loopbackOnly(base string) error {
 	}
 }
 
-// startBinary runs checkoutd on loopback ports in a fresh data directory
-// and reads its start-up line for the URL and the demo merchant's key.
-func startBinary(ctx context.Context, cfg *config, env []string) (stop func(), err error) {
-	dir, err := os.MkdirTemp("", "checkoutload-")
-	if err != nil {
-		return nil, err
+// challengeEveryPayment saves the merchant's risk settings with
+// challenge_score 0 (the rest at their defaults, docs/API.md): screening
+// then asks the issuer to challenge every payment.
+func challengeEveryPayment(ctx context.Context, client *http.Client, cfg config) error {
+	req, _ := http.NewRequestWithContext(ctx, "PUT", cfg.baseURL+"/v1/risk/settings", strings.NewReader(`{"challenge_score":0}`))
+	req.Header.Set("Authorization", "Bearer "+cfg.apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	var settings struct {
+		ChallengeScore *int `json:"challenge_score"`
 	}
-	cmd := exec.CommandContext(ctx, cfg.binary, "serve", "-addr", "127.0.0.1:0", "-demo-addr", "127.0.0.1:0",
-		"-data-dir", dir, "-log-level", "warn")
-	cmd.Stderr = os.Stderr
-	// Each checkout is its own shopper (a loopback address and a card of
-	// its own), so screening sees ordinary traffic and stays on. The
-	// card-testing limits and the proof-of-work challenge are off: one
-	// merchant taking hundreds of payments a second from one machine is
-	// what the merchant limit is for. Their counters are still written.
-	fmt.Fprintln(os.Stderr, "checkoutload: card-testing limits and proof-of-work challenge off for this run (one merchant, one machine)")
-	cmd.Env = append(append(os.Environ(), "CHECKOUT_LIMIT_IP=0", "CHECKOUT_LIMIT_SESSION=0", "CHECKOUT_LIMIT_MERCHANT=0",
-		"CHECKOUT_LIMIT_CARD=0", "CHECKOUT_LIMIT_CHUNK=0", "CHECKOUT_CHALLENGE_BITS=0"), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	if err := do(client, req, http.StatusOK, &settings); err != nil {
+		return fmt.Errorf("set challenge_score 0: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	if settings.ChallengeScore == nil || *settings.ChallengeScore != 0 {
+		return errors.New("set challenge_score 0: the answer does not say 0")
 	}
-	stop = func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("read start-up line: %w", err)
-	}
-	go io.Copy(io.Discard, stdout)
-	var started struct {
-		Checkout string `json:"checkout"`
-		DemoShop string `json:"demo_shop"`
-		Merchant struct {
-			Key string `json:"secret_key"`
-		} `json:"demo_merchant"`
-	}
-	if err := json.Unmarshal(line, &started); err != nil {
-		stop()
-		return nil, fmt.Errorf("start-up line %q: %w", line, err)
-	}
-	cfg.baseURL, cfg.apiKey, cfg.returnURL = started.Checkout, started.Merchant.Key, started.DemoShop+"/done"
-	return stop, nil
+	return nil
 }
 
-// csrfPattern finds the pay form's CSRF token in the hosted page.
-var csrfPattern = regexp.MustCompile(`"csrf":"([^"]+)"`)
-
-// acsCSRFPattern finds the sandbox issuer's challenge form token.
-var acsCSRFPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// sample is one checkout's timings; challenged says 3-D Secure asked the
-// shopper for a code.
-type sample struct {
-	total, pay time.Duration
-	challenged bool
+// result is one measured stretch of checkouts.
+type result struct {
+	attempted, failed int
+	samples           []sample // the checkouts that ended paid
+	met               metCounts
+	errs              map[string]int
+	elapsed, cpu      time.Duration // wall time; checkoutd's CPU time over it
 }
 
-func drive(ctx context.Context, cfg config) (int, error) {
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency}}
+// metCounts counts the checkouts that met each defence.
+type metCounts struct{ threeDS, pow, rateLimited, declined, review int }
+
+func (c *metCounts) count(m met) {
+	for _, f := range []struct {
+		hit bool
+		n   *int
+	}{{m.threeDS, &c.threeDS}, {m.pow, &c.pow}, {m.rateLimited, &c.rateLimited}, {m.declined, &c.declined}, {m.review, &c.review}} {
+		if f.hit {
+			*f.n++
+		}
+	}
+}
+
+func (c metCounts) String() string {
+	return fmt.Sprintf("3-D Secure challenge %d, proof-of-work challenge %d, rate limited (429) %d, declined (402) %d, held for REVIEW %d",
+		c.threeDS, c.pow, c.rateLimited, c.declined, c.review)
+}
+
+// drive runs checkouts first to first+count-1, c at once, and measures
+// them, checkoutd's CPU time included.
+func drive(ctx context.Context, client *http.Client, cfg config, first int64, count int, clock *cpuClock) result {
 	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		samples []sample
-		errs    = map[string]int{}
-		wg      sync.WaitGroup
+		next atomic.Int64
+		mu   sync.Mutex
+		r    = result{errs: map[string]int{}}
+		wg   sync.WaitGroup
 	)
+	next.Store(first - 1)
+	last := first + int64(count) - 1
+	cpu0, _ := clock.read()
 	start := time.Now()
 	for range cfg.concurrency {
 		wg.Add(1)
@@ -194,48 +235,91 @@ func drive(ctx context.Context, cfg config) (int, error) {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := next.Add(1)
-				if i > int64(cfg.n) {
+				if i > last {
 					return
 				}
 				s, err := checkoutOnce(ctx, client, cfg, i)
 				mu.Lock()
+				r.attempted++
+				r.met.count(s.met)
 				if err != nil {
-					errs[err.Error()]++
+					r.failed++
+					r.errs[err.Error()]++
 				} else {
-					samples = append(samples, s)
+					r.samples = append(r.samples, s)
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	r.elapsed = time.Since(start)
+	cpu1, _ := clock.read()
+	r.cpu = cpu1 - cpu0
+	return r
+}
 
-	totals := make([]time.Duration, len(samples))
-	pays := make([]time.Duration, len(samples))
-	for i, s := range samples {
-		totals[i], pays[i] = s.total, s.pay
+func (r *result) add(o result) {
+	r.attempted += o.attempted
+	r.failed += o.failed
+	r.samples = append(r.samples, o.samples...)
+	r.met.threeDS += o.met.threeDS
+	r.met.pow += o.met.pow
+	r.met.rateLimited += o.met.rateLimited
+	r.met.declined += o.met.declined
+	r.met.review += o.met.review
+	if r.errs == nil {
+		r.errs = map[string]int{}
 	}
-	slices.Sort(totals)
-	slices.Sort(pays)
-	challenged := 0
-	for _, s := range samples {
-		if s.challenged {
-			challenged++
-		}
+	for k, v := range o.errs {
+		r.errs[k] += v
 	}
-	fmt.Printf("checkouts: %d ok, %d failed, concurrency %d, %s\n", len(samples), cfg.n-len(samples), cfg.concurrency, elapsed.Round(time.Millisecond))
-	fmt.Printf("throughput: %.1f checkouts/s\n", float64(len(samples))/elapsed.Seconds())
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+}
+
+func (r result) throughput() float64 { return float64(len(r.samples)) / r.elapsed.Seconds() }
+
+// cpuPerCheckout is checkoutd's CPU time over the run divided by the
+// checkouts completed in it.
+func (r result) cpuPerCheckout() time.Duration {
+	return r.cpu / time.Duration(max(len(r.samples), 1))
+}
+
+// line is a slice's one-line summary.
+func (r result) line() string {
+	totals := r.latencies(func(s sample) time.Duration { return s.total })
+	return fmt.Sprintf("%d ok, %d failed, %.1f checkouts/s, server CPU %s/checkout, p50 %s p99 %s; %s",
+		len(r.samples), r.failed, r.throughput(), r.cpuPerCheckout().Round(10*time.Microsecond),
+		pct(totals, 50), pct(totals, 99), r.met)
+}
+
+func (r result) latencies(of func(sample) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(r.samples))
+	for i, s := range r.samples {
+		out[i] = of(s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r result) print(cfg config, haveCPU bool) {
+	totals := r.latencies(func(s sample) time.Duration { return s.total })
+	pays := r.latencies(func(s sample) time.Duration { return s.pay })
+	fmt.Printf("checkouts: %d ok, %d failed, concurrency %d, %s\n", len(r.samples), r.failed, cfg.concurrency, r.elapsed.Round(time.Millisecond))
+	fmt.Printf("throughput: %.1f checkouts/s\n", r.throughput())
+	if haveCPU {
+		fmt.Printf("server CPU: %s per checkout (checkoutd utime+stime %s over %s of run: %.2f cores)\n",
+			r.cpuPerCheckout().Round(10*time.Microsecond), r.cpu.Round(10*time.Millisecond), r.elapsed.Round(10*time.Millisecond), r.cpu.Seconds()/r.elapsed.Seconds())
+	} else {
+		fmt.Println("server CPU: not measured (give -pid with -url)")
+	}
 	fmt.Printf("full checkout (create session + page + pay): p50 %s  p99 %s\n", pct(totals, 50), pct(totals, 99))
 	fmt.Printf("pay step alone (tokenize + screen + 3-D Secure + authorize + record + sign):  p50 %s  p99 %s\n", pct(pays, 50), pct(pays, 99))
-	fmt.Printf("3-D Secure challenges answered: %d of %d checkouts\n", challenged, len(samples))
-	for msg, n := range errs {
+	fmt.Printf("checkouts that met a defence (distinct shoppers should meet none): %s\n", r.met)
+	for msg, n := range r.errs {
 		fmt.Printf("error x%d: %s\n", n, msg)
 	}
-	if len(samples) == 0 {
-		return 0, errors.New("no checkout succeeded")
-	}
-	return len(samples), nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
@@ -244,147 +328,4 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	}
 	i := (len(sorted)*p + 99) / 100
 	return sorted[min(max(i-1, 0), len(sorted)-1)].Round(10 * time.Microsecond)
-}
-
-// shopperAddr is checkout i's own loopback address (127.1.0.1 and up): the
-// whole of 127.0.0.0/8 reaches this machine, so screening's velocity
-// rules see one shopper per checkout rather than one client trying
-// thousands of cards.
-func shopperAddr(i int64) net.IP {
-	return net.IPv4(127, byte(1+i/62500), byte(i/250%250), byte(1+i%250))
-}
-
-// shopperCard is checkout i's own Visa number: distinct in its first 12
-// digits too, which the sandbox approves with any well-formed code.
-func shopperCard(i int64) string {
-	body := fmt.Sprintf("4%011d000", i)
-	for d := '0'; d <= '9'; d++ {
-		if checkout.Luhn([]byte(body + string(d))) {
-			return body + string(d)
-		}
-	}
-	panic("unreachable")
-}
-
-// checkoutOnce is one shopper: the merchant creates a session (its server,
-// client), the shopper opens the page and pays from its own address with
-// its own card, answering a 3-D Secure challenge if the issuer asks.
-func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64) (sample, error) {
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: shopperAddr(i)}, Timeout: 5 * time.Second}
-	browser := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext}}
-	defer browser.CloseIdleConnections()
-	began := time.Now()
-	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q}`, i, cfg.returnURL)
-	req, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/v1/sessions", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+cfg.apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	var session struct {
-		ID  string `json:"id"`
-		URL string `json:"url"`
-	}
-	if err := do(client, req, http.StatusCreated, &session); err != nil {
-		return sample{}, fmt.Errorf("create session: %w", err)
-	}
-	page, _ := http.NewRequestWithContext(ctx, "GET", session.URL, nil)
-	var html []byte
-	if err := do(browser, page, http.StatusOK, &html); err != nil {
-		return sample{}, fmt.Errorf("open page: %w", err)
-	}
-	m := csrfPattern.FindSubmatch(html)
-	if m == nil {
-		return sample{}, errors.New("open page: no CSRF token in the page")
-	}
-	payStart := time.Now()
-	card := cfg.card
-	if card == "" {
-		card = shopperCard(i)
-	}
-	form := url.Values{"number": {card}, "expiry": {"12/30"}, "name": {"LOAD TEST"}, "cvc": {"123"}}
-	paid, err := submitCard(ctx, browser, cfg, session.ID, string(m[1]), form)
-	if err != nil {
-		return sample{}, err
-	}
-	challenged := paid.Status == "requires_action"
-	if challenged {
-		// The shopper answers the issuer's window, and the page sends the
-		// card again with the authentication.
-		if err := answerChallenge(ctx, browser, cfg, paid.NextAction.URL); err != nil {
-			return sample{}, err
-		}
-		form.Set("authentication", paid.NextAction.AuthenticationID)
-		if paid, err = submitCard(ctx, browser, cfg, session.ID, string(m[1]), form); err != nil {
-			return sample{}, err
-		}
-	}
-	if paid.Status != "paid" || paid.Token == "" {
-		return sample{}, fmt.Errorf("pay: status %q", paid.Status)
-	}
-	done := time.Now()
-	return sample{total: done.Sub(began), pay: done.Sub(payStart), challenged: challenged}, nil
-}
-
-// payAnswer is the page's answer to a card submission.
-type payAnswer struct {
-	Status     string `json:"status"` // paid, or requires_action
-	Token      string `json:"token"`
-	NextAction struct {
-		AuthenticationID string `json:"authentication_id"`
-		URL              string `json:"url"`
-	} `json:"next_action"`
-}
-
-func submitCard(ctx context.Context, client *http.Client, cfg config, sessionID, csrf string, form url.Values) (payAnswer, error) {
-	pay, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/pay/"+sessionID, strings.NewReader(form.Encode()))
-	pay.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	pay.Header.Set("X-CSRF-Token", csrf)
-	pay.Header.Set("Origin", cfg.baseURL)
-	var a payAnswer
-	if err := do(client, pay, http.StatusOK, &a); err != nil {
-		return payAnswer{}, fmt.Errorf("pay: %w", err)
-	}
-	return a, nil
-}
-
-// answerChallenge opens the sandbox issuer's window and enters the code.
-func answerChallenge(ctx context.Context, client *http.Client, cfg config, path string) error {
-	if !strings.HasPrefix(path, "/sandbox/acs/") {
-		return fmt.Errorf("3-D Secure: unexpected window %q", path)
-	}
-	page, _ := http.NewRequestWithContext(ctx, "GET", cfg.baseURL+path, nil)
-	var html []byte
-	if err := do(client, page, http.StatusOK, &html); err != nil {
-		return fmt.Errorf("3-D Secure window: %w", err)
-	}
-	m := acsCSRFPattern.FindSubmatch(html)
-	if m == nil {
-		return errors.New("3-D Secure window: no form token")
-	}
-	form := url.Values{"csrf": {string(m[1])}, "code": {sandbox.ChallengeCode}}
-	answer, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+path, strings.NewReader(form.Encode()))
-	answer.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var done []byte
-	if err := do(client, answer, http.StatusOK, &done); err != nil {
-		return fmt.Errorf("3-D Secure answer: %w", err)
-	}
-	return nil
-}
-
-func do(client *http.Client, req *http.Request, want int, out any) error {
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	if raw, ok := out.(*[]byte); ok {
-		*raw = b
-		return nil
-	}
-	return json.Unmarshal(b, out)
 }
