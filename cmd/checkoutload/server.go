@@ -21,7 +21,7 @@ type server struct {
 	pid     int
 	dataDir string
 	// merchantID is the demo merchant the benchmark plays: the one
-	// `checkoutd limits set --merchant` will name (raiseMerchantLimit).
+	// `checkoutd limits set --merchant` names (raiseMerchantLimit).
 	merchantID string
 }
 
@@ -41,7 +41,6 @@ func startBinary(cfg *config, env []string) (srv *server, stop func(), err error
 		"-data-dir", dir, "-log-level", "warn")
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), env...)
-	raiseMerchantLimit(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, nil, err
@@ -73,6 +72,10 @@ func startBinary(cfg *config, env []string) (srv *server, stop func(), err error
 		return nil, nil, fmt.Errorf("start-up line %q: %w", line, err)
 	}
 	cfg.baseURL, cfg.apiKey, cfg.returnURL = started.Checkout, started.Merchant.Key, started.DemoShop+"/done"
+	if err := raiseMerchantLimit(cfg.binary, dir, cmd.Env, started.Merchant.ID); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	return &server{pid: cmd.Process.Pid, dataDir: dir, merchantID: started.Merchant.ID}, stop, nil
 }
 
@@ -82,10 +85,18 @@ func startBinary(cfg *config, env []string) (srv *server, stop func(), err error
 // keeps its default.
 const benchMerchantMax = 1000000
 
-// raiseMerchantLimit raises the merchant limit for the benchmark's server.
-// It becomes `checkoutd limits set --merchant <mer_id> --merchant-max 1000000` once that operator subcommand exists.
-func raiseMerchantLimit(cmd *exec.Cmd) {
-	cmd.Env = append(cmd.Env, "CHECKOUT_LIMIT_MERCHANT="+strconv.Itoa(benchMerchantMax))
+// raiseMerchantLimit raises the benchmark merchant's limit the way an
+// operator would, with the per-merchant setting (`checkoutd limits set`,
+// on the server's own store: its data directory and environment), before
+// the first checkout, so the server's limits cache never held the default.
+func raiseMerchantLimit(binary, dataDir string, env []string, merchantID string) error {
+	cmd := exec.Command(binary, "limits", "set", "--merchant", merchantID,
+		"--merchant-max", strconv.Itoa(benchMerchantMax), "-data-dir", dataDir)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("raise the benchmark merchant's limit: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // cpuClock reads a process's CPU time (user + system) from
