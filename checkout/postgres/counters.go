@@ -109,8 +109,9 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 			bucketHorizons = append(bucketHorizons, risk.BucketHorizon(e.At, e.Bucket))
 			continue
 		}
-		occKeys, occAts = append(occKeys, e.Key), append(occAts, e.At)
-		if e.Member != "" {
+		if e.Member == "" {
+			occKeys, occAts = append(occKeys, e.Key), append(occAts, e.At)
+		} else {
 			memKeys, memMembers, memAts = append(memKeys, e.Key), append(memMembers, e.Member), append(memAts, e.At)
 		}
 	}

@@ -16,7 +16,8 @@ type Event struct {
 	// Key is what is counted, e.g. "ip:<hash>"; at most 64 bytes (see counterKey).
 	Key string
 	// Member is the value whose distinct count matters under Key (a card,
-	// hashed); "" when only events are counted.
+	// hashed): the event counts toward Distinct queries of Key. "" counts
+	// it toward the key's event counts instead. A key is counted one way.
 	Member string
 	At     time.Time
 	// Bucket, when set, counts the event in time buckets of this width
@@ -226,12 +227,12 @@ func (k *memKey) record(e Event) {
 		}
 		return
 	}
-	i, _ := slices.BinarySearchFunc(k.events, e.At, func(a, b time.Time) int { return a.Compare(b) })
-	k.events = slices.Insert(k.events, i, e.At)
-	if n := len(k.events) - KeepPerKey; n > 0 {
-		k.events = slices.Delete(k.events, 0, n)
-	}
 	if e.Member == "" {
+		i, _ := slices.BinarySearchFunc(k.events, e.At, func(a, b time.Time) int { return a.Compare(b) })
+		k.events = slices.Insert(k.events, i, e.At)
+		if n := len(k.events) - KeepPerKey; n > 0 {
+			k.events = slices.Delete(k.events, 0, n)
+		}
 		return
 	}
 	if k.members == nil {

@@ -29,18 +29,21 @@ func mustRecord(tb testing.TB, c Counters, es ...Event) {
 func TestMemoryCountersSlidingWindow(t *testing.T) {
 	c := NewMemoryCounters(24 * time.Hour)
 	for i, m := range []string{"a", "b", "a", "c", ""} {
-		mustRecord(t, c, Event{Key: "k", Member: m, At: t0.Add(time.Duration(i) * 10 * time.Minute)})
+		at := t0.Add(time.Duration(i) * 10 * time.Minute)
+		mustRecord(t, c, Event{Key: "k", Member: m, At: at}, Event{Key: "n", At: at})
 	}
-	mustRecord(t, c, Event{Key: "other", Member: "z", At: t0})
-	// Events at t0, +10m, +20m, +30m, +40m.
+	mustRecord(t, c, Event{Key: "other", Member: "z", At: t0}, Event{Key: "other", At: t0})
+	// Events at t0, +10m, +20m, +30m, +40m: members of k (the last one
+	// none, an event of k), events of n.
 	tests := []struct {
 		name string
 		q    Query
 		want int
 	}{
-		{"all events", Query{Key: "k", Since: t0.Add(-time.Hour)}, 5},
-		{"since is inclusive", Query{Key: "k", Since: t0.Add(20 * time.Minute)}, 3},
-		{"window after the last", Query{Key: "k", Since: t0.Add(41 * time.Minute)}, 0},
+		{"all events", Query{Key: "n", Since: t0.Add(-time.Hour)}, 5},
+		{"since is inclusive", Query{Key: "n", Since: t0.Add(20 * time.Minute)}, 3},
+		{"window after the last", Query{Key: "n", Since: t0.Add(41 * time.Minute)}, 0},
+		{"members are not events", Query{Key: "k", Since: t0.Add(-time.Hour)}, 1},
 		{"distinct members, empty ones not counted", Query{Key: "k", Since: t0, Distinct: true}, 3},
 		{"distinct in a narrower window", Query{Key: "k", Since: t0.Add(20 * time.Minute), Distinct: true}, 2},
 		{"unknown key", Query{Key: "nope", Since: t0}, 0},
@@ -52,7 +55,7 @@ func TestMemoryCountersSlidingWindow(t *testing.T) {
 		}
 	}
 	// Answers come in query order.
-	got := mustCount(t, c, Query{Key: "other", Since: t0}, Query{Key: "k", Since: t0})
+	got := mustCount(t, c, Query{Key: "other", Since: t0}, Query{Key: "n", Since: t0})
 	if got[0] != 1 || got[1] != 5 {
 		t.Errorf("Count of two queries = %v, want [1 5]", got)
 	}

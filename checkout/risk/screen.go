@@ -468,11 +468,7 @@ func planVelocity(in Input, d derived, s Settings) velocityPlan {
 	// Every attempt is recorded whatever the settings: another merchant's
 	// rules may count it.
 	cardKey := "card:" + d.card
-	ipMember := ""
-	if d.ipKey != "" {
-		ipMember = hash16(d.ipKey)
-	}
-	p.events = append(p.events, Event{Key: cardKey, Member: ipMember, At: at})
+	p.events = append(p.events, Event{Key: cardKey, At: at})
 
 	// velocity.card_attempts: one card tried again and again is someone
 	// guessing its code or expiry, or testing whether it is live.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
@@ -16,13 +17,12 @@ var _ risk.RecordCounter = (*DB)(nil)
 // latest), risk_members (a key's members, last seen; its KeepPerKey most
 // recent) and risk_buckets (a bucketed key's counts per bucket start).
 const (
-	insertOccurrence = `INSERT INTO risk_occurrences (key, at) VALUES (?, ?)`
-	upsertMember     = `INSERT INTO risk_members (key, member, at) VALUES (?, ?, ?)
-		ON CONFLICT (key, member) DO UPDATE SET at = max(at, excluded.at)`
-	addToBucket = `INSERT INTO risk_buckets (key, start, n) VALUES (?, ?, 1)
+	insertOccurrences = `INSERT INTO risk_occurrences (key, at) VALUES `
+	upsertMembers     = `INSERT INTO risk_members (key, member, at) VALUES `
+	onMemberConflict  = ` ON CONFLICT (key, member) DO UPDATE SET at = max(at, excluded.at)`
+	addToBucket       = `INSERT INTO risk_buckets (key, start, n) VALUES (?, ?, 1)
 		ON CONFLICT (key, start) DO UPDATE SET n = n + 1`
 	trimBuckets = `DELETE FROM risk_buckets WHERE key = ? AND start < ?`
-	sumBuckets  = `SELECT coalesce(sum(n), 0) FROM risk_buckets WHERE key = ? AND start >= ?`
 
 	// What the periodic prune deletes: rows past the longest window any
 	// setting may use. Occurrences in rowid (arrival) order, so that the
@@ -78,15 +78,19 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 	return count(ctx, db.r, queries)
 }
 
+// record writes the events in a few statements: the occurrences in one
+// insert, the members in one upsert, then each key's trim, the buckets
+// one by one (a checkout has one).
 func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) error {
 	var latest time.Time
-	var trim []risk.Event // the first event of each key, trimmed once all are in
+	var occurrences, members []any
 	seen := make(map[string]bool, len(events))
 	for _, e := range events {
 		if e.At.After(latest) {
 			latest = e.At
 		}
-		if e.Bucket > 0 {
+		switch {
+		case e.Bucket > 0:
 			if _, err := tx.ExecContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))); err != nil {
 				return fmt.Errorf("sqlite: record risk events: %w", err)
 			}
@@ -94,28 +98,34 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 				return fmt.Errorf("sqlite: record risk events: %w", err)
 			}
 			continue
+		case e.Member == "":
+			occurrences = append(occurrences, e.Key, unixNanos(e.At))
+		default:
+			members = append(members, e.Key, e.Member, unixNanos(e.At))
 		}
-		if _, err := tx.ExecContext(ctx, insertOccurrence, e.Key, unixNanos(e.At)); err != nil {
+		seen[e.Key] = true
+	}
+	if len(occurrences) > 0 {
+		if _, err := tx.ExecContext(ctx, insertOccurrences+values(len(occurrences)/2, 2), occurrences...); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
-		if e.Member != "" {
-			if _, err := tx.ExecContext(ctx, upsertMember, e.Key, e.Member, unixNanos(e.At)); err != nil {
-				return fmt.Errorf("sqlite: record risk events: %w", err)
-			}
-		}
-		if !seen[e.Key] {
-			seen[e.Key] = true
-			trim = append(trim, e)
+	}
+	if len(members) > 0 {
+		if _, err := tx.ExecContext(ctx, upsertMembers+values(len(members)/3, 3)+onMemberConflict, members...); err != nil {
+			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
 	}
-	for _, e := range trim {
-		if _, err := tx.ExecContext(ctx, trimOccurrences, e.Key); err != nil {
-			return fmt.Errorf("sqlite: trim risk events: %w", err)
+	for _, e := range events {
+		if e.Bucket > 0 || !seen[e.Key] {
+			continue
 		}
+		seen[e.Key] = false // trimmed
+		trim := trimOccurrences
 		if e.Member != "" {
-			if _, err := tx.ExecContext(ctx, trimMembers, e.Key); err != nil {
-				return fmt.Errorf("sqlite: trim risk events: %w", err)
-			}
+			trim = trimMembers
+		}
+		if _, err := tx.ExecContext(ctx, trim, e.Key); err != nil {
+			return fmt.Errorf("sqlite: trim risk events: %w", err)
 		}
 	}
 	if len(events) > 0 && db.recorded.Add(1)%pruneEvery == 0 {
@@ -131,31 +141,47 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 	return nil
 }
 
-// countStatement is the count of query's kind up to its limit. The limit is
-// written into the text rather than bound: SQLite plans a LIMIT by its bound
-// value, and so prepares the statement again whenever that binding changes;
-// the texts stay few (a limit is at most KeepPerKey), each prepared once.
-func countStatement(query risk.Query) string {
+// values is n rows of width parameters: "(?, ?), (?, ?)".
+func values(n, width int) string {
+	row := "(" + strings.Repeat("?, ", width-1) + "?)"
+	return strings.Repeat(row+", ", n-1) + row
+}
+
+// countExpr is the count of query's kind up to its limit, as a scalar
+// subquery with its arguments. The limit is written into the text rather
+// than bound: SQLite plans a LIMIT by its bound value, and so prepares the
+// statement again whenever that binding changes; the texts stay few (a
+// limit is at most KeepPerKey), each prepared once.
+func countExpr(query risk.Query) (string, []any) {
+	if query.Bucket > 0 {
+		return "(SELECT coalesce(sum(n), 0) FROM risk_buckets WHERE key = ? AND start >= ?)",
+			[]any{query.Key, unixNanos(risk.BucketStart(query.Since, query.Bucket))}
+	}
 	table := "risk_occurrences"
 	if query.Distinct {
 		table = "risk_members"
 	}
-	return "SELECT count(*) FROM (SELECT 1 FROM " + table + " WHERE key = ? AND at >= ? LIMIT " + strconv.Itoa(query.Limit()) + ")"
+	return "(SELECT count(*) FROM (SELECT 1 FROM " + table + " WHERE key = ? AND at >= ? LIMIT " + strconv.Itoa(query.Limit()) + "))",
+		[]any{query.Key, unixNanos(query.Since)}
 }
 
+// count answers the queries in one statement: a row of one count each.
 func count(ctx context.Context, q querier, queries []risk.Query) ([]int, error) {
 	out := make([]int, len(queries))
+	if len(queries) == 0 {
+		return out, nil
+	}
+	exprs := make([]string, len(queries))
+	dest := make([]any, len(queries))
+	var args []any
 	for i, query := range queries {
-		var err error
-		switch {
-		case query.Bucket > 0:
-			err = q.QueryRowContext(ctx, sumBuckets, query.Key, unixNanos(risk.BucketStart(query.Since, query.Bucket))).Scan(&out[i])
-		default:
-			err = q.QueryRowContext(ctx, countStatement(query), query.Key, unixNanos(query.Since)).Scan(&out[i])
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: count risk events: %w", err)
-		}
+		var a []any
+		exprs[i], a = countExpr(query)
+		args = append(args, a...)
+		dest[i] = &out[i]
+	}
+	if err := q.QueryRowContext(ctx, "SELECT "+strings.Join(exprs, ", "), args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("sqlite: count risk events: %w", err)
 	}
 	return out, nil
 }
