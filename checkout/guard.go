@@ -229,8 +229,13 @@ func (s *Service) reserve(ctx context.Context, in *GuardInput, attempt *Attempt,
 // settle ends the authorization's slot with the issuer's answer; a failure
 // is logged (the shopper's answer is decided already, and an unsettled slot
 // counts until it ends).
+//
+// Only a wrong code writes here: any other answer leaves the reservation for
+// the attempt's FinishAttempt to end, in the transaction that records the
+// outcome (one commit fewer per payment). A crash in between leaves it to
+// expire at its deadline, as a crash before settling always did.
 func (s *Service) settle(ctx context.Context, in GuardInput, wrongCode bool) {
-	if s.Guard == nil || in.Attempt == "" {
+	if s.Guard == nil || in.Attempt == "" || !wrongCode {
 		return
 	}
 	if err := s.Guard.Settle(ctx, in, wrongCode); err != nil {

@@ -250,6 +250,9 @@ type SessionStore interface {
 	// it. Otherwise ECONFLICT; ENOTFOUND when the session is missing.
 	// events (the payment's webhook events) are stored in the same
 	// transaction, with their deliveries: they exist if and only if the
-	// change they describe does.
+	// change they describe does. The same transaction ends the attempt's
+	// security-code lockout reservation (risk.LockoutBudget's slot
+	// a.IdempotencyKey(), unless the issuer's answer made it a failure), so
+	// that an answer other than a wrong code costs no write of its own.
 	FinishAttempt(ctx context.Context, a Attempt, p *Payment, events ...WebhookEvent) error
 }

@@ -67,6 +67,45 @@ func testLockoutSlots(t *testing.T, open func(t *testing.T) Store) {
 		mustReserve(t, s, risk.SlotGranted, slot(fp, at.Add(time.Minute+time.Second)))
 	})
 
+	t.Run("finishing the attempt ends its reservation, never a failure", func(t *testing.T) {
+		now := base.Add(time.Minute) // while the sessions are open
+		budget := func(fp string, id string, max int) risk.LockoutSlot {
+			sl := slot(fp, now)
+			sl.Max = max
+			if id != "" {
+				sl.ID = id
+			}
+			return sl
+		}
+		finish := func(a checkout.Attempt) {
+			if err := s.FinishAttempt(ctx, a, nil); err != nil {
+				t.Fatalf("FinishAttempt: %v", err)
+			}
+		}
+
+		// A reservation: gone with the attempt's outcome.
+		sess := mustSession(t, s, mustMerchant(t, s))
+		mustBegin(t, s, sess.ID, now)
+		a := newAttempt(sess, 1, checkout.AttemptDeclined, now)
+		fp := newCard()
+		mustReserve(t, s, risk.SlotGranted, budget(fp, a.IdempotencyKey(), 1))
+		mustReserve(t, s, risk.SlotFull, budget(fp, "", 1))
+		finish(a)
+		mustReserve(t, s, risk.SlotGranted, budget(fp, "", 1))
+
+		// A wrong code: its failure outlives the attempt.
+		sess = mustSession(t, s, mustMerchant(t, s))
+		mustBegin(t, s, sess.ID, now)
+		a = newAttempt(sess, 1, checkout.AttemptDeclined, now)
+		fp = newCard()
+		held := budget(fp, a.IdempotencyKey(), 2)
+		mustReserve(t, s, risk.SlotGranted, held)
+		mustFailSlot(t, s, held, false)
+		finish(a)
+		mustReserve(t, s, risk.SlotGranted, budget(fp, "", 2)) // the failure and this one fill it
+		mustReserve(t, s, risk.SlotFull, budget(fp, "", 2))
+	})
+
 	t.Run("the failure at the threshold locks the card", func(t *testing.T) {
 		fp := newCard()
 		a, b, c := slot(fp, at), slot(fp, at), slot(fp, at)
