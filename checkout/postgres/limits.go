@@ -57,15 +57,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 // layer of limits, appending both audit entries, in one transaction.
 func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa risk.AuditEntry, limits []byte, la risk.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		before, err := riskSettings(ctx, tx, merchantID, true)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE merchants SET risk_settings = $2 WHERE id = $1`, merchantID, settings); err != nil {
-			return wrap("put risk settings", err)
-		}
-		sa.Before = before
-		if err := insertAudit(ctx, tx, sa); err != nil {
+		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
 			return err
 		}
 		return putLimits(ctx, tx, merchantID, risk.LayerMerchant, limits, la)

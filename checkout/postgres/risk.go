@@ -166,17 +166,20 @@ func riskSettings(ctx context.Context, q querier, merchantID string, lock bool) 
 // is locked first, so that of two updates from any instances each audits
 // the other's settings as its before.
 func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		before, err := riskSettings(ctx, tx, merchantID, true)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE merchants SET risk_settings = $2 WHERE id = $1`, merchantID, settings); err != nil {
-			return wrap("put risk settings", err)
-		}
-		a.Before = before
-		return insertAudit(ctx, tx, a)
-	})
+	return db.inTx(ctx, func(tx pgx.Tx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
+}
+
+// putRiskSettings is PutRiskSettings inside the caller's transaction.
+func putRiskSettings(ctx context.Context, tx pgx.Tx, merchantID string, settings []byte, a risk.AuditEntry) error {
+	before, err := riskSettings(ctx, tx, merchantID, true)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE merchants SET risk_settings = $2 WHERE id = $1`, merchantID, settings); err != nil {
+		return wrap("put risk settings", err)
+	}
+	a.Before = before
+	return insertAudit(ctx, tx, a)
 }
 
 // ListEntries returns a page of the merchant's entries, by kind then value.

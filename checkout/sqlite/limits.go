@@ -58,15 +58,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 // layer of limits, appending both audit entries, in one transaction.
 func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa risk.AuditEntry, limits []byte, la risk.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error {
-		before, err := riskSettings(ctx, tx, merchantID) // ENOTFOUND for no merchant
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE merchants SET risk_settings = ? WHERE id = ?`, string(settings), merchantID); err != nil {
-			return fmt.Errorf("sqlite: put risk settings: %w", err)
-		}
-		sa.Before = before
-		if err := insertAudit(ctx, tx, sa); err != nil {
+		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
 			return err
 		}
 		return putLimits(ctx, tx, merchantID, risk.LayerMerchant, limits, la)

@@ -137,17 +137,21 @@ func riskSettings(ctx context.Context, q querier, merchantID string) ([]byte, er
 // PutRiskSettings replaces the merchant's settings and appends a, with the
 // settings it replaced as a.Before, in one transaction.
 func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
-	return db.write(ctx, func(tx *writeTx) error {
-		before, err := riskSettings(ctx, tx, merchantID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE merchants SET risk_settings = ? WHERE id = ?`, string(settings), merchantID); err != nil {
-			return fmt.Errorf("sqlite: put risk settings: %w", err)
-		}
-		a.Before = before
-		return insertAudit(ctx, tx, a)
-	})
+	return db.write(ctx, func(tx *writeTx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
+}
+
+// putRiskSettings is PutRiskSettings inside the caller's write; ENOTFOUND
+// when the merchant does not exist.
+func putRiskSettings(ctx context.Context, tx *writeTx, merchantID string, settings []byte, a risk.AuditEntry) error {
+	before, err := riskSettings(ctx, tx, merchantID)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE merchants SET risk_settings = ? WHERE id = ?`, string(settings), merchantID); err != nil {
+		return fmt.Errorf("sqlite: put risk settings: %w", err)
+	}
+	a.Before = before
+	return insertAudit(ctx, tx, a)
 }
 
 // ListEntries returns a page of the merchant's entries, by kind then value.
