@@ -79,12 +79,9 @@ func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries [
 }
 
 // queueRecord queues the events' writes and returns the latest event's
-// time. The batch's implicit transaction commits without waiting for the
-// WAL to reach disk (synchronous_commit off, for that transaction only). A
-// server crash may lose the last moment's counter events, never corrupt
-// them or anything else: an undercount of a fraction of a second of
-// attempts, against a disk flush on every payment. Payments themselves
-// keep synchronous commits.
+// time. The batch's implicit transaction commits like every other, waiting
+// for the WAL to reach disk (synchronous_commit stays on: a counter the
+// lockout or a limit relied on must not vanish in a crash).
 //
 // Rows are written in key order, so that two instances writing the same
 // keys lock them in one order; a key's trim deletes only when it holds
@@ -115,7 +112,6 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 			memKeys, memMembers, memAts = append(memKeys, e.Key), append(memMembers, e.Member), append(memAts, e.At)
 		}
 	}
-	batch.Queue(`SET LOCAL synchronous_commit = off`)
 	if len(occKeys) > 0 {
 		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, occKeys, occAts)
 		batch.Queue(`DELETE FROM risk_occurrences o USING (
