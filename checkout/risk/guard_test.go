@@ -296,6 +296,16 @@ func TestGuardSettingsValidate(t *testing.T) {
 	if err := bad.Validate(); err == nil {
 		t.Fatal("invalid settings accepted")
 	}
+	// Counted exactly up to MaxCount, except the merchant's bucketed limit.
+	high := DefaultGuardSettings()
+	high.Merchant.Max = MaxLimit
+	if err := high.Validate(); err != nil {
+		t.Errorf("the merchant limit at %d: %v", MaxLimit, err)
+	}
+	high.IP.Max = MaxCount + 1
+	if err := high.Validate(); err == nil {
+		t.Errorf("an IP limit of %d accepted; its count is exact only to %d", MaxCount+1, MaxCount)
+	}
 }
 
 // Authorizations in flight take the budget as failures do: a fourth

@@ -42,6 +42,8 @@ func TestSettingsValidate(t *testing.T) {
 		{"ng amount not above review", func(s *Settings) { s.Amounts["EUR"] = AmountLimit{Review: 500, NG: 500} }, "amounts.EUR.ng_above"},
 		{"review amount alone", func(s *Settings) { s.Amounts["EUR"] = AmountLimit{Review: 500} }, ""},
 		{"negative max", func(s *Settings) { s.CardsPerIP.Max = -1 }, "cards_per_ip.max"},
+		{"max at the counters' bound", func(s *Settings) { s.CardsPerIP.Max = MaxCount }, ""},
+		{"max past what a counter keeps exactly", func(s *Settings) { s.CardAttempts.Max = MaxCount + 1 }, "card_attempts.max"},
 		{"negative score", func(s *Settings) { s.CardAttempts.Score = -5 }, "card_attempts.score"},
 		{"window too short", func(s *Settings) { s.CardsPerEmail.Window = Duration(time.Second) }, "cards_per_email.window"},
 		{"window too long", func(s *Settings) { s.CardsPerDevice.Window = Duration(31 * 24 * time.Hour) }, "cards_per_device.window"},
