@@ -57,7 +57,7 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 
-	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
+	recorded atomic.Uint64 // Record calls, to prune the counters every pruneEvery
 	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
 }
 

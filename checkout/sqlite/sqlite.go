@@ -51,7 +51,7 @@ type DB struct {
 	writer *writer  // every write, in group commits on w's connection
 	r      *readers // read-only connections: reads outside write transactions
 
-	recorded atomic.Uint64 // Record calls, to prune risk_events every pruneEvery
+	recorded atomic.Uint64 // Record calls, to prune the counters every pruneEvery
 	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
 }
 

@@ -17,15 +17,18 @@ CREATE TABLE risk_occurrences (
 CREATE INDEX risk_occurrences_key_at ON risk_occurrences (key, at);
 CREATE INDEX risk_occurrences_at ON risk_occurrences (at);
 
--- A key's members with when each was last seen. Counting reads the key's
--- rows (at most KeepPerKey) through the primary key; the index on at
--- serves the prune by age.
+-- A key's members with when each was last seen. Counting and trimming read
+-- the key's rows (at most KeepPerKey) newest first through (key, at): left
+-- to the primary key or the index on at, the planner may walk the whole
+-- table by time looking for one key's rows. The index on at serves the
+-- prune by age.
 CREATE TABLE risk_members (
     key    text        NOT NULL,
     member text        NOT NULL,
     at     timestamptz NOT NULL,
     PRIMARY KEY (key, member)
 );
+CREATE INDEX risk_members_key_at ON risk_members (key, at);
 CREATE INDEX risk_members_at ON risk_members (at);
 
 -- A bucketed key's events per bucket (start: the bucket's start); each
