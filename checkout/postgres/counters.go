@@ -114,10 +114,7 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 	}
 	if len(occKeys) > 0 {
 		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, occKeys, occAts)
-		batch.Queue(`DELETE FROM risk_occurrences o USING (
-				SELECT k.key, (SELECT at FROM risk_occurrences WHERE key = k.key ORDER BY at DESC OFFSET $2 LIMIT 1) AS cut
-				FROM (SELECT DISTINCT unnest($1::text[]) AS key) k) c
-			WHERE o.key = c.key AND o.at < c.cut`, occKeys, risk.KeepPerKey-1)
+		batch.Queue(trimStatement("risk_occurrences"), occKeys, risk.KeepPerKey-1)
 	}
 	if len(memKeys) > 0 {
 		batch.Queue(`INSERT INTO risk_members (key, member, at)
@@ -125,10 +122,7 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(key, member, at)
 				ORDER BY key, member, at DESC
 			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`, memKeys, memMembers, memAts)
-		batch.Queue(`DELETE FROM risk_members m USING (
-				SELECT k.key, (SELECT at FROM risk_members WHERE key = k.key ORDER BY at DESC OFFSET $2 LIMIT 1) AS cut
-				FROM (SELECT DISTINCT unnest($1::text[]) AS key) k) c
-			WHERE m.key = c.key AND m.at < c.cut`, memKeys, risk.KeepPerKey-1)
+		batch.Queue(trimStatement("risk_members"), memKeys, risk.KeepPerKey-1)
 	}
 	if len(bucketKeys) > 0 {
 		batch.Queue(`INSERT INTO risk_buckets (key, start, n)
@@ -139,6 +133,15 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 			WHERE b.key = h.key AND b.start < h.horizon`, bucketKeys, bucketHorizons)
 	}
 	return latest
+}
+
+// trimStatement deletes, of each key in $1, the rows of table older than
+// its $2+1 newest (nothing from a key holding no more than that).
+func trimStatement(table string) string {
+	return `DELETE FROM ` + table + ` t USING (
+			SELECT k.key, (SELECT at FROM ` + table + ` WHERE key = k.key ORDER BY at DESC OFFSET $2 LIMIT 1) AS cut
+			FROM (SELECT DISTINCT unnest($1::text[]) AS key) k) c
+		WHERE t.key = c.key AND t.at < c.cut`
 }
 
 // pruneSometimes deletes rows past the longest window, a batch every
