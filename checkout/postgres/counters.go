@@ -1,10 +1,7 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,17 +16,6 @@ var _ risk.RecordCounter = (*DB)(nil)
 // latest), risk_members (a key's members, last seen; its KeepPerKey most
 // recent) and risk_buckets (a bucketed key's counts per bucket start).
 //
-// Pruning: every pruneEvery-th Record of an instance deletes up to
-// pruneBatch rows of each table older than risk.MaxWindow (and of
-// lockout_slots, in ReserveSlot), so the tables stay bounded without a
-// background job, and no single payment pays for a large delete. Instances
-// prune independently; deleting rows another instance already deleted is
-// harmless.
-const (
-	pruneEvery = 64
-	pruneBatch = 1_000
-)
-
 // Record stores the counters' events in one batch (one round trip).
 func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 	if len(events) == 0 {
@@ -78,61 +64,51 @@ func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries [
 	return counts, nil
 }
 
-// queueRecord queues the events' writes and returns the latest event's
-// time. The batch's implicit transaction commits like every other, waiting
-// for the WAL to reach disk (synchronous_commit stays on: a counter the
-// lockout or a limit relied on must not vanish in a crash).
-//
-// Rows are written in key order, so that two instances writing the same
-// keys lock them in one order; a key's trim deletes only when it holds
-// more than it keeps, so ordinary traffic takes no lock there.
+// queueRecord queues the events' writes (risk.SplitEvents: in key order,
+// so that two instances writing the same keys lock them in one order) and
+// returns the latest event's time. The batch's implicit transaction commits
+// like every other, waiting for the WAL to reach disk (synchronous_commit
+// stays on: a counter the lockout or a limit relied on must not vanish in a
+// crash). A key's trim deletes only when it holds more than it keeps, so
+// ordinary traffic takes no lock there.
 func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 	if len(events) == 0 {
 		return time.Time{}
 	}
-	events = slices.SortedFunc(slices.Values(events), func(a, b risk.Event) int {
-		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Member, b.Member))
-	})
-	var latest time.Time
-	var occKeys, memKeys, memMembers, bucketKeys []string
-	var occAts, memAts, bucketStarts, bucketHorizons []time.Time
-	for _, e := range events {
-		if e.At.After(latest) {
-			latest = e.At
+	w := risk.SplitEvents(events)
+	if len(w.Occurrences) > 0 {
+		keys, ats := make([]string, len(w.Occurrences)), make([]time.Time, len(w.Occurrences))
+		for i, e := range w.Occurrences {
+			keys[i], ats[i] = e.Key, e.At
 		}
-		if e.Bucket > 0 {
-			bucketKeys = append(bucketKeys, e.Key)
-			bucketStarts = append(bucketStarts, risk.BucketStart(e.At, e.Bucket))
-			bucketHorizons = append(bucketHorizons, risk.BucketHorizon(e.At, e.Bucket))
-			continue
-		}
-		if e.Member == "" {
-			occKeys, occAts = append(occKeys, e.Key), append(occAts, e.At)
-		} else {
-			memKeys, memMembers, memAts = append(memKeys, e.Key), append(memMembers, e.Member), append(memAts, e.At)
-		}
+		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, keys, ats)
+		batch.Queue(trimStatement("risk_occurrences"), w.OccurrenceKeys, risk.KeepPerKey-1)
 	}
-	if len(occKeys) > 0 {
-		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, occKeys, occAts)
-		batch.Queue(trimStatement("risk_occurrences"), occKeys, risk.KeepPerKey-1)
-	}
-	if len(memKeys) > 0 {
+	if len(w.Members) > 0 {
+		keys, members, ats := make([]string, len(w.Members)), make([]string, len(w.Members)), make([]time.Time, len(w.Members))
+		for i, e := range w.Members {
+			keys[i], members[i], ats[i] = e.Key, e.Member, e.At
+		}
 		batch.Queue(`INSERT INTO risk_members (key, member, at)
 				SELECT DISTINCT ON (key, member) key, member, at
 				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(key, member, at)
 				ORDER BY key, member, at DESC
-			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`, memKeys, memMembers, memAts)
-		batch.Queue(trimStatement("risk_members"), memKeys, risk.KeepPerKey-1)
+			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`, keys, members, ats)
+		batch.Queue(trimStatement("risk_members"), w.MemberKeys, risk.KeepPerKey-1)
 	}
-	if len(bucketKeys) > 0 {
+	if len(w.Buckets) > 0 {
+		keys, starts, horizons := make([]string, len(w.Buckets)), make([]time.Time, len(w.Buckets)), make([]time.Time, len(w.Buckets))
+		for i, e := range w.Buckets {
+			keys[i], starts[i], horizons[i] = e.Key, risk.BucketStart(e.At, e.Bucket), risk.BucketHorizon(e.At, e.Bucket)
+		}
 		batch.Queue(`INSERT INTO risk_buckets (key, start, n)
 				SELECT key, start, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)
 				GROUP BY key, start ORDER BY key, start
-			ON CONFLICT (key, start) DO UPDATE SET n = risk_buckets.n + excluded.n`, bucketKeys, bucketStarts)
+			ON CONFLICT (key, start) DO UPDATE SET n = risk_buckets.n + excluded.n`, keys, starts)
 		batch.Queue(`DELETE FROM risk_buckets b USING unnest($1::text[], $2::timestamptz[]) AS h(key, horizon)
-			WHERE b.key = h.key AND b.start < h.horizon`, bucketKeys, bucketHorizons)
+			WHERE b.key = h.key AND b.start < h.horizon`, keys, horizons)
 	}
-	return latest
+	return w.Latest
 }
 
 // trimStatement deletes, of each key in $1, the rows of table older than
@@ -148,9 +124,10 @@ func trimStatement(table string) string {
 }
 
 // pruneSometimes deletes rows past the longest window, a batch every
-// pruneEvery records.
+// risk.PruneEvery records; instances prune independently, and deleting rows
+// another instance already deleted is harmless.
 func (db *DB) pruneSometimes(ctx context.Context, latest time.Time) error {
-	if db.recorded.Add(1)%pruneEvery != 0 {
+	if db.recorded.Add(1)%risk.PruneEvery != 0 {
 		return nil
 	}
 	// The latest event's time, not the wall clock: the checkout's clock is
@@ -158,7 +135,7 @@ func (db *DB) pruneSometimes(ctx context.Context, latest time.Time) error {
 	horizon := latest.Add(-risk.MaxWindow)
 	for _, table := range []string{"risk_occurrences", "risk_members"} {
 		if _, err := db.pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY(
-			SELECT ctid FROM `+table+` WHERE at < $1 LIMIT $2))`, horizon, pruneBatch); err != nil {
+			SELECT ctid FROM `+table+` WHERE at < $1 LIMIT $2))`, horizon, risk.PruneBatch); err != nil {
 			return wrap("prune risk events", err)
 		}
 	}

@@ -53,11 +53,11 @@ func (db *DB) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, erro
 	if err != nil {
 		return "", wrap("reserve lockout slot", err)
 	}
-	if db.reserved.Add(1)%pruneEvery == 0 {
+	if db.reserved.Add(1)%risk.PruneEvery == 0 {
 		// Slots past their end (reservations whose request died, failures
 		// older than any window), a batch at a time.
 		if _, err := db.pool.Exec(ctx, `DELETE FROM lockout_slots WHERE id = ANY (ARRAY(
-			SELECT id FROM lockout_slots WHERE until < $1 LIMIT $2))`, s.At, pruneBatch); err != nil {
+			SELECT id FROM lockout_slots WHERE until < $1 LIMIT $2))`, s.At, risk.PruneBatch); err != nil {
 			return "", wrap("prune lockout slots", err)
 		}
 	}

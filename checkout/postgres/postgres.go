@@ -57,8 +57,8 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 
-	recorded atomic.Uint64 // Record calls, to prune the counters every pruneEvery
-	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
+	recorded atomic.Uint64 // Record calls, to prune the counters every risk.PruneEvery
+	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every risk.PruneEvery
 }
 
 // Open connects to the database at dsn and brings its schema up to date.

@@ -1,11 +1,13 @@
 package risk
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -80,6 +82,57 @@ func BucketWidth(window time.Duration) time.Duration {
 func BucketHorizon(t time.Time, w time.Duration) time.Time {
 	return BucketStart(t, w).Add(-time.Duration(BucketsPerWindow+1) * w)
 }
+
+// Writes are a batch of events as a store writes them: each kind of row
+// apart, in key order (so that two instances writing the same keys lock
+// them in one order), with the keys each table must trim to KeepPerKey.
+// The stores share this split and differ only in their SQL.
+type Writes struct {
+	Occurrences []Event // events without a member: risk_occurrences
+	Members     []Event // events with one: risk_members
+	Buckets     []Event // bucketed events: risk_buckets
+	// OccurrenceKeys and MemberKeys are the distinct keys of Occurrences
+	// and Members, to trim once all rows are in.
+	OccurrenceKeys, MemberKeys []string
+	Latest                     time.Time // the latest event's time: "now" for pruning
+}
+
+// SplitEvents sorts events into the rows a store writes.
+func SplitEvents(events []Event) Writes {
+	var w Writes
+	sorted := slices.SortedFunc(slices.Values(events), func(a, b Event) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Member, b.Member))
+	})
+	for _, e := range sorted {
+		if e.At.After(w.Latest) {
+			w.Latest = e.At
+		}
+		switch {
+		case e.Bucket > 0:
+			w.Buckets = append(w.Buckets, e)
+		case e.Member == "":
+			if len(w.Occurrences) == 0 || w.Occurrences[len(w.Occurrences)-1].Key != e.Key {
+				w.OccurrenceKeys = append(w.OccurrenceKeys, e.Key)
+			}
+			w.Occurrences = append(w.Occurrences, e)
+		default:
+			if len(w.Members) == 0 || w.Members[len(w.Members)-1].Key != e.Key {
+				w.MemberKeys = append(w.MemberKeys, e.Key)
+			}
+			w.Members = append(w.Members, e)
+		}
+	}
+	return w
+}
+
+// Pruning, the same in every store: every PruneEvery-th record of an
+// instance deletes up to PruneBatch rows of each counter table older than
+// MaxWindow, so the tables stay bounded without a background job and no
+// write waits long behind a delete.
+const (
+	PruneEvery = 64
+	PruneBatch = 1_000
+)
 
 // Counters remember events for the velocity rules. Screen makes one Record
 // and one Count call per payment, so a store answers each in one round trip

@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -106,5 +107,34 @@ func TestMemoryCountersConcurrent(t *testing.T) {
 		if got := mustCount(t, c, Query{Key: "ip" + strconv.Itoa(i), Since: t0, Distinct: true})[0]; got != 80 {
 			t.Errorf("distinct = %d, want 80", got)
 		}
+	}
+}
+
+// SplitEvents gives every store the same rows: each kind apart, in key
+// order, the keys to trim once each, and the latest time.
+func TestSplitEvents(t *testing.T) {
+	w := SplitEvents([]Event{
+		{Key: "ip:b", Member: "card_2", At: t0},
+		{Key: "card:z", At: t0.Add(time.Second)},
+		{Key: "ip:a", Member: "card_1", At: t0},
+		{Key: "rl_merchant:m", At: t0.Add(3 * time.Second), Bucket: time.Second},
+		{Key: "ip:b", Member: "card_1", At: t0.Add(2 * time.Second)},
+		{Key: "card:z", At: t0},
+	})
+	var members []string
+	for _, e := range w.Members {
+		members = append(members, e.Key+"/"+e.Member)
+	}
+	if want := []string{"ip:a/card_1", "ip:b/card_1", "ip:b/card_2"}; !slices.Equal(members, want) {
+		t.Errorf("members %v; want %v", members, want)
+	}
+	if !slices.Equal(w.MemberKeys, []string{"ip:a", "ip:b"}) || !slices.Equal(w.OccurrenceKeys, []string{"card:z"}) {
+		t.Errorf("keys to trim %v and %v", w.MemberKeys, w.OccurrenceKeys)
+	}
+	if len(w.Occurrences) != 2 || len(w.Buckets) != 1 || w.Buckets[0].Key != "rl_merchant:m" {
+		t.Errorf("occurrences %v, buckets %v", w.Occurrences, w.Buckets)
+	}
+	if !w.Latest.Equal(t0.Add(3 * time.Second)) {
+		t.Errorf("latest %v", w.Latest)
 	}
 }

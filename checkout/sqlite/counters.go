@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
@@ -43,15 +42,6 @@ var (
 		(SELECT at FROM risk_members WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ` + keepOffset + `)`
 )
 
-// Pruning: every pruneEvery-th Record deletes up to pruneBatch rows of
-// each counter table older than risk.MaxWindow (and of lockout_slots, in
-// ReserveSlot), so the tables stay bounded without a background job, and no
-// write group waits long behind a delete.
-const (
-	pruneEvery = 64
-	pruneBatch = 1_000
-)
-
 // Record stores the counters' events in one write.
 func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 	if len(events) == 0 {
@@ -78,62 +68,53 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 	return count(ctx, db.r, queries)
 }
 
-// record writes the events in a few statements: the occurrences in one
-// insert, the members in one upsert, then each key's trim, the buckets
-// one by one (a checkout has one).
+// record writes the events (risk.SplitEvents) in a few statements: the
+// occurrences in one insert, the members in one upsert, then each key's
+// trim, the buckets one by one (a checkout has one).
 func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) error {
-	var latest time.Time
-	var occurrences, members []any
-	seen := make(map[string]bool, len(events))
-	for _, e := range events {
-		if e.At.After(latest) {
-			latest = e.At
-		}
-		switch {
-		case e.Bucket > 0:
-			if _, err := tx.ExecContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))); err != nil {
-				return fmt.Errorf("sqlite: record risk events: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, trimBuckets, e.Key, unixNanos(risk.BucketHorizon(e.At, e.Bucket))); err != nil {
-				return fmt.Errorf("sqlite: record risk events: %w", err)
-			}
-			continue
-		case e.Member == "":
-			occurrences = append(occurrences, e.Key, unixNanos(e.At))
-		default:
-			members = append(members, e.Key, e.Member, unixNanos(e.At))
-		}
-		seen[e.Key] = true
+	if len(events) == 0 {
+		return nil
 	}
-	if len(occurrences) > 0 {
-		if _, err := tx.ExecContext(ctx, insertOccurrences+values(len(occurrences)/2, 2), occurrences...); err != nil {
+	w := risk.SplitEvents(events)
+	for _, e := range w.Buckets {
+		if _, err := tx.ExecContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))); err != nil {
+			return fmt.Errorf("sqlite: record risk events: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, trimBuckets, e.Key, unixNanos(risk.BucketHorizon(e.At, e.Bucket))); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
 	}
-	if len(members) > 0 {
-		if _, err := tx.ExecContext(ctx, upsertMembers+values(len(members)/3, 3)+onMemberConflict, members...); err != nil {
+	if len(w.Occurrences) > 0 {
+		args := make([]any, 0, 2*len(w.Occurrences))
+		for _, e := range w.Occurrences {
+			args = append(args, e.Key, unixNanos(e.At))
+		}
+		if _, err := tx.ExecContext(ctx, insertOccurrences+values(len(w.Occurrences), 2), args...); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
 	}
-	for _, e := range events {
-		if e.Bucket > 0 || !seen[e.Key] {
-			continue
+	if len(w.Members) > 0 {
+		args := make([]any, 0, 3*len(w.Members))
+		for _, e := range w.Members {
+			args = append(args, e.Key, e.Member, unixNanos(e.At))
 		}
-		seen[e.Key] = false // trimmed
-		trim := trimOccurrences
-		if e.Member != "" {
-			trim = trimMembers
-		}
-		if _, err := tx.ExecContext(ctx, trim, e.Key); err != nil {
-			return fmt.Errorf("sqlite: trim risk events: %w", err)
+		if _, err := tx.ExecContext(ctx, upsertMembers+values(len(w.Members), 3)+onMemberConflict, args...); err != nil {
+			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
 	}
-	if len(events) > 0 && db.recorded.Add(1)%pruneEvery == 0 {
+	for trim, keys := range map[string][]string{trimOccurrences: w.OccurrenceKeys, trimMembers: w.MemberKeys} {
+		for _, key := range keys {
+			if _, err := tx.ExecContext(ctx, trim, key); err != nil {
+				return fmt.Errorf("sqlite: trim risk events: %w", err)
+			}
+		}
+	}
+	if db.recorded.Add(1)%risk.PruneEvery == 0 {
 		// The latest event's time, not the wall clock: the checkout's clock
 		// is what stamped the events.
-		horizon := unixNanos(latest.Add(-risk.MaxWindow))
+		horizon := unixNanos(w.Latest.Add(-risk.MaxWindow))
 		for _, prune := range []string{pruneOccurrences, pruneMembers} {
-			if _, err := tx.ExecContext(ctx, prune, horizon, pruneBatch); err != nil {
+			if _, err := tx.ExecContext(ctx, prune, horizon, risk.PruneBatch); err != nil {
 				return fmt.Errorf("sqlite: prune risk events: %w", err)
 			}
 		}

@@ -19,7 +19,7 @@ const slotsSince = `max(?2, coalesce((SELECT locked_until FROM card_locks WHERE 
 // writer (BEGIN IMMEDIATE) serializes it with every other reservation and
 // failure, of any card, on any connection or process.
 func (db *DB) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, error) {
-	prune := db.reserved.Add(1)%pruneEvery == 0
+	prune := db.reserved.Add(1)%risk.PruneEvery == 0
 	answer := ""
 	err := db.write(ctx, func(tx *writeTx) error {
 		var locked int
@@ -49,7 +49,7 @@ func (db *DB) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, erro
 			// Slots past their end (reservations whose request died,
 			// failures older than any window), a batch at a time.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM lockout_slots WHERE rowid IN (
-				SELECT rowid FROM lockout_slots WHERE until < ? LIMIT ?)`, unixNanos(s.At), pruneBatch); err != nil {
+				SELECT rowid FROM lockout_slots WHERE until < ? LIMIT ?)`, unixNanos(s.At), risk.PruneBatch); err != nil {
 				return fmt.Errorf("sqlite: prune lockout slots: %w", err)
 			}
 		}

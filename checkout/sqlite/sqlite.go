@@ -51,8 +51,8 @@ type DB struct {
 	writer *writer  // every write, in group commits on w's connection
 	r      *readers // read-only connections: reads outside write transactions
 
-	recorded atomic.Uint64 // Record calls, to prune the counters every pruneEvery
-	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every pruneEvery
+	recorded atomic.Uint64 // Record calls, to prune the counters every risk.PruneEvery
+	reserved atomic.Uint64 // ReserveSlot calls, to prune lockout_slots every risk.PruneEvery
 }
 
 // Open opens (creating if needed) the database file at path and brings its
