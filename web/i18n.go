@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/pelletier/go-toml/v2"
@@ -24,6 +25,10 @@ var languages = []language.Tag{language.English, language.Japanese}
 type catalog struct {
 	bundle  *i18n.Bundle
 	matcher language.Matcher
+	// plain holds the messages without parameters once rendered, per
+	// language: the catalogs are embedded and never change, and a page
+	// renders dozens of them (go-i18n runs a template for each).
+	plain sync.Map // lang + "\x00" + id -> string
 }
 
 func newCatalog() (*catalog, error) {
@@ -70,10 +75,11 @@ func (c *catalog) lang(sessionLocale, acceptLanguage string) string {
 type translator struct {
 	Lang string // "en" or "ja"
 	loc  *i18n.Localizer
+	c    *catalog
 }
 
 func (c *catalog) translator(lang string) *translator {
-	return &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang)}
+	return &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang), c: c}
 }
 
 // T renders a message; kv are template parameters as name, value pairs. It
@@ -95,10 +101,19 @@ func (t *translator) T(id string, kv ...string) string {
 }
 
 func (t *translator) message(id string, params map[string]string) (string, bool) {
+	key := t.Lang + "\x00" + id
+	if len(params) == 0 {
+		if s, ok := t.c.plain.Load(key); ok {
+			return s.(string), true
+		}
+	}
 	s, err := t.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: params})
 	if err != nil {
 		slog.Warn("missing message", "id", id, "lang", t.Lang)
 		return "", false
+	}
+	if len(params) == 0 {
+		t.c.plain.Store(key, s)
 	}
 	return s, true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -152,4 +153,38 @@ func TestLanguageChoice(t *testing.T) {
 			t.Errorf("lang(%q, %q) = %s, want %s", tc.locale, tc.accept, got, tc.want)
 		}
 	}
+}
+
+// Messages without parameters are rendered once per language and kept;
+// what is kept is what go-i18n renders, each language its own, and a
+// message with parameters is rendered afresh every time.
+func TestPlainMessagesAreKeptPerLanguage(t *testing.T) {
+	c, err := newCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, ja := c.translator("en"), c.translator("ja")
+	for range 2 { // the second round reads what the first kept
+		if got, want := en.T("pay.noscript"), localize(t, c, "en", "pay.noscript"); got != want {
+			t.Errorf("en pay.noscript = %q; want %q", got, want)
+		}
+		if got, want := ja.T("pay.noscript"), localize(t, c, "ja", "pay.noscript"); got != want {
+			t.Errorf("ja pay.noscript = %q; want %q", got, want)
+		}
+	}
+	if en.T("pay.noscript") == ja.T("pay.noscript") {
+		t.Error("both languages answer the same kept text")
+	}
+	if a, b := en.T("pay.title", "Merchant", "Shop A"), en.T("pay.title", "Merchant", "Shop B"); a == b || !strings.Contains(b, "Shop B") {
+		t.Errorf("a message with parameters was kept: %q, %q", a, b)
+	}
+}
+
+func localize(t *testing.T, c *catalog, lang, id string) string {
+	t.Helper()
+	s, err := i18n.NewLocalizer(c.bundle, lang).Localize(&i18n.LocalizeConfig{MessageID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
