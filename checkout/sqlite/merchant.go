@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
@@ -42,42 +41,44 @@ func (db *DB) CreateMerchant(ctx context.Context, m checkout.Merchant) error {
 
 // MerchantByAPIKeyHash finds the merchant owning a key; ENOTFOUND when none does.
 func (db *DB) MerchantByAPIKeyHash(ctx context.Context, hash []byte) (checkout.Merchant, error) {
-	return db.merchant(ctx, `api_key_hash = ?`, hash)
+	return db.merchant(ctx, `m.api_key_hash = ?`, hash)
 }
 
 // Merchant returns one merchant; ENOTFOUND when missing.
 func (db *DB) Merchant(ctx context.Context, id string) (checkout.Merchant, error) {
-	return db.merchant(ctx, `id = ?`, id)
+	return db.merchant(ctx, `m.id = ?`, id)
 }
 
+// merchant reads a merchant and its origins in one query, as the
+// PostgreSQL store does (MerchantByAPIKeyHash runs on every API request,
+// Merchant on every page and payment). Origins are written with the
+// merchant in one transaction and never change.
 func (db *DB) merchant(ctx context.Context, where string, arg any) (checkout.Merchant, error) {
-	var m checkout.Merchant
-	err := db.r.QueryRowContext(ctx,
-		`SELECT id, name, api_key_hash, created_at FROM merchants WHERE `+where, arg).
-		Scan(&m.ID, &m.Name, &m.APIKeyHash, timeDest{&m.CreatedAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return checkout.Merchant{}, notFound("merchant")
-	}
+	rows, err := db.r.QueryContext(ctx, `SELECT m.id, m.name, m.api_key_hash, m.created_at, o.scheme, o.host, o.port
+		FROM merchants m LEFT JOIN merchant_origins o ON o.merchant_id = m.id
+		WHERE `+where+` ORDER BY o.position`, arg)
 	if err != nil {
 		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
 	}
-	// Origins are written with the merchant in one transaction and never
-	// change, so a second query cannot see a half-made merchant.
-	rows, err := db.r.QueryContext(ctx,
-		`SELECT scheme, host, port FROM merchant_origins WHERE merchant_id = ? ORDER BY position`, m.ID)
-	if err != nil {
-		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant origins: %w", err)
-	}
 	defer rows.Close()
+	var m checkout.Merchant
+	found := false
 	for rows.Next() {
-		var o checkout.Origin
-		if err := rows.Scan(&o.Scheme, &o.Host, &o.Port); err != nil {
-			return checkout.Merchant{}, fmt.Errorf("sqlite: merchant origins: %w", err)
+		var scheme, host sql.NullString
+		var port sql.NullInt64
+		if err := rows.Scan(&m.ID, &m.Name, &m.APIKeyHash, timeDest{&m.CreatedAt}, &scheme, &host, &port); err != nil {
+			return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
 		}
-		m.Origins = append(m.Origins, o)
+		found = true
+		if scheme.Valid {
+			m.Origins = append(m.Origins, checkout.Origin{Scheme: scheme.String, Host: host.String, Port: int(port.Int64)})
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant origins: %w", err)
+		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
+	}
+	if !found {
+		return checkout.Merchant{}, notFound("merchant")
 	}
 	return m, nil
 }
