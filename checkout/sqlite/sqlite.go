@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	db := &DB{w: w, writer: wr, r: &readers{DB: r, stmts: make(map[string]*sql.Stmt)}}
+	db := &DB{w: w, writer: wr, r: newReaders(r)}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err

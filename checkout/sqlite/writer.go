@@ -45,8 +45,8 @@ type writeAnswer struct {
 
 type writer struct {
 	conn    *sql.Conn
-	stmts   map[string]*sql.Stmt // only the writer goroutine touches it
-	commits atomic.Uint64        // groups committed, for tests and figures
+	stmts   *statements
+	commits atomic.Uint64 // groups committed, for tests and figures
 
 	mu     sync.RWMutex // held to send; Close takes it to close queue
 	closed bool
@@ -59,7 +59,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: writer connection: %w", err)
 	}
-	w := &writer{conn: conn, stmts: make(map[string]*sql.Stmt),
+	w := &writer{conn: conn, stmts: newStatements(conn.PrepareContext),
 		queue: make(chan writeRequest), exited: make(chan struct{})}
 	go w.loop()
 	return w, nil
@@ -106,9 +106,7 @@ func (w *writer) close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.exited
-	for _, s := range w.stmts {
-		s.Close()
-	}
+	w.stmts.close()
 	return w.conn.Close()
 }
 
@@ -134,74 +132,69 @@ func (w *writer) loop() {
 }
 
 // commit runs the group in one IMMEDIATE transaction and answers each
-// request. A lone write needs no savepoint: its error rolls the transaction
-// back.
+// request.
 func (w *writer) commit(group []writeRequest) {
 	answers := make([]writeAnswer, len(group))
-	defer func() {
-		for i, r := range group {
-			r.done <- answers[i]
-		}
-	}()
-	failAll := func(err error) {
-		for i := range answers {
+	if err := w.runGroup(group, answers); err != nil {
+		w.rollback()
+		for i := range answers { // what was written is gone: every write fails
 			if answers[i].err == nil && answers[i].panic == nil {
 				answers[i].err = err
 			}
 		}
+	} else {
+		w.commits.Add(1)
 	}
+	for i, r := range group {
+		r.done <- answers[i]
+	}
+}
+
+// errLoneWriteFailed ends a group of one whose write failed: rolling the
+// whole transaction back undoes it, and its answer is its own error.
+var errLoneWriteFailed = errors.New("sqlite: the write failed")
+
+// runGroup begins the transaction, runs each write in a savepoint of its
+// own (a failed or panicking one is undone alone) and commits, filling in
+// answers. An error means the transaction must be rolled back. A lone
+// write needs no savepoint: its failure rolls the transaction back.
+func (w *writer) runGroup(group []writeRequest, answers []writeAnswer) error {
 	if _, err := w.control("BEGIN IMMEDIATE"); err != nil {
-		failAll(err)
-		return
+		return err
 	}
-	alone := len(group) == 1
+	savepoints := len(group) > 1
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			answers[i].err = err // gone before its write began
 			continue
 		}
-		if !alone {
+		if savepoints {
 			if _, err := w.control("SAVEPOINT write"); err != nil {
-				w.rollback()
-				failAll(err)
-				return
+				return err
 			}
 		}
 		answers[i] = w.run(r)
-		if answers[i].err == nil && answers[i].panic == nil {
-			if !alone {
-				if _, err := w.control("RELEASE write"); err != nil {
-					w.rollback()
-					failAll(err)
-					return
-				}
+		if failed := answers[i].err != nil || answers[i].panic != nil; failed {
+			if !savepoints {
+				return errLoneWriteFailed
 			}
-			continue
+			// Undo this write only. If SQLite already rolled the whole
+			// transaction back (a full disk, an I/O error), the savepoint
+			// is gone and so are the earlier writes of the group.
+			if _, err := w.control("ROLLBACK TO write"); err != nil {
+				return fmt.Errorf("sqlite: the write group was rolled back: %w", err)
+			}
 		}
-		if alone {
-			w.rollback()
-			return
-		}
-		// Undo this write only. If SQLite already rolled the whole
-		// transaction back (a full disk, an I/O error), the savepoint is
-		// gone and so are the earlier writes of the group: they fail too.
-		if _, err := w.control("ROLLBACK TO write"); err != nil {
-			w.rollback()
-			failAll(fmt.Errorf("sqlite: the write group was rolled back: %w", err))
-			return
-		}
-		if _, err := w.control("RELEASE write"); err != nil {
-			w.rollback()
-			failAll(err)
-			return
+		if savepoints {
+			if _, err := w.control("RELEASE write"); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := w.control("COMMIT"); err != nil {
-		w.rollback()
-		failAll(fmt.Errorf("sqlite: commit: %w", err))
-		return
+		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	w.commits.Add(1)
+	return nil
 }
 
 func (w *writer) rollback() {
@@ -224,21 +217,45 @@ func (w *writer) run(r writeRequest) (a writeAnswer) {
 	return writeAnswer{err: r.fn(&writeTx{w: w, ctx: context.WithoutCancel(r.ctx)})}
 }
 
-// stmt is the prepared statement for query on the write connection; nil
-// (and no error) once maxStatements are kept: the query then runs unprepared.
-func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := w.stmts[query]; ok {
+// statements keeps a pool's prepared statements by their text, at most
+// maxStatements.
+type statements struct {
+	prepare func(ctx context.Context, query string) (*sql.Stmt, error)
+
+	mu     sync.Mutex
+	byText map[string]*sql.Stmt // nil once closed
+}
+
+func newStatements(prepare func(ctx context.Context, query string) (*sql.Stmt, error)) *statements {
+	return &statements{prepare: prepare, byText: make(map[string]*sql.Stmt)}
+}
+
+// get is query's prepared statement; nil (and no error) when the cache is
+// closed or full: the query then runs unprepared.
+func (c *statements) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.byText[query]; ok {
 		return s, nil
 	}
-	if len(w.stmts) >= maxStatements {
+	if c.byText == nil || len(c.byText) >= maxStatements {
 		return nil, nil
 	}
-	s, err := w.conn.PrepareContext(ctx, query)
+	s, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	w.stmts[query] = s
+	c.byText[query] = s
 	return s, nil
+}
+
+func (c *statements) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.byText {
+		s.Close()
+	}
+	c.byText = nil
 }
 
 // writeTx is one write inside a group: the queries of a write transaction, on
@@ -250,7 +267,7 @@ type writeTx struct {
 }
 
 func (t *writeTx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := t.w.stmt(t.ctx, query)
+	s, err := t.w.stmts.get(t.ctx, query)
 	if err != nil || s == nil {
 		return t.w.conn.ExecContext(t.ctx, query, args...) // reports the preparation's error, if any
 	}
@@ -258,7 +275,7 @@ func (t *writeTx) ExecContext(_ context.Context, query string, args ...any) (sql
 }
 
 func (t *writeTx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := t.w.stmt(t.ctx, query)
+	s, err := t.w.stmts.get(t.ctx, query)
 	if err != nil || s == nil {
 		return t.w.conn.QueryContext(t.ctx, query, args...)
 	}
@@ -266,7 +283,7 @@ func (t *writeTx) QueryContext(_ context.Context, query string, args ...any) (*s
 }
 
 func (t *writeTx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
-	s, err := t.w.stmt(t.ctx, query)
+	s, err := t.w.stmts.get(t.ctx, query)
 	if err != nil || s == nil {
 		return t.w.conn.QueryRowContext(t.ctx, query, args...)
 	}
@@ -277,55 +294,35 @@ func (t *writeTx) QueryRowContext(_ context.Context, query string, args ...any) 
 // prepares each on a connection the first time it runs there).
 type readers struct {
 	*sql.DB
-
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	stmts *statements
 }
 
-func (r *readers) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.stmts[query]; ok {
-		return s, nil
-	}
-	if r.stmts == nil || len(r.stmts) >= maxStatements { // closed, or full
-		return nil, nil
-	}
-	s, err := r.DB.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	r.stmts[query] = s
-	return s, nil
+func newReaders(db *sql.DB) *readers {
+	return &readers{DB: db, stmts: newStatements(db.PrepareContext)}
 }
 
 func (r *readers) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s, err := r.stmt(ctx, query); err == nil && s != nil {
+	if s, err := r.stmts.get(ctx, query); err == nil && s != nil {
 		return s.ExecContext(ctx, args...)
 	}
 	return r.DB.ExecContext(ctx, query, args...)
 }
 
 func (r *readers) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s, err := r.stmt(ctx, query); err == nil && s != nil {
+	if s, err := r.stmts.get(ctx, query); err == nil && s != nil {
 		return s.QueryContext(ctx, args...)
 	}
 	return r.DB.QueryContext(ctx, query, args...)
 }
 
 func (r *readers) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if s, err := r.stmt(ctx, query); err == nil && s != nil {
+	if s, err := r.stmts.get(ctx, query); err == nil && s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return r.DB.QueryRowContext(ctx, query, args...)
 }
 
 func (r *readers) Close() error {
-	r.mu.Lock()
-	for _, s := range r.stmts {
-		s.Close()
-	}
-	r.stmts = nil
-	r.mu.Unlock()
+	r.stmts.close()
 	return r.DB.Close()
 }
