@@ -15,7 +15,7 @@ var _ risk.RecordCounter = (*DB)(nil)
 // documents: risk_occurrences (one row per event, a key's KeepPerKey
 // latest), risk_members (a key's members, last seen; its KeepPerKey most
 // recent) and risk_buckets (a bucketed key's counts per bucket start).
-//
+
 // Record stores the counters' events in one batch (one round trip).
 func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 	if len(events) == 0 {

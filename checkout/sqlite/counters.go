@@ -102,9 +102,12 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 			return fmt.Errorf("sqlite: record risk events: %w", err)
 		}
 	}
-	for trim, keys := range map[string][]string{trimOccurrences: w.OccurrenceKeys, trimMembers: w.MemberKeys} {
-		for _, key := range keys {
-			if _, err := tx.ExecContext(ctx, trim, key); err != nil {
+	for _, t := range [...]struct {
+		statement string
+		keys      []string
+	}{{trimOccurrences, w.OccurrenceKeys}, {trimMembers, w.MemberKeys}} {
+		for _, key := range t.keys {
+			if _, err := tx.ExecContext(ctx, t.statement, key); err != nil {
 				return fmt.Errorf("sqlite: trim risk events: %w", err)
 			}
 		}
