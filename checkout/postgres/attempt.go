@@ -73,8 +73,8 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		return fmt.Errorf("postgres: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM lockout_slots WHERE id = $1 AND NOT failed`, a.IdempotencyKey()); err != nil {
-			return wrap("release lockout slot", err)
+		if err := releaseSlot(ctx, tx, a.IdempotencyKey()); err != nil {
+			return err
 		}
 		var status string
 		var attempts int

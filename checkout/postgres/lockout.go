@@ -108,7 +108,13 @@ func (db *DB) FailSlot(ctx context.Context, s risk.LockoutSlot, lockUntil time.T
 
 // ReleaseSlot deletes a reservation.
 func (db *DB) ReleaseSlot(ctx context.Context, id string) error {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM lockout_slots WHERE id = $1 AND NOT failed`, id); err != nil {
+	return releaseSlot(ctx, db.pool, id)
+}
+
+// releaseSlot deletes reservation id (never a failure) through q: the pool,
+// or FinishAttempt's transaction ending its attempt's.
+func releaseSlot(ctx context.Context, q querier, id string) error {
+	if _, err := q.Exec(ctx, `DELETE FROM lockout_slots WHERE id = $1 AND NOT failed`, id); err != nil {
 		return wrap("release lockout slot", err)
 	}
 	return nil

@@ -68,8 +68,8 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		return fmt.Errorf("sqlite: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
 	return db.write(ctx, func(tx *writeTx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lockout_slots WHERE id = ? AND failed = 0`, a.IdempotencyKey()); err != nil {
-			return fmt.Errorf("sqlite: release lockout slot: %w", err)
+		if err := releaseSlot(ctx, tx, a.IdempotencyKey()); err != nil {
+			return err
 		}
 		var status string
 		var attempts int

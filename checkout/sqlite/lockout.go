@@ -94,10 +94,14 @@ func (db *DB) FailSlot(ctx context.Context, s risk.LockoutSlot, lockUntil time.T
 
 // ReleaseSlot deletes a reservation.
 func (db *DB) ReleaseSlot(ctx context.Context, id string) error {
-	return db.write(ctx, func(tx *writeTx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lockout_slots WHERE id = ? AND failed = 0`, id); err != nil {
-			return fmt.Errorf("sqlite: release lockout slot: %w", err)
-		}
-		return nil
-	})
+	return db.write(ctx, func(tx *writeTx) error { return releaseSlot(ctx, tx, id) })
+}
+
+// releaseSlot deletes reservation id inside the caller's write (never a
+// failure); FinishAttempt ends its attempt's this way.
+func releaseSlot(ctx context.Context, tx *writeTx, id string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM lockout_slots WHERE id = ? AND failed = 0`, id); err != nil {
+		return fmt.Errorf("sqlite: release lockout slot: %w", err)
+	}
+	return nil
 }
