@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -58,6 +59,29 @@ type PlatformDecision struct {
 	Verdict Verdict      `json:"verdict"`
 	Score   int          `json:"score"`
 	Reasons []RiskReason `json:"reasons"`
+}
+
+// MarshalJSON writes no reasons as [], never null: the API, results,
+// webhooks and the stores' columns all read a list.
+func (p PlatformDecision) MarshalJSON() ([]byte, error) {
+	type plain PlatformDecision
+	if p.Reasons == nil {
+		p.Reasons = []RiskReason{}
+	}
+	return json.Marshal(plain(p))
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; no reasons are [], as a
+// decision made in memory has them.
+func (p *PlatformDecision) UnmarshalJSON(b []byte) error {
+	type plain PlatformDecision
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	if p.Reasons == nil {
+		p.Reasons = []RiskReason{}
+	}
+	return nil
 }
 
 // Rules lists the rule ids of the reasons, in order.

@@ -462,3 +462,24 @@ func TestLongExpiredCardsCounted(t *testing.T) {
 		t.Fatalf("risk %+v; want expiry.long_past_attempts after two long-expired cards", res.Payment.Risk)
 	}
 }
+
+// A platform decision without reasons reads and writes them as [], never
+// null, wherever it is encoded.
+func TestPlatformDecisionReasonsAreAList(t *testing.T) {
+	b, err := json.Marshal(checkout.PlatformDecision{Verdict: checkout.VerdictOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"verdict":"OK","score":0,"reasons":[]}`; got != want {
+		t.Errorf("Marshal = %s; want %s", got, want)
+	}
+	for _, in := range []string{`{"verdict":"OK","score":0,"reasons":null}`, `{"verdict":"OK","score":0}`} {
+		var p checkout.PlatformDecision
+		if err := json.Unmarshal([]byte(in), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Reasons == nil || len(p.Reasons) != 0 {
+			t.Errorf("Unmarshal(%s).Reasons = %#v; want an empty list", in, p.Reasons)
+		}
+	}
+}

@@ -31,9 +31,7 @@ func riskColumns(d *checkout.RiskDecision) (verdict *string, score *int, reasons
 		return nil, nil, nil, nil, fmt.Errorf("postgres: encode risk reasons: %w", err)
 	}
 	if d.Platform != nil {
-		pd := *d.Platform
-		pd.Reasons = nonNilReasons(pd.Reasons)
-		if platform, err = json.Marshal(pd); err != nil {
+		if platform, err = json.Marshal(d.Platform); err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("postgres: encode platform verdict: %w", err)
 		}
 	}
@@ -75,7 +73,6 @@ func (r riskDest) decision() (*checkout.RiskDecision, error) {
 		if err := json.Unmarshal(r.platform, d.Platform); err != nil {
 			return nil, fmt.Errorf("postgres: platform verdict: %w", err)
 		}
-		d.Platform.Reasons = nonNilReasons(d.Platform.Reasons)
 	}
 	return d, nil
 }

@@ -32,9 +32,7 @@ func riskColumns(d *checkout.RiskDecision) (verdict, score, reasons, platform an
 		return nil, nil, nil, nil, fmt.Errorf("sqlite: encode risk reasons: %w", err)
 	}
 	if d.Platform != nil {
-		pd := *d.Platform
-		pd.Reasons = nonNilReasons(pd.Reasons)
-		pb, err := json.Marshal(pd)
+		pb, err := json.Marshal(d.Platform)
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("sqlite: encode platform verdict: %w", err)
 		}
@@ -74,7 +72,6 @@ func (r riskDest) decision() (*checkout.RiskDecision, error) {
 		if err := json.Unmarshal([]byte(r.platform.String), d.Platform); err != nil {
 			return nil, fmt.Errorf("sqlite: platform verdict: %w", err)
 		}
-		d.Platform.Reasons = nonNilReasons(d.Platform.Reasons)
 	}
 	return d, nil
 }
