@@ -147,8 +147,8 @@ func (s GuardSettings) Validate() error {
 		if l.Max < 0 || l.Max > LimitMax(name) {
 			errs = append(errs, fmt.Errorf("rate limit %s: max must be from 0 (off) to %d", name, LimitMax(name)))
 		}
-		if l.on() && (l.Window < time.Second || l.Window > MaxWindow) {
-			errs = append(errs, fmt.Errorf("rate limit %s: window must be from 1s to %s", name, MaxWindow))
+		if l.on() && (l.Window < MinLimitWindow || l.Window > MaxWindow) {
+			errs = append(errs, fmt.Errorf("rate limit %s: window must be from %s to %s", name, MinLimitWindow, MaxWindow))
 		}
 	}
 	return errors.Join(errs...)
