@@ -20,9 +20,6 @@ import (
 type server struct {
 	pid     int
 	dataDir string
-	// merchantID is the demo merchant the benchmark plays: the one
-	// `checkoutd limits set --merchant` names (raiseMerchantLimit).
-	merchantID string
 }
 
 // startBinary runs checkoutd on loopback ports in a fresh data directory
@@ -76,7 +73,7 @@ func startBinary(cfg *config, env []string) (srv *server, stop func(), err error
 		stop()
 		return nil, nil, err
 	}
-	return &server{pid: cmd.Process.Pid, dataDir: dir, merchantID: started.Merchant.ID}, stop, nil
+	return &server{pid: cmd.Process.Pid, dataDir: dir}, stop, nil
 }
 
 // benchMerchantMax is the benchmark merchant's attempts per minute: one shop
