@@ -101,19 +101,25 @@ func (t *translator) T(id string, kv ...string) string {
 }
 
 func (t *translator) message(id string, params map[string]string) (string, bool) {
-	key := t.Lang + "\x00" + id
-	if len(params) == 0 {
-		if s, ok := t.c.plain.Load(key); ok {
-			return s.(string), true
-		}
+	if len(params) > 0 {
+		return t.localize(id, params)
 	}
+	key := t.Lang + "\x00" + id
+	if s, ok := t.c.plain.Load(key); ok {
+		return s.(string), true
+	}
+	s, ok := t.localize(id, nil)
+	if ok {
+		t.c.plain.Store(key, s)
+	}
+	return s, ok
+}
+
+func (t *translator) localize(id string, params map[string]string) (string, bool) {
 	s, err := t.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: params})
 	if err != nil {
 		slog.Warn("missing message", "id", id, "lang", t.Lang)
 		return "", false
-	}
-	if len(params) == 0 {
-		t.c.plain.Store(key, s)
 	}
 	return s, true
 }
