@@ -362,6 +362,11 @@ type PayRequest struct {
 	// AuthenticationID names the 3-D Secure authentication whose challenge
 	// the shopper has answered (the page sends the card again with it).
 	AuthenticationID string
+	// Checkout is the session and merchant as the caller read them just
+	// before (the web layer needs the session's language first), so that
+	// Pay does not read them again; nil makes Pay read them. Its session
+	// must be SessionID.
+	Checkout *Checkout
 }
 
 // PayResult is a paid session: the payment and the signed result for the
@@ -385,7 +390,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	defer wipe(req.CVC)
 	defer wipe(req.Number)
 
-	co, err := s.OpenCheckout(ctx, req.SessionID)
+	co, err := s.payCheckout(ctx, req)
 	if err != nil {
 		return PayResult{}, err
 	}
@@ -634,6 +639,20 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, err
 	}
 	return PayResult{Checkout: co, Payment: payment, Token: token}, nil
+}
+
+// payCheckout is the checkout a submission pays: the caller's, read
+// moments ago, or read now. Paying is decided by BeginAttempt under the
+// store's lock, never by this read, so the caller's copy is as good as a
+// fresh one.
+func (s *Service) payCheckout(ctx context.Context, req PayRequest) (Checkout, error) {
+	if co := req.Checkout; co != nil {
+		if co.Session.ID != req.SessionID {
+			return Checkout{}, fmt.Errorf("checkout: pay: checkout of session %s for a submission on %s", co.Session.ID, req.SessionID)
+		}
+		return *co, nil
+	}
+	return s.OpenCheckout(ctx, req.SessionID)
 }
 
 // declined is the shopper's answer to every refused card, whatever refused

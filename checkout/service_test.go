@@ -200,6 +200,37 @@ func TestPayOutcomes(t *testing.T) {
 	}
 }
 
+// The web layer hands Pay the checkout it read for the page's language;
+// one of another session is refused, and pays nothing on either.
+func TestPayTakesTheCallersCheckout(t *testing.T) {
+	h := mustHarness(t)
+	ctx := context.Background()
+	a, b := h.mustSession(t), h.mustSession(t)
+	coA, err := h.svc.OpenCheckout(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := payRequest(b.ID, "4242424242424242", "123")
+	wrong.Checkout = &coA
+	if _, err := h.svc.Pay(ctx, wrong); err == nil {
+		t.Fatal("Pay with another session's checkout succeeded")
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if co, err := h.svc.OpenCheckout(ctx, id); err != nil || co.Session.Status != checkout.SessionOpen {
+			t.Fatalf("session %s after the refused submission: %+v, %v; want open", id, co.Session.Status, err)
+		}
+	}
+	right := payRequest(a.ID, "4242424242424242", "123")
+	right.Checkout = &coA
+	res, err := h.svc.Pay(ctx, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Payment.SessionID != a.ID || res.Payment.Amount != a.Amount {
+		t.Fatalf("payment = %+v; want session %s's amount %d", res.Payment, a.ID, a.Amount)
+	}
+}
+
 func TestPayReportsEveryFieldError(t *testing.T) {
 	h := mustHarness(t)
 	s := h.mustSession(t)

@@ -58,6 +58,23 @@ func (s Session) StatusAt(now time.Time) SessionStatus {
 	return s.Status
 }
 
+// AttemptRefused is the error of a BeginAttempt that could not move a
+// session whose status was status before it: ECONFLICT when it is paid or
+// another attempt holds it, EEXPIRED when it has expired. Every store
+// answers with it, so the Service tells the cases apart the same way on
+// each.
+func AttemptRefused(status SessionStatus) error {
+	switch status {
+	case SessionPaid:
+		return &Error{Code: ECONFLICT, Message: "this checkout is already paid"}
+	case SessionProcessing:
+		return &Error{Code: ECONFLICT, Message: "a payment for this checkout is already in progress"}
+	case SessionOpen, SessionExpired:
+		return &Error{Code: EEXPIRED, Message: "this checkout has expired"}
+	}
+	return &Error{Code: ECONFLICT, Message: "this checkout cannot take a payment"}
+}
+
 // Address is a shipping address, kept as given (fraud screening normalises it later).
 type Address struct {
 	Name       string `json:"name"`

@@ -318,6 +318,7 @@ func (s *server) paySubmit(c *gin.Context) {
 		// Not card data: an id the page got from us, copied before the
 		// buffer is cleared.
 		AuthenticationID: string(form.authentication),
+		Checkout:         &co,
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
 	if checkout.ErrorCode(err) == checkout.ECHALLENGE {

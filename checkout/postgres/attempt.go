@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
@@ -16,43 +17,41 @@ import (
 // the session as it was before; ECONFLICT when another attempt holds it or
 // it is paid, EEXPIRED when it has expired, ENOTFOUND when it does not exist.
 //
-// The session row is locked (FOR UPDATE) before it is read: of several
-// submissions, from any number of instances, the first to lock it moves it
-// to processing, and each later one reads it as processing once the first
-// commits.
+// Two round trips: the BEGIN, the read and the update, then the COMMIT.
+// Not one (a batch is an implicit transaction): a caller that gives up
+// while the row's lock is awaited leaves the server with the update and
+// the commit already sent, and it would commit an attempt nobody makes;
+// without a COMMIT sent the server rolls back. The session row is locked
+// (FOR UPDATE) before it is read: of several submissions, from any number
+// of instances, the first to lock it moves it to processing, and each
+// later one reads it as processing once the first commits.
 func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (checkout.Session, error) {
 	var before checkout.Session
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	var moved bool
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		var err error
-		before, err = session(ctx, tx, id, true)
-		if err != nil {
-			return err
+		before, err = scanSession(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("session")
 		}
-		tag, err := tx.Exec(ctx, `UPDATE sessions
-			SET status = 'processing', attempts = attempts + 1, processing_since = $2
-			WHERE id = $1 AND ((status = 'open' AND expires_at > $2)
-			                OR (status = 'processing' AND processing_since < $3))`,
-			id, ts(now), ts(staleBefore))
-		if err != nil {
-			return wrap("begin attempt", err)
-		}
-		if tag.RowsAffected() == 1 {
-			return nil
-		}
-		switch before.Status {
-		case checkout.SessionPaid:
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
-		case checkout.SessionProcessing:
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "a payment for this checkout is already in progress"}
-		case checkout.SessionOpen, checkout.SessionExpired:
-			return &checkout.Error{Code: checkout.EEXPIRED, Message: "this checkout has expired"}
-		}
-		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout cannot take a payment"}
+		return err
 	})
-	if err != nil {
+	b.Queue(`UPDATE sessions
+		SET status = 'processing', attempts = attempts + 1, processing_since = $2
+		WHERE id = $1 AND ((status = 'open' AND expires_at > $2)
+		                OR (status = 'processing' AND processing_since < $3))`,
+		id, ts(now), ts(staleBefore)).Exec(func(tag pgconn.CommandTag) error {
+		moved = tag.RowsAffected() == 1
+		return nil
+	})
+	if err := db.inTxFrom(ctx, "begin attempt", b, func(pgx.Tx) error { return nil }); err != nil {
 		return checkout.Session{}, err
 	}
-	return before, nil
+	if moved {
+		return before, nil
+	}
+	return checkout.Session{}, checkout.AttemptRefused(before.Status)
 }
 
 // FinishAttempt records the attempt's outcome. With a payment, the payment is
@@ -63,6 +62,10 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 // by its successor, so it may neither pay the session nor reopen it. Paying
 // is ECONFLICT otherwise; ENOTFOUND when the session does not exist.
 //
+// Three round trips: the BEGIN with the session's lock and read, the
+// attempt, the end of its lockout reservation and the events; then the
+// deliveries and the payment or the reopening; then the COMMIT.
+//
 // When the COMMIT of a payment fails, the server may have committed it all
 // the same (the connection broke after the commit). FinishAttempt then reads
 // the payment back and reports success if it is there, since the caller
@@ -72,80 +75,76 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	if p != nil && p.SessionID != a.SessionID {
 		return fmt.Errorf("postgres: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := releaseSlot(ctx, tx, a.IdempotencyKey()); err != nil {
-			return err
-		}
-		var status string
-		var attempts int
-		err := tx.QueryRow(ctx, `SELECT status, attempts FROM sessions WHERE id = $1 FOR UPDATE`, a.SessionID).
-			Scan(&status, &attempts)
+	verdict, score, reasons, platform, err := riskColumns(a.Risk)
+	if err != nil {
+		return err
+	}
+	threeDS, err := threeDSColumn(a.ThreeDS)
+	if err != nil {
+		return err
+	}
+	var status string
+	var attempts int
+	first := &pgx.Batch{}
+	first.Queue(`SELECT status, attempts FROM sessions WHERE id = $1 FOR UPDATE`, a.SessionID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&status, &attempts)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("session")
 		}
-		if err != nil {
-			return wrap("finish attempt", err)
-		}
-		verdict, score, reasons, platform, err := riskColumns(a.Risk)
-		if err != nil {
-			return err
-		}
-		threeDS, err := threeDSColumn(a.ThreeDS)
-		if err != nil {
-			return err
-		}
-		// The last outcome wins: an approved attempt that could not be
-		// recorded is recorded again as reversed.
-		_, err = tx.Exec(ctx, `INSERT INTO attempts
-			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
-			 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-			ON CONFLICT (session_id, n) DO UPDATE SET
-				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
-				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
-				fingerprint = excluded.fingerprint, brand = excluded.brand,
-				last4 = excluded.last4, created_at = excluded.created_at,
-				risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
-				risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
-				three_ds = excluded.three_ds`,
-			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-			string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, platform, threeDS)
-		if err != nil {
-			return wrap("record attempt", err)
-		}
-		// The events commit with whatever this transaction commits.
-		if err := enqueueEvents(ctx, tx, events); err != nil {
-			return err
-		}
+		return err
+	})
+	queueReleaseSlot(first, a.IdempotencyKey())
+	// The last outcome wins: an approved attempt that could not be
+	// recorded is recorded again as reversed.
+	first.Queue(`INSERT INTO attempts
+		(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
+		 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (session_id, n) DO UPDATE SET
+			outcome = excluded.outcome, decline_reason = excluded.decline_reason,
+			cvc_check = excluded.cvc_check, card_token = excluded.card_token,
+			fingerprint = excluded.fingerprint, brand = excluded.brand,
+			last4 = excluded.last4, created_at = excluded.created_at,
+			risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
+			risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
+			three_ds = excluded.three_ds`,
+		a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
+		string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, platform, threeDS)
+	// The events commit with whatever this transaction commits.
+	outbox := newOutbox(events)
+	outbox.queueEvents(first)
 
+	err = db.inTxFrom(ctx, "finish attempt", first, func(tx pgx.Tx) error {
+		then := &pgx.Batch{}
+		outbox.queueDeliveries(then)
 		holds := status == string(checkout.SessionProcessing) && attempts == a.N
-		if p == nil {
-			if holds {
-				if _, err := tx.Exec(ctx, `UPDATE sessions SET status = 'open', processing_since = NULL
-					WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N); err != nil {
-					return wrap("reopen session", err)
-				}
-			}
-			return nil
-		}
 		switch {
+		case p == nil && holds:
+			then.Queue(`UPDATE sessions SET status = 'open', processing_since = NULL
+				WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N)
+		case p == nil:
 		case status == string(checkout.SessionPaid):
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
 		case !holds:
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this attempt no longer holds the checkout"}
+		default:
+			if err := queuePayment(then, *p); err != nil {
+				return err
+			}
+			then.Queue(`UPDATE sessions SET status = 'paid', payment_id = $1, processing_since = NULL
+				WHERE id = $2 AND status = 'processing' AND attempts = $3`, p.ID, a.SessionID, a.N).
+				Exec(func(tag pgconn.CommandTag) error {
+					if tag.RowsAffected() != 1 {
+						// Cannot happen while the transaction holds the row
+						// lock; refuse rather than commit a payment without a
+						// paid session.
+						return errors.New("postgres: mark session paid: session changed under the row lock")
+					}
+					return nil
+				})
 		}
-		if err := insertPayment(ctx, tx, *p); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE sessions SET status = 'paid', payment_id = $1, processing_since = NULL
-			WHERE id = $2 AND status = 'processing' AND attempts = $3`, p.ID, a.SessionID, a.N)
-		if err != nil {
-			return wrap("mark session paid", err)
-		}
-		if tag.RowsAffected() != 1 {
-			// Cannot happen while the transaction holds the row lock;
-			// refuse rather than commit a payment without a paid session.
-			return errors.New("postgres: mark session paid: session changed under the row lock")
+		if err := tx.SendBatch(ctx, then).Close(); err != nil {
+			return paymentError(batchError("finish attempt", err))
 		}
 		return nil
 	})

@@ -94,7 +94,7 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 			c.LiabilityShift, cb.PlatformVerdict); err != nil {
 			return wrap("store chargeback", err)
 		}
-		_, err = enqueueEvent(ctx, tx, e)
+		_, err = enqueueEvents(ctx, tx, e)
 		return err
 	})
 	if err != nil {

@@ -108,14 +108,16 @@ func (db *DB) FailSlot(ctx context.Context, s risk.LockoutSlot, lockUntil time.T
 
 // ReleaseSlot deletes a reservation.
 func (db *DB) ReleaseSlot(ctx context.Context, id string) error {
-	return releaseSlot(ctx, db.pool, id)
-}
-
-// releaseSlot deletes reservation id (never a failure) through q: the pool,
-// or FinishAttempt's transaction ending its attempt's.
-func releaseSlot(ctx context.Context, q querier, id string) error {
-	if _, err := q.Exec(ctx, `DELETE FROM lockout_slots WHERE id = $1 AND NOT failed`, id); err != nil {
+	b := &pgx.Batch{}
+	queueReleaseSlot(b, id)
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
 		return wrap("release lockout slot", err)
 	}
 	return nil
+}
+
+// queueReleaseSlot queues the deletion of reservation id (never a
+// failure): ReleaseSlot's, or FinishAttempt's ending its attempt's.
+func queueReleaseSlot(b *pgx.Batch, id string) {
+	b.Queue(`DELETE FROM lockout_slots WHERE id = $1 AND NOT failed`, id)
 }

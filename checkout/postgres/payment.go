@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,8 +14,9 @@ const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
 	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
-// insertPayment stores p; FinishAttempt calls it inside its transaction.
-func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
+// queuePayment queues p's insert; FinishAttempt sends it inside its
+// transaction, and reads its errors through paymentError.
+func queuePayment(b *pgx.Batch, p checkout.Payment) error {
 	verdict, score, reasons, platform, err := riskColumns(p.Risk)
 	if err != nil {
 		return err
@@ -23,18 +25,22 @@ func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
+	b.Queue(`INSERT INTO payments (`+paymentColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
 		ts(p.CreatedAt), verdict, score, reasons, platform, threeDS)
-	if code, _ := pgCode(err); code == uniqueViolation {
-		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
-	}
-	if err != nil {
-		return wrap("store payment", err)
-	}
 	return nil
+}
+
+// paymentError is ECONFLICT for an error of a batch with queuePayment in it
+// that a payment's unique key refused (its id, or a second payment of the
+// session); any other error is itself.
+func paymentError(err error) error {
+	if code, constraint := pgCode(err); code == uniqueViolation && strings.HasPrefix(constraint, "payments_") {
+		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment", Err: err}
+	}
+	return err
 }
 
 // Payment returns one payment; ENOTFOUND when missing.
@@ -78,7 +84,8 @@ func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events 
 		if err != nil {
 			return err
 		}
-		return enqueueEvents(ctx, tx, events)
+		_, err = enqueueEvents(ctx, tx, events...)
+		return err
 	})
 	if checkout.ErrorCode(err) != checkout.ENOTFOUND {
 		return p, err

@@ -532,6 +532,9 @@ func TestPoolLimitFromDSN(t *testing.T) {
 	if got := db.pool.Config().MaxConns; got != 3 {
 		t.Fatalf("MaxConns = %d; want 3 from pool_max_conns", got)
 	}
+	if got := mustOpen(t, dsn).pool.Config().MaxConns; got != DefaultMaxConns {
+		t.Fatalf("MaxConns = %d without pool_max_conns; want DefaultMaxConns (%d)", got, DefaultMaxConns)
+	}
 }
 
 func TestOpenErrors(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/webhook"
@@ -124,64 +125,98 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 	var n int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		n, err = enqueueEvent(ctx, tx, e)
+		n, err = enqueueEvents(ctx, tx, e)
 		return err
 	})
 	return n, err
 }
 
 // enqueueEvents stores events and their deliveries in tx: the outbox
-// written with the change the events describe.
-func enqueueEvents(ctx context.Context, tx pgx.Tx, events []checkout.WebhookEvent) error {
-	for _, e := range events {
-		if _, err := enqueueEvent(ctx, tx, e); err != nil {
-			return err
-		}
+// written with the change the events describe. It returns how many
+// deliveries were made.
+func enqueueEvents(ctx context.Context, tx pgx.Tx, events ...checkout.WebhookEvent) (int, error) {
+	o := newOutbox(events)
+	b := &pgx.Batch{}
+	o.queueEvents(b)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, outboxError(err)
 	}
-	return nil
+	b = &pgx.Batch{}
+	n := o.queueDeliveries(b)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, outboxError(err)
+	}
+	return n, nil
 }
 
-// enqueueEvent is EnqueueWebhookEvent inside the caller's transaction, so
-// that a chargeback and its event commit together. Delivery ids are made
-// here rather than in SQL so that they look like every other id.
-func enqueueEvent(ctx context.Context, tx pgx.Tx, e checkout.WebhookEvent) (int, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt))
+// outbox stores a transaction's webhook events in two batches, so that a
+// caller pipelining its own statements adds no round trips of its own: the
+// events with their subscribers' endpoints (queueEvents), then the
+// deliveries (queueDeliveries), whose ids are made here rather than in SQL
+// so that they look like every other id.
+type outbox struct {
+	events    []checkout.WebhookEvent
+	fresh     []bool     // the event was not stored before: it gets deliveries
+	endpoints [][]string // each event's subscribed live endpoints
+}
+
+func newOutbox(events []checkout.WebhookEvent) *outbox {
+	return &outbox{events: events, fresh: make([]bool, len(events)), endpoints: make([][]string, len(events))}
+}
+
+// queueEvents queues each event's insert (an event id already stored adds
+// nothing) and the read of its subscribers.
+func (o *outbox) queueEvents(b *pgx.Batch) {
+	for i, e := range o.events {
+		b.Queue(`INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt)).
+			Exec(func(tag pgconn.CommandTag) error {
+				o.fresh[i] = tag.RowsAffected() == 1
+				return nil
+			})
+		b.Queue(`SELECT e.id FROM webhook_endpoints e
+			JOIN webhook_subscriptions s ON s.endpoint_id = e.id
+			WHERE e.merchant_id = $1 AND e.deleted_at IS NULL AND s.event_type = $2
+			ORDER BY e.id`, e.MerchantID, e.Type).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				o.endpoints[i], err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+	}
+}
+
+// outboxError is an error of queueEvents' or queueDeliveries' statements
+// as the store reports it.
+func outboxError(err error) error {
 	if code, _ := pgCode(err); code == foreignKeyViolation {
-		return 0, notFound("merchant")
+		return notFound("merchant")
 	}
-	if err != nil {
-		return 0, wrap("store webhook event", err)
+	return wrap("store webhook event", err)
+}
+
+// queueDeliveries queues one due delivery per subscribed endpoint of each
+// event queueEvents stored afresh, once that batch ran, and returns how
+// many.
+func (o *outbox) queueDeliveries(b *pgx.Batch) int {
+	n := 0
+	for i, e := range o.events {
+		endpoints := o.endpoints[i]
+		if !o.fresh[i] || len(endpoints) == 0 {
+			continue
+		}
+		ids := make([]string, len(endpoints))
+		for j := range ids {
+			ids[j] = checkout.NewID("whd")
+		}
+		b.Queue(`INSERT INTO webhook_deliveries
+			(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
+			SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', $6, $6
+			FROM unnest($1::text[], $2::text[]) AS d (id, endpoint_id)`,
+			ids, endpoints, e.ID, e.MerchantID, e.Type, ts(e.CreatedAt))
+		n += len(endpoints)
 	}
-	if tag.RowsAffected() == 0 {
-		return 0, nil // already enqueued: its deliveries exist
-	}
-	rows, err := tx.Query(ctx, `SELECT e.id FROM webhook_endpoints e
-		JOIN webhook_subscriptions s ON s.endpoint_id = e.id
-		WHERE e.merchant_id = $1 AND e.deleted_at IS NULL AND s.event_type = $2
-		ORDER BY e.id`, e.MerchantID, e.Type)
-	if err != nil {
-		return 0, wrap("webhook subscribers", err)
-	}
-	endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, wrap("webhook subscribers", err)
-	}
-	if len(endpoints) == 0 {
-		return 0, nil
-	}
-	ids := make([]string, len(endpoints))
-	for i := range ids {
-		ids[i] = checkout.NewID("whd")
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries
-		(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
-		SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', $6, $6
-		FROM unnest($1::text[], $2::text[]) AS d (id, endpoint_id)`,
-		ids, endpoints, e.ID, e.MerchantID, e.Type, ts(e.CreatedAt)); err != nil {
-		return 0, wrap("store webhook deliveries", err)
-	}
-	return len(endpoints), nil
+	return n
 }
 
 // WebhookDeliveries reads the merchant's delivery log, newest first, each

@@ -40,15 +40,7 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 		if n == 1 {
 			return nil
 		}
-		switch before.Status {
-		case checkout.SessionPaid:
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
-		case checkout.SessionProcessing:
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "a payment for this checkout is already in progress"}
-		case checkout.SessionOpen, checkout.SessionExpired:
-			return &checkout.Error{Code: checkout.EEXPIRED, Message: "this checkout has expired"}
-		}
-		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout cannot take a payment"}
+		return checkout.AttemptRefused(before.Status)
 	})
 	if err != nil {
 		return checkout.Session{}, err
