@@ -330,15 +330,7 @@ type Checkout struct {
 // OpenCheckout loads a session for the shopper's page. The session id is the
 // shopper's capability: it is random and unguessable.
 func (s *Service) OpenCheckout(ctx context.Context, id string) (Checkout, error) {
-	sess, err := s.Store.Session(ctx, id)
-	if err != nil {
-		return Checkout{}, err
-	}
-	m, err := s.Store.Merchant(ctx, sess.MerchantID)
-	if err != nil {
-		return Checkout{}, err
-	}
-	return Checkout{Session: sess, Merchant: m}, nil
+	return s.Store.Checkout(ctx, id)
 }
 
 // PayRequest is one card submission from the shopper's page.

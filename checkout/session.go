@@ -254,6 +254,10 @@ type SessionStore interface {
 	CreateSessionIdempotent(ctx context.Context, s Session, key string, requestHash []byte) (stored Session, created bool, err error)
 	// Session returns a session; ENOTFOUND when missing.
 	Session(ctx context.Context, id string) (Session, error)
+	// Checkout returns a session with its merchant, in one read (the page
+	// and every submission need both); ENOTFOUND when the session is
+	// missing.
+	Checkout(ctx context.Context, sessionID string) (Checkout, error)
 	// BeginAttempt moves an open, unexpired session (or one stuck in processing
 	// since before staleBefore) to processing and counts the attempt. It returns
 	// the session as it was before the change; ECONFLICT when another attempt

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 // BeginAttempt moves an open, unexpired session (or one stuck in processing
@@ -29,9 +30,9 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 	var before checkout.Session
 	var moved bool
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+	b.Queue(`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		var err error
-		before, err = scanSession(row)
+		before, err = sqlstore.ScanSession(row)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("session")
 		}
@@ -75,11 +76,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	if p != nil && p.SessionID != a.SessionID {
 		return fmt.Errorf("postgres: finish attempt: payment of session %s for an attempt on %s", p.SessionID, a.SessionID)
 	}
-	verdict, score, reasons, platform, err := riskColumns(a.Risk)
-	if err != nil {
-		return err
-	}
-	threeDS, err := threeDSColumn(a.ThreeDS)
+	values, err := sqlstore.AttemptValues(a, ts(a.CreatedAt))
 	if err != nil {
 		return err
 	}
@@ -94,22 +91,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		return err
 	})
 	queueReleaseSlot(first, a.IdempotencyKey())
-	// The last outcome wins: an approved attempt that could not be
-	// recorded is recorded again as reversed.
-	first.Queue(`INSERT INTO attempts
-		(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
-		 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		ON CONFLICT (session_id, n) DO UPDATE SET
-			outcome = excluded.outcome, decline_reason = excluded.decline_reason,
-			cvc_check = excluded.cvc_check, card_token = excluded.card_token,
-			fingerprint = excluded.fingerprint, brand = excluded.brand,
-			last4 = excluded.last4, created_at = excluded.created_at,
-			risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
-			risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
-			three_ds = excluded.three_ds`,
-		a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-		string(a.Brand), a.Last4, ts(a.CreatedAt), verdict, score, reasons, platform, threeDS)
+	first.Queue(sqlstore.UpsertAttempt, values...)
 	// The events commit with whatever this transaction commits.
 	outbox := newOutbox(events)
 	outbox.queueEvents(first)
@@ -171,32 +153,13 @@ func (db *DB) paymentStored(ctx context.Context, p checkout.Payment) bool {
 
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
-	rows, err := db.pool.Query(ctx, `SELECT session_id, n, outcome, decline_reason, cvc_check, card_token,
-		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, risk_platform, three_ds
-		FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
 	if err != nil {
 		return nil, wrap("attempts", err)
 	}
 	defer rows.Close()
-	var out []checkout.Attempt
-	for rows.Next() {
-		var a checkout.Attempt
-		var risk riskDest
-		var threeDS []byte
-		if err := rows.Scan(&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
-			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, utcTime{&a.CreatedAt},
-			&risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS); err != nil {
-			return nil, wrap("attempts", err)
-		}
-		if a.Risk, err = risk.decision(); err != nil {
-			return nil, err
-		}
-		if a.ThreeDS, err = threeDSView(threeDS); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.ScanAttempts(rows)
+	if err != nil {
 		return nil, wrap("attempts", err)
 	}
 	return out, nil

@@ -2,13 +2,12 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var _ checkout.AuthenticationStore = (*DB)(nil)
@@ -39,7 +38,7 @@ func (db *DB) Authentication(ctx context.Context, id string) (checkout.Authentic
 	var a checkout.Authentication
 	err := db.pool.QueryRow(ctx, `SELECT `+authenticationColumns+` FROM authentications WHERE id = $1`, id).Scan(
 		&a.ID, &a.SessionID, &a.MerchantID, &a.Fingerprint, (*string)(&a.Brand), &a.ACSTransID, &a.ChallengeRequested,
-		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, utcTime{&a.CreatedAt}, utcTime{&a.ExpiresAt})
+		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, sqlstore.TimeDest(&a.CreatedAt), sqlstore.TimeDest(&a.ExpiresAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Authentication{}, notFound("authentication")
 	}
@@ -76,29 +75,4 @@ func (db *DB) UpdateAuthentication(ctx context.Context, a checkout.Authenticatio
 		return notFound("authentication")
 	}
 	return &checkout.Error{Code: checkout.ECONFLICT, Message: "the authentication has changed"}
-}
-
-// threeDSColumn is an authentication's view as the attempts and payments
-// column holds it: jsonb, NULL for none.
-func threeDSColumn(t *checkout.ThreeDS) ([]byte, error) {
-	if t == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: encode 3-D Secure: %w", err)
-	}
-	return b, nil
-}
-
-// threeDSView decodes the three_ds column; nil for NULL.
-func threeDSView(b []byte) (*checkout.ThreeDS, error) {
-	if b == nil {
-		return nil, nil
-	}
-	var t checkout.ThreeDS
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("postgres: 3-D Secure: %w", err)
-	}
-	return &t, nil
 }

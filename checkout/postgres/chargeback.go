@@ -7,24 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var (
 	_ checkout.ChargebackStore = (*DB)(nil)
 	_ checkout.GuaranteeStore  = (*DB)(nil)
 )
-
-const chargebackColumns = `id, merchant_id, payment_id, amount, currency, reason_code, reason, risk_verdict,
-	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift,
-	platform_verdict`
-
-func scanChargeback(row pgx.Row) (checkout.Chargeback, error) {
-	var c checkout.Chargeback
-	err := row.Scan(&c.ID, &c.MerchantID, &c.PaymentID, &c.Amount, &c.Currency, &c.ReasonCode, &c.Reason, &c.RiskVerdict,
-		utcTime{&c.OccurredAt}, utcTime{&c.CreatedAt}, &c.Coverage.Year, &c.Coverage.Covered, &c.Coverage.CoveredAmount,
-		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift, &c.PlatformVerdict)
-	return c, err
-}
 
 // CreateChargeback reads the basis, lets decide judge it, and stores the
 // chargeback with its event and deliveries, in one transaction.
@@ -86,12 +75,8 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		if cb, e, err = decide(b); err != nil {
 			return err
 		}
-		c := cb.Coverage
-		if _, err := tx.Exec(ctx, `INSERT INTO chargebacks (`+chargebackColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-			cb.ID, cb.MerchantID, cb.PaymentID, cb.Amount, cb.Currency, cb.ReasonCode, cb.Reason, cb.RiskVerdict,
-			ts(cb.OccurredAt), ts(cb.CreatedAt), c.Year, c.Covered, c.CoveredAmount, c.Currency, c.Reason,
-			c.LiabilityShift, cb.PlatformVerdict); err != nil {
+		if _, err := tx.Exec(ctx, sqlstore.InsertChargeback,
+			sqlstore.ChargebackValues(cb, ts(cb.OccurredAt), ts(cb.CreatedAt))...); err != nil {
 			return wrap("store chargeback", err)
 		}
 		_, err = enqueueEvents(ctx, tx, e)
@@ -113,7 +98,7 @@ func guarantee(ctx context.Context, q querier, merchantID string, lock bool) (ch
 	var g checkout.Guarantee
 	var yearlyCap *int64
 	var currency *string
-	err := q.QueryRow(ctx, query, merchantID).Scan(&yearlyCap, &currency, utcTime{&g.UpdatedAt})
+	err := q.QueryRow(ctx, query, merchantID).Scan(&yearlyCap, &currency, sqlstore.TimeDest(&g.UpdatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Guarantee{}, nil
 	}
@@ -167,7 +152,7 @@ func coveredSum(ctx context.Context, q querier, merchantID string, year int, shi
 // Chargeback returns one of the merchant's chargebacks; ENOTFOUND when
 // missing or another merchant's.
 func (db *DB) Chargeback(ctx context.Context, merchantID, id string) (checkout.Chargeback, error) {
-	c, err := scanChargeback(db.pool.QueryRow(ctx, `SELECT `+chargebackColumns+` FROM chargebacks
+	c, err := sqlstore.ScanChargeback(db.pool.QueryRow(ctx, `SELECT `+sqlstore.ChargebackColumns+` FROM chargebacks
 		WHERE id = $1 AND merchant_id = $2`, id, merchantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Chargeback{}, notFound("chargeback")
@@ -180,13 +165,13 @@ func (db *DB) Chargeback(ctx context.Context, merchantID, id string) (checkout.C
 
 // Chargebacks lists the merchant's chargebacks, newest first.
 func (db *DB) Chargebacks(ctx context.Context, merchantID string, f checkout.ChargebackFilter) ([]checkout.Chargeback, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+chargebackColumns+` FROM chargebacks
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.ChargebackColumns+` FROM chargebacks
 		WHERE merchant_id = $1 AND ($2 = '' OR payment_id = $2) AND ($3 = 0 OR guarantee_year = $3)
 		ORDER BY created_at DESC, id DESC LIMIT $4`, merchantID, f.PaymentID, f.Year, f.Limit)
 	if err != nil {
 		return nil, wrap("chargebacks", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkout.Chargeback, error) { return scanChargeback(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkout.Chargeback, error) { return sqlstore.ScanChargeback(row) })
 	if err != nil {
 		return nil, wrap("chargebacks", err)
 	}

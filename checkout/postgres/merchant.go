@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 // CreateMerchant stores a new merchant and its origins in one transaction;
@@ -53,27 +54,13 @@ func (db *DB) Merchant(ctx context.Context, id string) (checkout.Merchant, error
 // MerchantByAPIKeyHash runs on every API request). Origins are written with
 // the merchant in one transaction and never change.
 func (db *DB) merchant(ctx context.Context, where string, arg any) (checkout.Merchant, error) {
-	rows, err := db.pool.Query(ctx, `SELECT m.id, m.name, m.api_key_hash, m.created_at, o.scheme, o.host, o.port
-		FROM merchants m LEFT JOIN merchant_origins o ON o.merchant_id = m.id
-		WHERE `+where+` ORDER BY o.position`, arg)
+	rows, err := db.pool.Query(ctx, sqlstore.MerchantQuery(where), arg)
 	if err != nil {
 		return checkout.Merchant{}, wrap("merchant", err)
 	}
 	defer rows.Close()
-	var m checkout.Merchant
-	found := false
-	for rows.Next() {
-		var scheme, host *string
-		var port *int
-		if err := rows.Scan(&m.ID, &m.Name, &m.APIKeyHash, utcTime{&m.CreatedAt}, &scheme, &host, &port); err != nil {
-			return checkout.Merchant{}, wrap("merchant", err)
-		}
-		found = true
-		if scheme != nil {
-			m.Origins = append(m.Origins, checkout.Origin{Scheme: *scheme, Host: *host, Port: *port})
-		}
-	}
-	if err := rows.Err(); err != nil {
+	m, found, err := sqlstore.ScanMerchant(rows)
+	if err != nil {
 		return checkout.Merchant{}, wrap("merchant", err)
 	}
 	if !found {

@@ -8,28 +8,17 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
-
-const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
-	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // queuePayment queues p's insert; FinishAttempt sends it inside its
 // transaction, and reads its errors through paymentError.
 func queuePayment(b *pgx.Batch, p checkout.Payment) error {
-	verdict, score, reasons, platform, err := riskColumns(p.Risk)
+	values, err := sqlstore.PaymentValues(p, ts(p.CreatedAt))
 	if err != nil {
 		return err
 	}
-	threeDS, err := threeDSColumn(p.ThreeDS)
-	if err != nil {
-		return err
-	}
-	b.Queue(`INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
-		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		ts(p.CreatedAt), verdict, score, reasons, platform, threeDS)
+	b.Queue(sqlstore.InsertPayment, values...)
 	return nil
 }
 
@@ -45,28 +34,17 @@ func paymentError(err error) error {
 
 // Payment returns one payment; ENOTFOUND when missing.
 func (db *DB) Payment(ctx context.Context, id string) (checkout.Payment, error) {
-	return scanPayment(db.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
+	return scanPayment(db.pool.QueryRow(ctx, `SELECT `+sqlstore.PaymentColumns+` FROM payments WHERE id = $1`, id))
 }
 
+// scanPayment reads a row of sqlstore.PaymentColumns; ENOTFOUND for none.
 func scanPayment(row pgx.Row) (checkout.Payment, error) {
-	var p checkout.Payment
-	var risk riskDest
-	var threeDS []byte
-	err := row.Scan(
-		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
-		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		utcTime{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS)
+	p, err := sqlstore.ScanPayment(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}
 	if err != nil {
 		return checkout.Payment{}, wrap("payment", err)
-	}
-	if p.Risk, err = risk.decision(); err != nil {
-		return checkout.Payment{}, err
-	}
-	if p.ThreeDS, err = threeDSView(threeDS); err != nil {
-		return checkout.Payment{}, err
 	}
 	return p, nil
 }
@@ -80,7 +58,7 @@ func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events 
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		p, err = scanPayment(tx.QueryRow(ctx, `UPDATE payments SET status = $3 WHERE id = $1 AND status = $2
-			RETURNING `+paymentColumns, id, from, to))
+			RETURNING `+sqlstore.PaymentColumns, id, from, to))
 		if err != nil {
 			return err
 		}

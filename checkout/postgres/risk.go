@@ -2,15 +2,14 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var (
@@ -20,62 +19,6 @@ var (
 	_ risk.ListStore     = (*DB)(nil)
 	_ risk.AuditLog      = (*DB)(nil)
 )
-
-// riskColumns are a decision as the payments and attempts columns hold it;
-// all NULL for none. platform is the platform's verdict as JSON.
-func riskColumns(d *checkout.RiskDecision) (verdict *string, score *int, reasons, platform []byte, err error) {
-	if d == nil {
-		return nil, nil, nil, nil, nil
-	}
-	if reasons, err = json.Marshal(nonNilReasons(d.Reasons)); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("postgres: encode risk reasons: %w", err)
-	}
-	if d.Platform != nil {
-		if platform, err = json.Marshal(d.Platform); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("postgres: encode platform verdict: %w", err)
-		}
-	}
-	v, s := string(d.Verdict), d.Score
-	return &v, &s, reasons, platform, nil
-}
-
-func nonNilReasons(rs []checkout.RiskReason) []checkout.RiskReason {
-	if rs == nil {
-		return []checkout.RiskReason{}
-	}
-	return rs
-}
-
-// riskDest scans the decision columns.
-type riskDest struct {
-	verdict  *string
-	score    *int
-	reasons  []byte
-	platform []byte
-}
-
-func (r riskDest) decision() (*checkout.RiskDecision, error) {
-	if r.verdict == nil {
-		return nil, nil
-	}
-	d := &checkout.RiskDecision{Verdict: checkout.Verdict(*r.verdict), Reasons: []checkout.RiskReason{}}
-	if r.score != nil {
-		d.Score = *r.score
-	}
-	if r.reasons != nil {
-		if err := json.Unmarshal(r.reasons, &d.Reasons); err != nil {
-			return nil, fmt.Errorf("postgres: risk reasons: %w", err)
-		}
-	}
-	d.Reasons = nonNilReasons(d.Reasons)
-	if r.platform != nil {
-		d.Platform = &checkout.PlatformDecision{}
-		if err := json.Unmarshal(r.platform, d.Platform); err != nil {
-			return nil, fmt.Errorf("postgres: platform verdict: %w", err)
-		}
-	}
-	return d, nil
-}
 
 // scanCounts reads countStatement's answer for want queries, and closes rows.
 func scanCounts(rows pgx.Rows, want int) ([]int, error) {
@@ -192,7 +135,7 @@ func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.List
 	var out []risk.ListEntry
 	for rows.Next() {
 		var e risk.ListEntry
-		if err := rows.Scan((*string)(&e.Kind), &e.Value, utcTime{&e.CreatedAt}); err != nil {
+		if err := rows.Scan((*string)(&e.Kind), &e.Value, sqlstore.TimeDest(&e.CreatedAt)); err != nil {
 			return nil, wrap("list entries", err)
 		}
 		out = append(out, e)
@@ -215,7 +158,7 @@ func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEn
 		}
 		if tag.RowsAffected() == 0 {
 			err := tx.QueryRow(ctx, `SELECT created_at FROM risk_lists WHERE merchant_id = $1 AND kind = $2 AND value = $3`,
-				merchantID, string(e.Kind), e.Value).Scan(utcTime{&stored.CreatedAt})
+				merchantID, string(e.Kind), e.Value).Scan(sqlstore.TimeDest(&stored.CreatedAt))
 			if err != nil {
 				return wrap("add list entry", err)
 			}
@@ -279,7 +222,7 @@ func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit
 	for rows.Next() {
 		var a risk.AuditEntry
 		var before, after []byte
-		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, utcTime{&a.At}); err != nil {
+		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, sqlstore.TimeDest(&a.At)); err != nil {
 			return nil, wrap("audit entries", err)
 		}
 		a.Before, a.After = before, after

@@ -10,11 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
-
-const sessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
-	result_delivery, customer_email, shipping, status, attempts, payment_id,
-	created_at, expires_at, processing_since`
 
 // idempotencyPruneBatch bounds how many expired idempotency keys one
 // CreateSessionIdempotent deletes: enough to keep up with the keys being
@@ -42,9 +39,9 @@ func insertSession(ctx context.Context, q querier, s checkout.Session) (checkout
 	if s.PaymentID != "" {
 		paymentID = &s.PaymentID
 	}
-	stored, err := scanSession(q.QueryRow(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	stored, err := sqlstore.ScanSession(q.QueryRow(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		RETURNING `+sessionColumns,
+		RETURNING `+sqlstore.SessionColumns,
 		s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
 		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
 		ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.ProcessingSince)))
@@ -129,41 +126,35 @@ func (db *DB) Session(ctx context.Context, id string) (checkout.Session, error) 
 
 // session reads a session; forUpdate locks its row until the transaction
 // ends, and answers the row as last committed.
+// Checkout reads a session, its merchant and the merchant's origins in one
+// query (sqlstore.CheckoutQuery).
+func (db *DB) Checkout(ctx context.Context, sessionID string) (checkout.Checkout, error) {
+	rows, err := db.pool.Query(ctx, sqlstore.CheckoutQuery, sessionID)
+	if err != nil {
+		return checkout.Checkout{}, wrap("checkout", err)
+	}
+	defer rows.Close()
+	co, found, err := sqlstore.ScanCheckout(rows)
+	if err != nil {
+		return checkout.Checkout{}, wrap("checkout", err)
+	}
+	if !found {
+		return checkout.Checkout{}, notFound("session")
+	}
+	return co, nil
+}
+
 func session(ctx context.Context, q querier, id string, forUpdate bool) (checkout.Session, error) {
-	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
+	query := `SELECT ` + sqlstore.SessionColumns + ` FROM sessions WHERE id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
-	s, err := scanSession(q.QueryRow(ctx, query, id))
+	s, err := sqlstore.ScanSession(q.QueryRow(ctx, query, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Session{}, notFound("session")
 	}
 	if err != nil {
 		return checkout.Session{}, wrap("session", err)
-	}
-	return s, nil
-}
-
-func scanSession(row pgx.Row) (checkout.Session, error) {
-	var (
-		s         checkout.Session
-		shipping  []byte
-		paymentID *string
-	)
-	err := row.Scan(&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
-		&s.ResultDelivery, &s.CustomerEmail, &shipping, (*string)(&s.Status), &s.Attempts, &paymentID,
-		utcTime{&s.CreatedAt}, utcTime{&s.ExpiresAt}, utcTime{&s.ProcessingSince})
-	if err != nil {
-		return checkout.Session{}, err
-	}
-	if shipping != nil {
-		s.Shipping = new(checkout.Address)
-		if err := json.Unmarshal(shipping, s.Shipping); err != nil {
-			return checkout.Session{}, fmt.Errorf("shipping address: %w", err)
-		}
-	}
-	if paymentID != nil {
-		s.PaymentID = *paymentID
 	}
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -30,7 +31,7 @@ func (db *DB) InsertDataKey(ctx context.Context, k vault.DataKey) error {
 func (db *DB) DataKey(ctx context.Context, id string) (vault.DataKey, error) {
 	var k vault.DataKey
 	err := db.pool.QueryRow(ctx, `SELECT id, wrapped, kek_id, created_at FROM data_keys WHERE id = $1`, id).
-		Scan(&k.ID, &k.Wrapped, &k.KEKID, utcTime{&k.CreatedAt})
+		Scan(&k.ID, &k.Wrapped, &k.KEKID, sqlstore.TimeDest(&k.CreatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return vault.DataKey{}, fmt.Errorf("postgres: data key: %w", vault.ErrNotFound)
 	}
@@ -56,7 +57,7 @@ func (db *DB) DataKeys(ctx context.Context, afterID string, limit int) ([]vault.
 	var out []vault.DataKey
 	for rows.Next() {
 		var k vault.DataKey
-		if err := rows.Scan(&k.ID, &k.Wrapped, &k.KEKID, utcTime{&k.CreatedAt}); err != nil {
+		if err := rows.Scan(&k.ID, &k.Wrapped, &k.KEKID, sqlstore.TimeDest(&k.CreatedAt)); err != nil {
 			return nil, wrap("data keys", err)
 		}
 		out = append(out, k)
@@ -114,7 +115,7 @@ func (db *DB) Card(ctx context.Context, token string) (vault.StoredCard, error) 
 	err := db.pool.QueryRow(ctx, `SELECT token, data_key_id, ciphertext, fingerprint, brand, bin, last4,
 		exp_month, exp_year, created_at FROM cards WHERE token = $1`, token).
 		Scan(&c.Token, &c.DataKeyID, &c.Ciphertext, &c.Fingerprint, &c.Brand, &c.BIN, &c.Last4,
-			&c.ExpMonth, &c.ExpYear, utcTime{&c.CreatedAt})
+			&c.ExpMonth, &c.ExpYear, sqlstore.TimeDest(&c.CreatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return vault.StoredCard{}, fmt.Errorf("postgres: card: %w", vault.ErrNotFound)
 	}
@@ -149,7 +150,7 @@ func (db *DB) Secrets(ctx context.Context, kind string) ([]vault.StoredSecret, e
 	for rows.Next() {
 		var s vault.StoredSecret
 		if err := rows.Scan(&s.ID, &s.Kind, &s.DataKeyID, &s.Ciphertext, &s.Public,
-			utcTime{&s.CreatedAt}, utcTime{&s.ActiveFrom}, utcTime{&s.RetiredAt}); err != nil {
+			sqlstore.TimeDest(&s.CreatedAt), sqlstore.TimeDest(&s.ActiveFrom), sqlstore.TimeDest(&s.RetiredAt)); err != nil {
 			return nil, wrap("secrets", err)
 		}
 		out = append(out, s)

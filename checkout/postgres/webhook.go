@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/checkout/webhook"
 )
 
@@ -71,7 +72,7 @@ func (db *DB) WebhookEndpoints(ctx context.Context, merchantID string) ([]checko
 	var out []checkout.WebhookEndpoint
 	for rows.Next() {
 		e := checkout.WebhookEndpoint{MerchantID: merchantID}
-		if err := rows.Scan(&e.ID, &e.URL, utcTime{&e.CreatedAt}, &e.Events); err != nil {
+		if err := rows.Scan(&e.ID, &e.URL, sqlstore.TimeDest(&e.CreatedAt), &e.Events); err != nil {
 			return nil, wrap("webhook endpoints", err)
 		}
 		e.Events = inTypeOrder(e.Events)
@@ -242,7 +243,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 	for rows.Next() {
 		var d checkout.Delivery
 		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.EndpointID, &d.URL, &d.Status,
-			utcTime{&d.NextAttemptAt}, utcTime{&d.CreatedAt}, utcTime{&d.CompletedAt}); err != nil {
+			sqlstore.TimeDest(&d.NextAttemptAt), sqlstore.TimeDest(&d.CreatedAt), sqlstore.TimeDest(&d.CompletedAt)); err != nil {
 			rows.Close()
 			return nil, wrap("webhook deliveries", err)
 		}
@@ -267,7 +268,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 		var id string
 		var a checkout.DeliveryAttempt
 		var latency int64
-		if err := rows.Scan(&id, &a.N, utcTime{&a.At}, &a.StatusCode, &latency, &a.Error); err != nil {
+		if err := rows.Scan(&id, &a.N, sqlstore.TimeDest(&a.At), &a.StatusCode, &latency, &a.Error); err != nil {
 			return nil, wrap("webhook attempts", err)
 		}
 		a.Latency = time.Duration(latency) * time.Microsecond
@@ -287,10 +288,14 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 // another dispatcher is claiming right now is skipped rather than claimed
 // twice. Its lease then keeps it from everyone until it ends. The claim's
 // token (one per call) is what its outcome must show to be recorded.
+//
+// One round trip, outside an explicit transaction: a claim whose answer
+// is lost (the connection broke) leaves its rows leased to nobody, and
+// they are claimed again when the lease ends, as a dead dispatcher's are.
+// Two more round trips per claim, for every payment's wake-up, would buy
+// only that minute.
 func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]checkout.WebhookJob, error) {
-	var jobs []checkout.WebhookJob
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH due AS (
+	rows, err := db.pool.Query(ctx, `WITH due AS (
 				SELECT id FROM webhook_deliveries
 				WHERE status = 'pending' AND next_attempt_at <= $1
 				  AND (locked_until IS NULL OR locked_until <= $1)
@@ -308,22 +313,17 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.T
 			JOIN webhook_endpoints e ON e.id = c.endpoint_id
 			JOIN webhook_events ev ON ev.id = c.event_id
 			ORDER BY c.next_attempt_at, c.id`, ts(now), ts(leaseUntil), limit, checkout.NewID("lease"))
-		if err != nil {
-			return wrap("claim webhook deliveries", err)
-		}
-		jobs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkout.WebhookJob, error) {
-			var j checkout.WebhookJob
-			err := row.Scan(&j.DeliveryID, &j.LeaseToken, &j.EventID, &j.EventType, &j.MerchantID, &j.EndpointID,
-				&j.URL, &j.Payload, &j.Attempts)
-			return j, err
-		})
-		if err != nil {
-			return wrap("claim webhook deliveries", err)
-		}
-		return nil
+	if err != nil {
+		return nil, wrap("claim webhook deliveries", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkout.WebhookJob, error) {
+		var j checkout.WebhookJob
+		err := row.Scan(&j.DeliveryID, &j.LeaseToken, &j.EventID, &j.EventType, &j.MerchantID, &j.EndpointID,
+			&j.URL, &j.Payload, &j.Attempts)
+		return j, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, wrap("claim webhook deliveries", err)
 	}
 	return jobs, nil
 }

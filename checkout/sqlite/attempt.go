@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 // BeginAttempt moves an open, unexpired session (or one stuck in processing
@@ -73,30 +74,11 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		if err != nil {
 			return fmt.Errorf("sqlite: finish attempt: %w", err)
 		}
-		verdict, score, reasons, platform, err := riskColumns(a.Risk)
+		values, err := sqlstore.AttemptValues(a, unixNanos(a.CreatedAt))
 		if err != nil {
 			return err
 		}
-		threeDS, err := threeDSColumn(a.ThreeDS)
-		if err != nil {
-			return err
-		}
-		// The last outcome wins: an approved attempt that could not be
-		// recorded is recorded again as reversed.
-		_, err = tx.ExecContext(ctx, `INSERT INTO attempts
-			(session_id, n, outcome, decline_reason, cvc_check, card_token, fingerprint, brand, last4, created_at,
-			 risk_verdict, risk_score, risk_reasons, risk_platform, three_ds)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (session_id, n) DO UPDATE SET
-				outcome = excluded.outcome, decline_reason = excluded.decline_reason,
-				cvc_check = excluded.cvc_check, card_token = excluded.card_token,
-				fingerprint = excluded.fingerprint, brand = excluded.brand,
-				last4 = excluded.last4, created_at = excluded.created_at,
-				risk_verdict = excluded.risk_verdict, risk_score = excluded.risk_score,
-				risk_reasons = excluded.risk_reasons, risk_platform = excluded.risk_platform,
-				three_ds = excluded.three_ds`,
-			a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-			string(a.Brand), a.Last4, unixNanos(a.CreatedAt), verdict, score, reasons, platform, threeDS)
+		_, err = tx.ExecContext(ctx, sqlstore.UpsertAttempt, values...)
 		if err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
 		}
@@ -140,32 +122,13 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT session_id, n, outcome, decline_reason, cvc_check, card_token,
-		fingerprint, brand, last4, created_at, risk_verdict, risk_score, risk_reasons, risk_platform, three_ds
-		FROM attempts WHERE session_id = ? ORDER BY n`, sessionID)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = ? ORDER BY n`, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []checkout.Attempt
-	for rows.Next() {
-		var a checkout.Attempt
-		var risk riskDest
-		var threeDS threeDSDest
-		if err := rows.Scan(&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
-			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, timeDest{&a.CreatedAt},
-			&risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS.s); err != nil {
-			return nil, fmt.Errorf("sqlite: attempts: %w", err)
-		}
-		if a.Risk, err = risk.decision(); err != nil {
-			return nil, err
-		}
-		if a.ThreeDS, err = threeDS.view(); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.ScanAttempts(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: attempts: %w", err)
 	}
 	return out, nil

@@ -3,11 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var _ checkout.AuthenticationStore = (*DB)(nil)
@@ -44,7 +44,7 @@ func authentication(ctx context.Context, q querier, id string) (checkout.Authent
 	var a checkout.Authentication
 	err := q.QueryRowContext(ctx, `SELECT `+authenticationColumns+` FROM authentications WHERE id = ?`, id).Scan(
 		&a.ID, &a.SessionID, &a.MerchantID, &a.Fingerprint, (*string)(&a.Brand), &a.ACSTransID, &a.ChallengeRequested,
-		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, timeDest{&a.CreatedAt}, timeDest{&a.ExpiresAt})
+		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, sqlstore.TimeDest(&a.CreatedAt), sqlstore.TimeDest(&a.ExpiresAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Authentication{}, notFound("authentication")
 	}
@@ -80,31 +80,4 @@ func (db *DB) UpdateAuthentication(ctx context.Context, a checkout.Authenticatio
 		}
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "the authentication has changed"}
 	})
-}
-
-// threeDSColumn is an authentication's view as the attempts and payments
-// column holds it: JSON, NULL for none.
-func threeDSColumn(t *checkout.ThreeDS) (any, error) {
-	if t == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: encode 3-D Secure: %w", err)
-	}
-	return string(b), nil
-}
-
-// threeDSDest scans the three_ds column.
-type threeDSDest struct{ s sql.NullString }
-
-func (d threeDSDest) view() (*checkout.ThreeDS, error) {
-	if !d.s.Valid {
-		return nil, nil
-	}
-	var t checkout.ThreeDS
-	if err := json.Unmarshal([]byte(d.s.String), &t); err != nil {
-		return nil, fmt.Errorf("sqlite: 3-D Secure: %w", err)
-	}
-	return &t, nil
 }

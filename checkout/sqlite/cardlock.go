@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var _ risk.CardLocks = (*DB)(nil)
@@ -31,7 +32,7 @@ func (db *DB) LockCard(ctx context.Context, fingerprint string, at, until time.T
 func (db *DB) CardLock(ctx context.Context, fingerprint string) (risk.CardLock, bool, error) {
 	l := risk.CardLock{Fingerprint: fingerprint}
 	err := db.r.QueryRowContext(ctx, `SELECT locked_at, locked_until, unlocked_at FROM card_locks WHERE fingerprint = ?`,
-		fingerprint).Scan(timeDest{&l.LockedAt}, timeDest{&l.LockedUntil}, timeDest{&l.UnlockedAt})
+		fingerprint).Scan(sqlstore.TimeDest(&l.LockedAt), sqlstore.TimeDest(&l.LockedUntil), sqlstore.TimeDest(&l.UnlockedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return risk.CardLock{}, false, nil
 	}
@@ -67,7 +68,7 @@ func (db *DB) LockedCards(ctx context.Context, at time.Time) ([]risk.CardLock, e
 	var out []risk.CardLock
 	for rows.Next() {
 		var l risk.CardLock
-		if err := rows.Scan(&l.Fingerprint, timeDest{&l.LockedAt}, timeDest{&l.LockedUntil}, timeDest{&l.UnlockedAt}); err != nil {
+		if err := rows.Scan(&l.Fingerprint, sqlstore.TimeDest(&l.LockedAt), sqlstore.TimeDest(&l.LockedUntil), sqlstore.TimeDest(&l.UnlockedAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: list card locks: %w", err)
 		}
 		out = append(out, l)

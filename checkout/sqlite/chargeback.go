@@ -7,24 +7,13 @@ import (
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var (
 	_ checkout.ChargebackStore = (*DB)(nil)
 	_ checkout.GuaranteeStore  = (*DB)(nil)
 )
-
-const chargebackColumns = `id, merchant_id, payment_id, amount, currency, reason_code, reason, risk_verdict,
-	occurred_at, created_at, guarantee_year, covered, covered_amount, coverage_currency, coverage_reason, liability_shift,
-	platform_verdict`
-
-func scanChargeback(row rowScanner) (checkout.Chargeback, error) {
-	var c checkout.Chargeback
-	err := row.Scan(&c.ID, &c.MerchantID, &c.PaymentID, &c.Amount, &c.Currency, &c.ReasonCode, &c.Reason, &c.RiskVerdict,
-		timeDest{&c.OccurredAt}, timeDest{&c.CreatedAt}, &c.Coverage.Year, &c.Coverage.Covered, &c.Coverage.CoveredAmount,
-		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift, &c.PlatformVerdict)
-	return c, err
-}
 
 // CreateChargeback reads the basis, lets decide judge it, and stores the
 // chargeback with its event and deliveries, in one write transaction. The
@@ -68,12 +57,8 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 		if cb, e, err = decide(b); err != nil {
 			return err
 		}
-		c := cb.Coverage
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chargebacks (`+chargebackColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			cb.ID, cb.MerchantID, cb.PaymentID, cb.Amount, cb.Currency, cb.ReasonCode, cb.Reason, cb.RiskVerdict,
-			unixNanos(cb.OccurredAt), unixNanos(cb.CreatedAt), c.Year, c.Covered, c.CoveredAmount, c.Currency, c.Reason,
-			c.LiabilityShift, cb.PlatformVerdict); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlstore.InsertChargeback,
+			sqlstore.ChargebackValues(cb, unixNanos(cb.OccurredAt), unixNanos(cb.CreatedAt))...); err != nil {
 			return fmt.Errorf("sqlite: store chargeback: %w", err)
 		}
 		_, err = enqueueEvent(ctx, tx, e)
@@ -92,7 +77,7 @@ func guarantee(ctx context.Context, q querier, merchantID string) (checkout.Guar
 	var yearlyCap sql.NullInt64
 	var currency sql.NullString
 	err := q.QueryRowContext(ctx, `SELECT yearly_cap, currency, updated_at FROM guarantees WHERE merchant_id = ?`, merchantID).
-		Scan(&yearlyCap, &currency, timeDest{&g.UpdatedAt})
+		Scan(&yearlyCap, &currency, sqlstore.TimeDest(&g.UpdatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Guarantee{}, nil
 	}
@@ -146,7 +131,7 @@ func coveredSum(ctx context.Context, q querier, merchantID string, year int, shi
 // Chargeback returns one of the merchant's chargebacks; ENOTFOUND when
 // missing or another merchant's.
 func (db *DB) Chargeback(ctx context.Context, merchantID, id string) (checkout.Chargeback, error) {
-	c, err := scanChargeback(db.r.QueryRowContext(ctx, `SELECT `+chargebackColumns+` FROM chargebacks
+	c, err := sqlstore.ScanChargeback(db.r.QueryRowContext(ctx, `SELECT `+sqlstore.ChargebackColumns+` FROM chargebacks
 		WHERE id = ? AND merchant_id = ?`, id, merchantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Chargeback{}, notFound("chargeback")
@@ -159,7 +144,7 @@ func (db *DB) Chargeback(ctx context.Context, merchantID, id string) (checkout.C
 
 // Chargebacks lists the merchant's chargebacks, newest first.
 func (db *DB) Chargebacks(ctx context.Context, merchantID string, f checkout.ChargebackFilter) ([]checkout.Chargeback, error) {
-	query := `SELECT ` + chargebackColumns + ` FROM chargebacks WHERE merchant_id = ?`
+	query := `SELECT ` + sqlstore.ChargebackColumns + ` FROM chargebacks WHERE merchant_id = ?`
 	args := []any{merchantID}
 	if f.PaymentID != "" {
 		query += " AND payment_id = ?"
@@ -178,7 +163,7 @@ func (db *DB) Chargebacks(ctx context.Context, merchantID string, f checkout.Cha
 	defer rows.Close()
 	out := []checkout.Chargeback{}
 	for rows.Next() {
-		c, err := scanChargeback(rows)
+		c, err := sqlstore.ScanChargeback(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: chargebacks: %w", err)
 		}

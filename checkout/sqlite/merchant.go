@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 // CreateMerchant stores a new merchant and its origins; ECONFLICT when the id
@@ -41,12 +41,12 @@ func (db *DB) CreateMerchant(ctx context.Context, m checkout.Merchant) error {
 
 // MerchantByAPIKeyHash finds the merchant owning a key; ENOTFOUND when none does.
 func (db *DB) MerchantByAPIKeyHash(ctx context.Context, hash []byte) (checkout.Merchant, error) {
-	return db.merchant(ctx, `m.api_key_hash = ?`, hash)
+	return db.merchant(ctx, `m.api_key_hash = $1`, hash)
 }
 
 // Merchant returns one merchant; ENOTFOUND when missing.
 func (db *DB) Merchant(ctx context.Context, id string) (checkout.Merchant, error) {
-	return db.merchant(ctx, `m.id = ?`, id)
+	return db.merchant(ctx, `m.id = $1`, id)
 }
 
 // merchant reads a merchant and its origins in one query, as the
@@ -54,27 +54,13 @@ func (db *DB) Merchant(ctx context.Context, id string) (checkout.Merchant, error
 // Merchant on every page and payment). Origins are written with the
 // merchant in one transaction and never change.
 func (db *DB) merchant(ctx context.Context, where string, arg any) (checkout.Merchant, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT m.id, m.name, m.api_key_hash, m.created_at, o.scheme, o.host, o.port
-		FROM merchants m LEFT JOIN merchant_origins o ON o.merchant_id = m.id
-		WHERE `+where+` ORDER BY o.position`, arg)
+	rows, err := db.r.QueryContext(ctx, sqlstore.MerchantQuery(where), arg)
 	if err != nil {
 		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
 	}
 	defer rows.Close()
-	var m checkout.Merchant
-	found := false
-	for rows.Next() {
-		var scheme, host sql.NullString
-		var port sql.NullInt64
-		if err := rows.Scan(&m.ID, &m.Name, &m.APIKeyHash, timeDest{&m.CreatedAt}, &scheme, &host, &port); err != nil {
-			return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
-		}
-		found = true
-		if scheme.Valid {
-			m.Origins = append(m.Origins, checkout.Origin{Scheme: scheme.String, Host: host.String, Port: int(port.Int64)})
-		}
-	}
-	if err := rows.Err(); err != nil {
+	m, found, err := sqlstore.ScanMerchant(rows)
+	if err != nil {
 		return checkout.Merchant{}, fmt.Errorf("sqlite: merchant: %w", err)
 	}
 	if !found {

@@ -7,27 +7,16 @@ import (
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
-
-const paymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
-	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
-	verdict, score, reasons, platform, err := riskColumns(p.Risk)
+	values, err := sqlstore.PaymentValues(p, unixNanos(p.CreatedAt))
 	if err != nil {
 		return err
 	}
-	threeDS, err := threeDSColumn(p.ThreeDS)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
-		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		unixNanos(p.CreatedAt), verdict, score, reasons, platform, threeDS)
+	_, err = q.ExecContext(ctx, sqlstore.InsertPayment, values...)
 	if isDuplicate(err) {
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout already has a payment"}
 	}
@@ -43,24 +32,12 @@ func (db *DB) Payment(ctx context.Context, id string) (checkout.Payment, error) 
 }
 
 func payment(ctx context.Context, q querier, id string) (checkout.Payment, error) {
-	var p checkout.Payment
-	var risk riskDest
-	var threeDS threeDSDest
-	err := q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id).Scan(
-		&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
-		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		timeDest{&p.CreatedAt}, &risk.verdict, &risk.score, &risk.reasons, &risk.platform, &threeDS.s)
+	p, err := sqlstore.ScanPayment(q.QueryRowContext(ctx, `SELECT `+sqlstore.PaymentColumns+` FROM payments WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Payment{}, notFound("payment")
 	}
 	if err != nil {
 		return checkout.Payment{}, fmt.Errorf("sqlite: payment: %w", err)
-	}
-	if p.Risk, err = risk.decision(); err != nil {
-		return checkout.Payment{}, err
-	}
-	if p.ThreeDS, err = threeDS.view(); err != nil {
-		return checkout.Payment{}, err
 	}
 	return p, nil
 }

@@ -9,8 +9,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
 
 var (
@@ -20,61 +20,6 @@ var (
 	_ risk.ListStore     = (*DB)(nil)
 	_ risk.AuditLog      = (*DB)(nil)
 )
-
-// riskColumns are a decision as the payments and attempts columns hold it;
-// all NULL for none. platform is the platform's verdict as JSON.
-func riskColumns(d *checkout.RiskDecision) (verdict, score, reasons, platform any, err error) {
-	if d == nil {
-		return nil, nil, nil, nil, nil
-	}
-	b, err := json.Marshal(nonNilReasons(d.Reasons))
-	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("sqlite: encode risk reasons: %w", err)
-	}
-	if d.Platform != nil {
-		pb, err := json.Marshal(d.Platform)
-		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("sqlite: encode platform verdict: %w", err)
-		}
-		platform = string(pb)
-	}
-	return string(d.Verdict), int64(d.Score), string(b), platform, nil
-}
-
-func nonNilReasons(rs []checkout.RiskReason) []checkout.RiskReason {
-	if rs == nil {
-		return []checkout.RiskReason{}
-	}
-	return rs
-}
-
-// riskDest scans the decision columns.
-type riskDest struct {
-	verdict  sql.NullString
-	score    sql.NullInt64
-	reasons  sql.NullString
-	platform sql.NullString
-}
-
-func (r riskDest) decision() (*checkout.RiskDecision, error) {
-	if !r.verdict.Valid {
-		return nil, nil
-	}
-	d := &checkout.RiskDecision{Verdict: checkout.Verdict(r.verdict.String), Score: int(r.score.Int64), Reasons: []checkout.RiskReason{}}
-	if r.reasons.Valid {
-		if err := json.Unmarshal([]byte(r.reasons.String), &d.Reasons); err != nil {
-			return nil, fmt.Errorf("sqlite: risk reasons: %w", err)
-		}
-	}
-	d.Reasons = nonNilReasons(d.Reasons)
-	if r.platform.Valid {
-		d.Platform = &checkout.PlatformDecision{}
-		if err := json.Unmarshal([]byte(r.platform.String), d.Platform); err != nil {
-			return nil, fmt.Errorf("sqlite: platform verdict: %w", err)
-		}
-	}
-	return d, nil
-}
 
 // Match returns the keys on the merchant's lists or the platform's, in one
 // indexed query.
@@ -164,7 +109,7 @@ func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.List
 	var out []risk.ListEntry
 	for rows.Next() {
 		var e risk.ListEntry
-		if err := rows.Scan((*string)(&e.Kind), &e.Value, timeDest{&e.CreatedAt}); err != nil {
+		if err := rows.Scan((*string)(&e.Kind), &e.Value, sqlstore.TimeDest(&e.CreatedAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: list entries: %w", err)
 		}
 		out = append(out, e)
@@ -192,7 +137,7 @@ func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEn
 		}
 		if n == 0 {
 			return tx.QueryRowContext(ctx, `SELECT created_at FROM risk_lists WHERE merchant_id = ? AND kind = ? AND value = ?`,
-				merchantID, string(e.Kind), e.Value).Scan(timeDest{&stored.CreatedAt})
+				merchantID, string(e.Kind), e.Value).Scan(sqlstore.TimeDest(&stored.CreatedAt))
 		}
 		created = true
 		return insertAudit(ctx, tx, a)
@@ -259,7 +204,7 @@ func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit
 	for rows.Next() {
 		var a risk.AuditEntry
 		var before, after sql.NullString
-		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, timeDest{&a.At}); err != nil {
+		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, sqlstore.TimeDest(&a.At)); err != nil {
 			return nil, fmt.Errorf("sqlite: audit entries: %w", err)
 		}
 		if before.Valid {

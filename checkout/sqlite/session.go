@@ -9,11 +9,8 @@ import (
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
-
-const sessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
-	result_delivery, customer_email, shipping, status, attempts, payment_id,
-	created_at, expires_at, processing_since`
 
 // CreateSession stores a new session; ECONFLICT when the id is taken,
 // ENOTFOUND when the merchant does not exist.
@@ -34,7 +31,7 @@ func insertSession(ctx context.Context, q querier, s checkout.Session) error {
 	if s.PaymentID != "" {
 		paymentID = sql.NullString{String: s.PaymentID, Valid: true}
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
 		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
@@ -104,7 +101,7 @@ func (db *DB) Session(ctx context.Context, id string) (checkout.Session, error) 
 }
 
 func session(ctx context.Context, q querier, id string) (checkout.Session, error) {
-	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	s, err := sqlstore.ScanSession(q.QueryRowContext(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Session{}, notFound("session")
 	}
@@ -114,24 +111,20 @@ func session(ctx context.Context, q querier, id string) (checkout.Session, error
 	return s, nil
 }
 
-func scanSession(row rowScanner) (checkout.Session, error) {
-	var (
-		s         checkout.Session
-		shipping  sql.NullString
-		paymentID sql.NullString
-	)
-	err := row.Scan(&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
-		&s.ResultDelivery, &s.CustomerEmail, &shipping, (*string)(&s.Status), &s.Attempts, &paymentID,
-		timeDest{&s.CreatedAt}, timeDest{&s.ExpiresAt}, timeDest{&s.ProcessingSince})
+// Checkout reads a session, its merchant and the merchant's origins in one
+// query (sqlstore.CheckoutQuery).
+func (db *DB) Checkout(ctx context.Context, sessionID string) (checkout.Checkout, error) {
+	rows, err := db.r.QueryContext(ctx, sqlstore.CheckoutQuery, sessionID)
 	if err != nil {
-		return checkout.Session{}, err
+		return checkout.Checkout{}, fmt.Errorf("sqlite: checkout: %w", err)
 	}
-	if shipping.Valid {
-		s.Shipping = new(checkout.Address)
-		if err := json.Unmarshal([]byte(shipping.String), s.Shipping); err != nil {
-			return checkout.Session{}, fmt.Errorf("shipping address: %w", err)
-		}
+	defer rows.Close()
+	co, found, err := sqlstore.ScanCheckout(rows)
+	if err != nil {
+		return checkout.Checkout{}, fmt.Errorf("sqlite: checkout: %w", err)
 	}
-	s.PaymentID = paymentID.String
-	return s, nil
+	if !found {
+		return checkout.Checkout{}, notFound("session")
+	}
+	return co, nil
 }

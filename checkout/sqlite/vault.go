@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -28,7 +29,7 @@ func (db *DB) InsertDataKey(ctx context.Context, k vault.DataKey) error {
 func (db *DB) DataKey(ctx context.Context, id string) (vault.DataKey, error) {
 	var k vault.DataKey
 	err := db.r.QueryRowContext(ctx, `SELECT id, wrapped, kek_id, created_at FROM data_keys WHERE id = ?`, id).
-		Scan(&k.ID, &k.Wrapped, &k.KEKID, timeDest{&k.CreatedAt})
+		Scan(&k.ID, &k.Wrapped, &k.KEKID, sqlstore.TimeDest(&k.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.DataKey{}, fmt.Errorf("sqlite: data key: %w", vault.ErrNotFound)
 	}
@@ -49,7 +50,7 @@ func (db *DB) DataKeys(ctx context.Context, afterID string, limit int) ([]vault.
 	var out []vault.DataKey
 	for rows.Next() {
 		var k vault.DataKey
-		if err := rows.Scan(&k.ID, &k.Wrapped, &k.KEKID, timeDest{&k.CreatedAt}); err != nil {
+		if err := rows.Scan(&k.ID, &k.Wrapped, &k.KEKID, sqlstore.TimeDest(&k.CreatedAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: data keys: %w", err)
 		}
 		out = append(out, k)
@@ -95,7 +96,7 @@ func (db *DB) Card(ctx context.Context, token string) (vault.StoredCard, error) 
 	err := db.r.QueryRowContext(ctx, `SELECT token, data_key_id, ciphertext, fingerprint, brand, bin, last4,
 		exp_month, exp_year, created_at FROM cards WHERE token = ?`, token).
 		Scan(&c.Token, &c.DataKeyID, &c.Ciphertext, &c.Fingerprint, &c.Brand, &c.BIN, &c.Last4,
-			&c.ExpMonth, &c.ExpYear, timeDest{&c.CreatedAt})
+			&c.ExpMonth, &c.ExpYear, sqlstore.TimeDest(&c.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.StoredCard{}, fmt.Errorf("sqlite: card: %w", vault.ErrNotFound)
 	}
@@ -130,7 +131,7 @@ func (db *DB) Secrets(ctx context.Context, kind string) ([]vault.StoredSecret, e
 	for rows.Next() {
 		var s vault.StoredSecret
 		if err := rows.Scan(&s.ID, &s.Kind, &s.DataKeyID, &s.Ciphertext, &s.Public,
-			timeDest{&s.CreatedAt}, timeDest{&s.ActiveFrom}, timeDest{&s.RetiredAt}); err != nil {
+			sqlstore.TimeDest(&s.CreatedAt), sqlstore.TimeDest(&s.ActiveFrom), sqlstore.TimeDest(&s.RetiredAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: secrets: %w", err)
 		}
 		out = append(out, s)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/checkout/webhook"
 )
 
@@ -61,7 +62,7 @@ func (db *DB) WebhookEndpoints(ctx context.Context, merchantID string) ([]checko
 	for rows.Next() {
 		var e checkout.WebhookEndpoint
 		var event string
-		if err := rows.Scan(&e.ID, &e.URL, timeDest{&e.CreatedAt}, &event); err != nil {
+		if err := rows.Scan(&e.ID, &e.URL, sqlstore.TimeDest(&e.CreatedAt), &event); err != nil {
 			return nil, fmt.Errorf("sqlite: webhook endpoints: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].ID != e.ID {
@@ -212,7 +213,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 	for rows.Next() {
 		var d checkout.Delivery
 		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.EndpointID, &d.URL, &d.Status,
-			timeDest{&d.NextAttemptAt}, timeDest{&d.CreatedAt}, timeDest{&d.CompletedAt}); err != nil {
+			sqlstore.TimeDest(&d.NextAttemptAt), sqlstore.TimeDest(&d.CreatedAt), sqlstore.TimeDest(&d.CompletedAt)); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: webhook deliveries: %w", err)
 		}
@@ -241,7 +242,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 		var id string
 		var a checkout.DeliveryAttempt
 		var latency int64
-		if err := rows.Scan(&id, &a.N, timeDest{&a.At}, &a.StatusCode, &latency, &a.Error); err != nil {
+		if err := rows.Scan(&id, &a.N, sqlstore.TimeDest(&a.At), &a.StatusCode, &latency, &a.Error); err != nil {
 			return nil, fmt.Errorf("sqlite: webhook attempts: %w", err)
 		}
 		a.Latency = time.Duration(latency) * time.Microsecond

@@ -49,6 +49,40 @@ func testSession(t *testing.T, open func(t *testing.T) Store) {
 		wantCode(t, err, checkout.ENOTFOUND, "no such session")
 	})
 
+	// Checkout is the session and its merchant with every origin, in
+	// order, as Session and Merchant read them apart; a merchant without
+	// origins has none.
+	t.Run("Checkout", func(t *testing.T) {
+		s := open(t)
+		bare := checkout.Merchant{ID: checkout.NewID("mer"), Name: "No Origins",
+			APIKeyHash: checkout.HashAPIKey(checkout.NewAPIKey()), CreatedAt: base}
+		if err := s.CreateMerchant(t.Context(), bare); err != nil {
+			t.Fatalf("CreateMerchant: %v", err)
+		}
+		for _, m := range []checkout.Merchant{mustMerchant(t, s), bare} {
+			want := newSession(m, base)
+			want.Shipping = &checkout.Address{Name: "Taro", Line1: "1-2-3", City: "Chiyoda-ku", PostalCode: "100-0001", Country: "JP"}
+			if err := s.CreateSession(t.Context(), want); err != nil {
+				t.Fatalf("CreateSession: %v", err)
+			}
+			co, err := s.Checkout(t.Context(), want.ID)
+			if err != nil {
+				t.Fatalf("Checkout: %v", err)
+			}
+			wantSession(t, co.Session, want)
+			wantMerchant, err := s.Merchant(t.Context(), m.ID)
+			if err != nil {
+				t.Fatalf("Merchant: %v", err)
+			}
+			wantEqual(t, "Checkout's merchant", co.Merchant, wantMerchant, normMerchant)
+			if len(co.Merchant.Origins) != len(m.Origins) {
+				t.Fatalf("Checkout's merchant has %d origins; want %d", len(co.Merchant.Origins), len(m.Origins))
+			}
+		}
+		_, err := s.Checkout(t.Context(), checkout.NewID("cs"))
+		wantCode(t, err, checkout.ENOTFOUND, "no such session")
+	})
+
 	t.Run("UnknownMerchant", func(t *testing.T) {
 		s := open(t)
 		sess := newSession(checkout.Merchant{ID: checkout.NewID("mer")}, base)
