@@ -12,16 +12,11 @@ import (
 
 var _ checkout.AuthenticationStore = (*DB)(nil)
 
-const authenticationColumns = `id, session_id, merchant_id, fingerprint, brand, acs_trans_id, challenge_requested,
-	status, eci, value, failures, used_by, created_at, expires_at`
-
 // CreateAuthentication stores a new authentication; ECONFLICT when its id
 // is taken, ENOTFOUND when its session does not exist.
 func (db *DB) CreateAuthentication(ctx context.Context, a checkout.Authentication) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO authentications (`+authenticationColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		a.ID, a.SessionID, a.MerchantID, a.Fingerprint, string(a.Brand), a.ACSTransID, a.ChallengeRequested,
-		string(a.Status), a.ECI, a.Value, a.Failures, a.UsedBy, ts(a.CreatedAt), ts(a.ExpiresAt))
+	_, err := db.pool.Exec(ctx, sqlstore.InsertAuthentication,
+		sqlstore.AuthenticationValues(a, ts(a.CreatedAt), ts(a.ExpiresAt))...)
 	switch code, _ := pgCode(err); {
 	case code == uniqueViolation:
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "an authentication with this id already exists"}
@@ -35,10 +30,7 @@ func (db *DB) CreateAuthentication(ctx context.Context, a checkout.Authenticatio
 
 // Authentication returns one; ENOTFOUND when missing.
 func (db *DB) Authentication(ctx context.Context, id string) (checkout.Authentication, error) {
-	var a checkout.Authentication
-	err := db.pool.QueryRow(ctx, `SELECT `+authenticationColumns+` FROM authentications WHERE id = $1`, id).Scan(
-		&a.ID, &a.SessionID, &a.MerchantID, &a.Fingerprint, (*string)(&a.Brand), &a.ACSTransID, &a.ChallengeRequested,
-		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, sqlstore.TimeDest(&a.CreatedAt), sqlstore.TimeDest(&a.ExpiresAt))
+	a, err := sqlstore.ScanAuthentication(db.pool.QueryRow(ctx, `SELECT `+sqlstore.AuthenticationColumns+` FROM authentications WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Authentication{}, notFound("authentication")
 	}

@@ -75,26 +75,13 @@ func (db *DB) WebhookEndpoints(ctx context.Context, merchantID string) ([]checko
 		if err := rows.Scan(&e.ID, &e.URL, sqlstore.TimeDest(&e.CreatedAt), &e.Events); err != nil {
 			return nil, wrap("webhook endpoints", err)
 		}
-		e.Events = inTypeOrder(e.Events)
+		e.Events = sqlstore.InTypeOrder(e.Events)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap("webhook endpoints", err)
 	}
 	return out, nil
-}
-
-// inTypeOrder sorts event types as checkout.WebhookEventTypes lists them.
-func inTypeOrder(events []string) []string {
-	out := make([]string, 0, len(events))
-	for _, t := range checkout.WebhookEventTypes {
-		for _, e := range events {
-			if e == t {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
 }
 
 // DeleteWebhookEndpoint removes a live endpoint of the merchant and cancels

@@ -12,17 +12,12 @@ import (
 
 var _ checkout.AuthenticationStore = (*DB)(nil)
 
-const authenticationColumns = `id, session_id, merchant_id, fingerprint, brand, acs_trans_id, challenge_requested,
-	status, eci, value, failures, used_by, created_at, expires_at`
-
 // CreateAuthentication stores a new authentication; ECONFLICT when its id
 // is taken, ENOTFOUND when its session does not exist.
 func (db *DB) CreateAuthentication(ctx context.Context, a checkout.Authentication) error {
 	return db.write(ctx, func(tx *writeTx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO authentications (`+authenticationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.SessionID, a.MerchantID, a.Fingerprint, string(a.Brand), a.ACSTransID, a.ChallengeRequested,
-			string(a.Status), a.ECI, a.Value, a.Failures, a.UsedBy, unixNanos(a.CreatedAt), unixNanos(a.ExpiresAt))
+		_, err := tx.ExecContext(ctx, sqlstore.InsertAuthentication,
+			sqlstore.AuthenticationValues(a, unixNanos(a.CreatedAt), unixNanos(a.ExpiresAt))...)
 		switch {
 		case isDuplicate(err):
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "an authentication with this id already exists"}
@@ -41,10 +36,7 @@ func (db *DB) Authentication(ctx context.Context, id string) (checkout.Authentic
 }
 
 func authentication(ctx context.Context, q querier, id string) (checkout.Authentication, error) {
-	var a checkout.Authentication
-	err := q.QueryRowContext(ctx, `SELECT `+authenticationColumns+` FROM authentications WHERE id = ?`, id).Scan(
-		&a.ID, &a.SessionID, &a.MerchantID, &a.Fingerprint, (*string)(&a.Brand), &a.ACSTransID, &a.ChallengeRequested,
-		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, sqlstore.TimeDest(&a.CreatedAt), sqlstore.TimeDest(&a.ExpiresAt))
+	a, err := sqlstore.ScanAuthentication(q.QueryRowContext(ctx, `SELECT `+sqlstore.AuthenticationColumns+` FROM authentications WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Authentication{}, notFound("authentication")
 	}

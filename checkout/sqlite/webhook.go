@@ -76,22 +76,9 @@ func (db *DB) WebhookEndpoints(ctx context.Context, merchantID string) ([]checko
 		return nil, fmt.Errorf("sqlite: webhook endpoints: %w", err)
 	}
 	for i := range out {
-		out[i].Events = inTypeOrder(out[i].Events)
+		out[i].Events = sqlstore.InTypeOrder(out[i].Events)
 	}
 	return out, nil
-}
-
-// inTypeOrder sorts event types as checkout.WebhookEventTypes lists them.
-func inTypeOrder(events []string) []string {
-	out := make([]string, 0, len(events))
-	for _, t := range checkout.WebhookEventTypes {
-		for _, e := range events {
-			if e == t {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
 }
 
 // DeleteWebhookEndpoint removes a live endpoint of the merchant and cancels

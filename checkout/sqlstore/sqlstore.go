@@ -427,3 +427,40 @@ func ScanChargeback(row Row) (checkout.Chargeback, error) {
 		&c.Coverage.Currency, &c.Coverage.Reason, &c.Coverage.LiabilityShift, &c.PlatformVerdict)
 	return c, err
 }
+
+// AuthenticationColumns are a 3-D Secure authentication's, as
+// ScanAuthentication reads them.
+const AuthenticationColumns = `id, session_id, merchant_id, fingerprint, brand, acs_trans_id, challenge_requested,
+	status, eci, value, failures, used_by, created_at, expires_at`
+
+// InsertAuthentication stores an authentication's AuthenticationValues.
+var InsertAuthentication = `INSERT INTO authentications (` + AuthenticationColumns + `) VALUES (` + Placeholders(14) + `)`
+
+// AuthenticationValues are a's values of AuthenticationColumns; created and
+// expires are its times as the store's dialect writes them.
+func AuthenticationValues(a checkout.Authentication, created, expires any) []any {
+	return []any{a.ID, a.SessionID, a.MerchantID, a.Fingerprint, string(a.Brand), a.ACSTransID, a.ChallengeRequested,
+		string(a.Status), a.ECI, a.Value, a.Failures, a.UsedBy, created, expires}
+}
+
+// ScanAuthentication reads a row of AuthenticationColumns.
+func ScanAuthentication(row Row) (checkout.Authentication, error) {
+	var a checkout.Authentication
+	err := row.Scan(&a.ID, &a.SessionID, &a.MerchantID, &a.Fingerprint, (*string)(&a.Brand), &a.ACSTransID, &a.ChallengeRequested,
+		(*string)(&a.Status), &a.ECI, &a.Value, &a.Failures, &a.UsedBy, TimeDest(&a.CreatedAt), TimeDest(&a.ExpiresAt))
+	return a, err
+}
+
+// InTypeOrder sorts an endpoint's event types as
+// checkout.WebhookEventTypes lists them.
+func InTypeOrder(events []string) []string {
+	out := make([]string, 0, len(events))
+	for _, t := range checkout.WebhookEventTypes {
+		for _, e := range events {
+			if e == t {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
