@@ -116,11 +116,11 @@ func guardReason(rule string) RiskReason {
 	return RiskReason{Rule: rule, Message: msg, Score: 100}
 }
 
-// guard runs the card-testing defence on a submission whose attempt has
-// begun. A refusal (a non-nil error) is finished on the attempt (outcome blocked for a locked
-// card, rate_limited for a limit, with the rule as its reason for the
-// merchant) and returned as the shopper's error.
-func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PAN, now time.Time, attempt *Attempt) (GuardInput, error) {
+// guardInput is what the card-testing defence knows of a submission whose
+// attempt has begun; the zero input without a Guard. An error (whether it
+// completes a 3-D Secure challenge could not be read) is finished on the
+// attempt and returned as the shopper's.
+func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, pan PAN, now time.Time, attempt *Attempt) (GuardInput, error) {
 	if s.Guard == nil || s.CardKeys == nil {
 		return GuardInput{}, nil
 	}
@@ -144,17 +144,40 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 		return in, err
 	}
 	in.Completes = completes
-	v, err := s.Guard.Admit(ctx, in)
-	if err != nil {
-		s.log().Error("card-testing defence failed; payment refused", "session", co.Session.ID, "err", err)
-		attempt.Outcome = AttemptError
-		s.finish(ctx, *attempt, nil)
-		return in, unavailable(err)
+	return in, nil
+}
+
+// AdmittingScreener is a Screener that also runs the Guard's Admit, in the
+// same round trip of the counters (risk.Screener): the Service then counts
+// a submission once before its card is stored.
+type AdmittingScreener interface {
+	AdmitAndScreen(ctx context.Context, g Guard, gin GuardInput, in ScreenInput) (GuardVerdict, RiskDecision, error)
+}
+
+// admitAndScreen runs the card-testing defence (with a Guard) and, for an
+// admitted submission, screening: in one round trip when the Screener can,
+// else one after the other. An error is no decision of either: the
+// Service refuses the payment, failing closed.
+func (s *Service) admitAndScreen(ctx context.Context, gin GuardInput, in ScreenInput) (GuardVerdict, RiskDecision, error) {
+	if s.Guard == nil || gin.Fingerprint == "" {
+		d, err := s.screen(ctx, in)
+		return GuardVerdict{}, d, err
 	}
-	if v.Rule == "" {
-		return in, nil
+	if as, ok := s.Screener.(AdmittingScreener); ok {
+		return as.AdmitAndScreen(ctx, s.Guard, gin, in)
 	}
-	attempt.Fingerprint = in.Fingerprint
+	v, err := s.Guard.Admit(ctx, gin)
+	if err != nil || v.Rule != "" {
+		return v, RiskDecision{}, err
+	}
+	d, err := s.screen(ctx, in)
+	return v, d, err
+}
+
+// refuse finishes an attempt the card-testing defence refused (outcome
+// blocked for a locked card, rate_limited for a limit, with the rule as its
+// reason for the merchant) and returns the shopper's error.
+func (s *Service) refuse(ctx context.Context, co Checkout, v GuardVerdict, attempt *Attempt) error {
 	d := RiskDecision{Verdict: VerdictNG, Score: 100, Reasons: []RiskReason{guardReason(v.Rule)}}
 	attempt.Risk = &d
 	s.log().Info("payment refused by the card-testing defence", "session", co.Session.ID, "rule", v.Rule)
@@ -167,11 +190,11 @@ func (s *Service) guard(ctx context.Context, co Checkout, req PayRequest, pan PA
 		// happening; the merchant sees the rule on the attempt.
 		attempt.Outcome = AttemptBlocked
 		s.finish(ctx, *attempt, nil)
-		return in, declined()
+		return declined()
 	}
 	attempt.Outcome = AttemptRateLimited
 	s.finish(ctx, *attempt, nil)
-	return in, rateLimited()
+	return rateLimited()
 }
 
 // completes reports whether the submission completes a 3-D Secure

@@ -34,6 +34,10 @@ type Tokenizer interface {
 	// the card's safe metadata. EUNAVAILABLE-worthy failures come back as
 	// plain errors; the Service maps them.
 	Tokenize(ctx context.Context, pan []byte, brand string, expMonth, expYear int) (vault.Card, error)
+	// Fingerprint is the number's keyed fingerprint, as Tokenize gives it,
+	// without storing the number: screening judges a card before it is
+	// stored.
+	Fingerprint(pan []byte) string
 }
 
 // ResultSigner signs result tokens. vault.Vault implements it.
@@ -441,29 +445,24 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		CreatedAt: now,
 	}
 
-	// The card-testing defence first: a locked card or a tripped rate limit
-	// never reaches the vault, screening or the issuer.
-	gin, err := s.guard(ctx, co, req, pan, now, &attempt)
+	// The card-testing defence and screening before the card is stored: a
+	// locked card, a tripped rate limit or an NG payment never reaches the
+	// vault or the issuer, and both are counted in one round trip.
+	gin, err := s.guardInput(ctx, co, req, pan, now, &attempt)
 	if err != nil {
 		return PayResult{}, err
 	}
-
-	card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
-	if err != nil {
-		s.log().Error("tokenize failed", "session", co.Session.ID, "err", err)
-		attempt.Outcome = AttemptError
-		s.finish(ctx, attempt, nil)
-		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	fingerprint := gin.Fingerprint
+	if fingerprint == "" {
+		fingerprint = s.Vault.Fingerprint(pan.Reveal())
 	}
-	attempt.CardToken, attempt.Fingerprint = card.Token, card.Fingerprint
-
-	// Screening before authorization: an NG payment never reaches the issuer.
+	attempt.Fingerprint = fingerprint
 	in := ScreenInput{
 		MerchantID:  co.Merchant.ID,
 		SessionID:   co.Session.ID,
 		Amount:      co.Session.Amount,
 		Currency:    co.Session.Currency,
-		Fingerprint: card.Fingerprint,
+		Fingerprint: fingerprint,
 		BIN:         pan.BIN(),
 		Brand:       pan.Brand(),
 		Last4:       pan.Last4(),
@@ -476,14 +475,17 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		DeviceID:    req.DeviceID,
 		Time:        now,
 	}
-	decision, err := s.screen(ctx, in)
+	verdict, decision, err := s.admitAndScreen(ctx, gin, in)
 	if err != nil {
-		// Fail closed: a payment that could not be screened is not
+		// Fail closed: a payment that could not be checked is not
 		// authorized (the risk package's contract).
-		s.log().Error("screening failed; payment refused", "session", co.Session.ID, "err", err)
+		s.log().Error("card-testing defence or screening failed; payment refused", "session", co.Session.ID, "err", err)
 		attempt.Outcome = AttemptError
 		s.finish(ctx, attempt, nil)
 		return PayResult{}, unavailable(err)
+	}
+	if verdict.Rule != "" {
+		return PayResult{}, s.refuse(ctx, co, verdict, &attempt)
 	}
 	attempt.Risk = &decision
 	if decision.Verdict == VerdictNG {
@@ -494,6 +496,15 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		// tester that screening, not the issuer, stopped the card.
 		return PayResult{}, declined()
 	}
+
+	card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
+	if err != nil {
+		s.log().Error("tokenize failed", "session", co.Session.ID, "err", err)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	}
+	attempt.CardToken = card.Token
 
 	// 3-D Secure: the issuer authenticates the shopper, frictionless or
 	// with a challenge that ends this submission.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlite"
 	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
@@ -474,5 +475,56 @@ func TestPaidSessionReissuesTheSameResult(t *testing.T) {
 	}
 	if other := checkout.ResultID("pay_other"); other == firstClaims.ID {
 		t.Errorf("two payments share a result id")
+	}
+}
+
+// countingTokenizer counts the cards the Service stores.
+type countingTokenizer struct {
+	checkout.Tokenizer
+	mu     sync.Mutex
+	stored int
+}
+
+func (c *countingTokenizer) Tokenize(ctx context.Context, pan []byte, brand string, expMonth, expYear int) (vault.Card, error) {
+	c.mu.Lock()
+	c.stored++
+	c.mu.Unlock()
+	return c.Tokenizer.Tokenize(ctx, pan, brand, expMonth, expYear)
+}
+
+// Screening comes before the card is stored: a payment screened NG is
+// declined without its number ever reaching the vault, and an OK one is
+// stored once, under the fingerprint screening judged.
+func TestScreenedNGCardIsNeverStored(t *testing.T) {
+	h := mustHarness(t)
+	ctx := context.Background()
+	tok := &countingTokenizer{Tokenizer: h.vault}
+	h.svc.Vault = tok
+	h.svc.Screener = &risk.Screener{Settings: h.db, Counters: h.db, Lists: h.db}
+
+	big, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{
+		Amount: 2_500_000, Currency: "JPY", OrderID: "order-big", SuccessURL: "https://shop.example/done",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.svc.Pay(ctx, payRequest(big.ID, "4242424242424242", "123"))
+	if checkout.ErrorCode(err) != checkout.EDECLINED {
+		t.Fatalf("pay ¥2,500,000: %v; want declined by screening (amount.ng)", err)
+	}
+	attempts, err := h.svc.Attempts(ctx, h.merchant, big.ID)
+	if err != nil || len(attempts) != 1 || attempts[0].Outcome != checkout.AttemptBlocked || attempts[0].CardToken != "" || attempts[0].Fingerprint == "" {
+		t.Fatalf("attempts = %+v, %v; want one blocked, with a fingerprint and no card token", attempts, err)
+	}
+	if tok.stored != 0 {
+		t.Fatalf("%d cards stored for a payment screened NG; want none", tok.stored)
+	}
+
+	res, err := h.svc.Pay(ctx, payRequest(h.mustSession(t).ID, "4242424242424242", "123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.stored != 1 || res.Payment.Fingerprint != attempts[0].Fingerprint {
+		t.Fatalf("stored %d cards, fingerprint %s; want 1 card under the screened fingerprint %s", tok.stored, res.Payment.Fingerprint, attempts[0].Fingerprint)
 	}
 }

@@ -192,79 +192,104 @@ func (g *Guard) rateLimits(ctx context.Context, merchantID string) (RateLimits, 
 // in.Completes). Refused attempts count too: a tester who keeps knocking
 // keeps the window full.
 func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.GuardVerdict, error) {
+	a, err := g.admission(ctx, in)
+	if err != nil || a.decided {
+		return a.verdict, err
+	}
+	counts, err := recordAndCount(ctx, g.Counters, a.events, a.queries)
+	if err != nil {
+		return checkout.GuardVerdict{}, err
+	}
+	return a.decide(counts)
+}
+
+// admission is Admit before the counters: a verdict already reached
+// (decided: a locked card, a completion that is not counted), or the
+// events to record and the queries whose counts decide (decide). Split so
+// that Screener.AdmitAndScreen counts the guard's and screening's in one
+// round trip.
+type admission struct {
+	decided bool
+	verdict checkout.GuardVerdict
+	events  []Event
+	queries []Query
+	checks  []limitCheck
+}
+
+// limitCheck is one rate limit an admission's counts are held against.
+type limitCheck struct {
+	rule  string
+	limit Limit
+}
+
+func (g *Guard) admission(ctx context.Context, in checkout.GuardInput) (admission, error) {
 	if g == nil || g.Counters == nil || g.Locks == nil {
-		return checkout.GuardVerdict{}, errors.New("risk: Guard needs Counters and Locks")
+		return admission{}, errors.New("risk: Guard needs Counters and Locks")
 	}
 	if in.Fingerprint == "" || in.Time.IsZero() {
-		return checkout.GuardVerdict{}, errors.New("risk: guard input needs a card fingerprint and a time")
+		return admission{}, errors.New("risk: guard input needs a card fingerprint and a time")
 	}
 	lock, found, err := g.Locks.CardLock(ctx, in.Fingerprint)
 	if err != nil {
-		return checkout.GuardVerdict{}, fmt.Errorf("risk: read card lock: %w", err)
+		return admission{}, fmt.Errorf("risk: read card lock: %w", err)
 	}
 	if found && lock.LockedUntil.After(in.Time) {
-		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
+		return admission{decided: true, verdict: checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}}, nil
 	}
 	if in.Completes {
 		// The completion of a 3-D Secure challenge is the attempt that met
 		// it, counted then: counting it again would spend a careful
 		// shopper's allowance twice per payment. The lockout (above, and
 		// Reserve) still holds.
-		return checkout.GuardVerdict{}, nil
+		return admission{decided: true}, nil
 	}
 
 	s, err := g.rateLimits(ctx, in.MerchantID)
 	if err != nil {
-		return checkout.GuardVerdict{}, err
+		return admission{}, err
 	}
 	card := hash16(in.Fingerprint)
-	type check struct {
-		rule   string
-		limit  Limit
-		key    string
-		dist   bool
-		bucket time.Duration
+	var a admission
+	count := func(rule string, l Limit, e Event, q Query) {
+		a.checks = append(a.checks, limitCheck{rule, l})
+		a.events = append(a.events, e)
+		q.Since, q.Cap = in.Time.Add(-l.Window), l.Max+1
+		a.queries = append(a.queries, q)
 	}
-	var checks []check
-	add := func(rule string, l Limit, key, member string, distinct bool) []Event {
-		checks = append(checks, check{rule, l, key, distinct, 0})
-		return []Event{{Key: key, Member: member, At: in.Time}}
+	add := func(rule string, l Limit, key, member string, distinct bool) {
+		count(rule, l, Event{Key: key, Member: member, At: in.Time}, Query{Key: key, Distinct: distinct})
 	}
-	// The merchant's limit may be far above MaxCount: its attempts are
-	// counted in buckets of a sixtieth of its window (an overcount of at
-	// most one bucket's attempts, never an undercount).
-	bucketed := func(rule string, l Limit, key string) []Event {
-		w := BucketWidth(l.Window)
-		checks = append(checks, check{rule, l, key, false, w})
-		return []Event{{Key: key, At: in.Time, Bucket: w}}
-	}
-	var events []Event
 	if in.SessionID != "" {
-		events = append(events, add(checkout.RuleRateLimitSession, s.Session, counterKey("rl_session", in.SessionID), "", false)...)
+		add(checkout.RuleRateLimitSession, s.Session, counterKey("rl_session", in.SessionID), "", false)
 	}
-	events = append(events, add(checkout.RuleRateLimitCard, s.Card, "rl_card:"+card, "", false)...)
+	add(checkout.RuleRateLimitCard, s.Card, "rl_card:"+card, "", false)
 	if in.Chunk != "" {
-		events = append(events, add(checkout.RuleRateLimitChunk, s.Chunk, counterKey("rl_chunk", in.Chunk), card, true)...)
+		add(checkout.RuleRateLimitChunk, s.Chunk, counterKey("rl_chunk", in.Chunk), card, true)
 	}
 	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" {
-		events = append(events, add(checkout.RuleRateLimitIP, s.IP, counterKey("rl_ip", ip), "", false)...)
+		add(checkout.RuleRateLimitIP, s.IP, counterKey("rl_ip", ip), "", false)
 	}
 	if in.MerchantID != "" {
-		events = append(events, bucketed(checkout.RuleRateLimitMerchant, s.Merchant, counterKey("rl_merchant", in.MerchantID))...)
+		// The merchant's limit may be far above MaxCount: its attempts are
+		// counted in buckets of a sixtieth of its window (an overcount of at
+		// most one bucket's attempts, never an undercount).
+		key, w := counterKey("rl_merchant", in.MerchantID), BucketWidth(s.Merchant.Window)
+		count(checkout.RuleRateLimitMerchant, s.Merchant, Event{Key: key, At: in.Time, Bucket: w}, Query{Key: key, Bucket: w})
 	}
-	queries := make([]Query, len(checks))
-	for i, c := range checks {
-		queries[i] = Query{Key: c.key, Since: in.Time.Add(-c.limit.Window), Distinct: c.dist, Cap: c.limit.Max + 1, Bucket: c.bucket}
+	return a, nil
+}
+
+// decide holds the admission's counts, in the order of its queries,
+// against its limits.
+func (a admission) decide(counts []int) (checkout.GuardVerdict, error) {
+	if a.decided {
+		return a.verdict, nil
 	}
-	counts, err := recordAndCount(ctx, g.Counters, events, queries)
-	if err != nil {
-		return checkout.GuardVerdict{}, err
-	}
-	if len(counts) != len(queries) {
-		return checkout.GuardVerdict{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(queries))
+	if len(counts) != len(a.queries) {
+		return checkout.GuardVerdict{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(a.queries))
 	}
 	var v checkout.GuardVerdict
-	for i, c := range checks {
+	for i, c := range a.checks {
 		if !c.limit.on() {
 			continue
 		}

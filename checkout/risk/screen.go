@@ -52,38 +52,65 @@ const (
 // list that cannot be read) comes back with no decision: the caller must
 // refuse the payment rather than authorize it unscreened.
 func Screen(ctx context.Context, in Input, s Settings, c Counters, l Lists) (Decision, error) {
-	if err := s.Validate(); err != nil {
-		return Decision{}, fmt.Errorf("risk: merchant settings: %w", err)
-	}
 	if c == nil || l == nil {
 		return Decision{}, errors.New("risk: screening needs Counters and Lists")
 	}
-	if in.MerchantID == "" || in.Fingerprint == "" || in.Time.IsZero() {
-		return Decision{}, errors.New("risk: input needs a merchant, a card fingerprint and a time")
-	}
-	d := derive(in)
-	mine := judge(in, d, s)
-	platform := judge(in, d, PlatformSettings())
-
-	// One round trip for both judgements: the same attempt recorded once,
-	// and a query both ask asked once (a merchant on the defaults asks
-	// nothing more for the platform's verdict).
-	events, _ := union(mine.plan.events, platform.plan.events)
-	queries, at := union(mine.plan.queries, platform.plan.queries)
-	counts, err := recordAndCount(ctx, c, events, queries)
+	p, err := planScreening(in, s)
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(counts) != len(queries) {
-		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(queries))
+	counts, err := recordAndCount(ctx, c, p.events, p.queries)
+	if err != nil {
+		return Decision{}, err
 	}
+	return p.decide(ctx, counts, l)
+}
 
-	matches, err := l.Match(ctx, in.MerchantID, listKeys(in, d))
+// screening is Screen before the counters: both judgements of the payment
+// (the merchant's and the platform's) and, for one round trip, the union
+// of their events and queries. Split so that Screener.AdmitAndScreen
+// counts the guard's and screening's in one round trip.
+type screening struct {
+	in             Input
+	d              derived
+	mine, platform judgement
+	events         []Event
+	queries        []Query
+	mineAt, platAt []int // where each judgement's queries are in queries
+}
+
+func planScreening(in Input, s Settings) (screening, error) {
+	if err := s.Validate(); err != nil {
+		return screening{}, fmt.Errorf("risk: merchant settings: %w", err)
+	}
+	if in.MerchantID == "" || in.Fingerprint == "" || in.Time.IsZero() {
+		return screening{}, errors.New("risk: input needs a merchant, a card fingerprint and a time")
+	}
+	p := screening{in: in, d: derive(in)}
+	p.mine = judge(in, p.d, s)
+	p.platform = judge(in, p.d, PlatformSettings())
+	// The same attempt recorded once, and a query both ask asked once (a
+	// merchant on the defaults asks nothing more for the platform's
+	// verdict).
+	p.events, _ = union(p.mine.plan.events, p.platform.plan.events)
+	var at [][]int
+	p.queries, at = union(p.mine.plan.queries, p.platform.plan.queries)
+	p.mineAt, p.platAt = at[0], at[1]
+	return p, nil
+}
+
+// decide completes the screening with the counts of its queries, in order,
+// and the blocklists.
+func (p screening) decide(ctx context.Context, counts []int, l Lists) (Decision, error) {
+	if len(counts) != len(p.queries) {
+		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(p.queries))
+	}
+	matches, err := l.Match(ctx, p.in.MerchantID, listKeys(p.in, p.d))
 	if err != nil {
 		return Decision{}, fmt.Errorf("risk: blocklists: %w", err)
 	}
-	decision := mine.decide(pick(counts, at[0]), matches)
-	decision.Platform = platformDecision(platform.decide(pick(counts, at[1]), matches))
+	decision := p.mine.decide(pick(counts, p.mineAt), matches)
+	decision.Platform = platformDecision(p.platform.decide(pick(counts, p.platAt), matches))
 	return decision, nil
 }
 

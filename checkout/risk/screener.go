@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
-var _ checkout.Screener = (*Screener)(nil)
+var (
+	_ checkout.Screener          = (*Screener)(nil)
+	_ checkout.AdmittingScreener = (*Screener)(nil)
+)
 
 // SettingsSource gives each merchant's screening settings. The stores
 // implement it (a JSON column per merchant).
@@ -67,6 +71,63 @@ func (sc *Screener) Screen(ctx context.Context, in Input) (Decision, error) {
 		return Decision{}, err
 	}
 	return Screen(ctx, in, s, sc.Counters, sc.Lists)
+}
+
+// AdmitAndScreen is g.Admit(gin) and, for an admitted submission,
+// Screen(in), with both counted in one round trip of the counters (one
+// write on SQLite, one commit on PostgreSQL, where they were two). The
+// guard's early verdicts stand as Admit's: a locked card is neither
+// counted nor screened. Otherwise screening's events are recorded with the
+// guard's, so a submission a rate limit refuses counts towards the
+// velocity rules too, as it does towards the limits. An error is no
+// decision of either.
+//
+// A guard other than a *Guard is asked first, then screening runs on its
+// own.
+func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gin checkout.GuardInput, in Input) (checkout.GuardVerdict, Decision, error) {
+	if err := sc.check(); err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	g, ok := guard.(*Guard)
+	if !ok {
+		v, err := guard.Admit(ctx, gin)
+		if err != nil || v.Rule != "" {
+			return v, Decision{}, err
+		}
+		d, err := sc.Screen(ctx, in)
+		return v, d, err
+	}
+	a, err := g.admission(ctx, gin)
+	if err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	if a.decided && a.verdict.Rule != "" {
+		return a.verdict, Decision{}, nil
+	}
+	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
+	if err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	p, err := planScreening(in, s)
+	if err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	counts, err := recordAndCount(ctx, sc.Counters, append(slices.Clip(a.events), p.events...), append(slices.Clip(a.queries), p.queries...))
+	if err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	if len(counts) != len(a.queries)+len(p.queries) {
+		return checkout.GuardVerdict{}, Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(a.queries)+len(p.queries))
+	}
+	v, err := a.decide(counts[:len(a.queries)])
+	if err != nil || v.Rule != "" {
+		return v, Decision{}, err
+	}
+	d, err := p.decide(ctx, counts[len(a.queries):], sc.Lists)
+	if err != nil {
+		return checkout.GuardVerdict{}, Decision{}, err
+	}
+	return v, d, nil
 }
 
 // Rescreen judges the payment again with the issuer's answer and counts a

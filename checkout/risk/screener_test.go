@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -166,4 +167,87 @@ func mustJSON(tb testing.TB, v any) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// roundTrips counts the counters' round trips: each Record, Count or
+// RecordAndCount call.
+type roundTrips struct {
+	*MemoryCounters
+	n int
+}
+
+func (r *roundTrips) Record(ctx context.Context, events []Event) error {
+	r.n++
+	return r.MemoryCounters.Record(ctx, events)
+}
+
+func (r *roundTrips) Count(ctx context.Context, queries []Query) ([]int, error) {
+	r.n++
+	return r.MemoryCounters.Count(ctx, queries)
+}
+
+func (r *roundTrips) RecordAndCount(ctx context.Context, events []Event, queries []Query) ([]int, error) {
+	r.n++
+	if err := r.MemoryCounters.Record(ctx, events); err != nil {
+		return nil, err
+	}
+	return r.MemoryCounters.Count(ctx, queries)
+}
+
+// AdmitAndScreen decides as Admit then Screen would, in one round trip of
+// the counters; a refused submission is not screened, a locked card not
+// counted, and a completion counted by screening only.
+func TestAdmitAndScreenCountsOnce(t *testing.T) {
+	gs := DefaultGuardSettings()
+	gs.IP = Limit{Max: 2, Window: time.Hour}
+	counters := &roundTrips{MemoryCounters: NewMemoryCounters(MaxWindow)}
+	locks := &memLocks{}
+	g := &Guard{Counters: counters, Locks: locks, Budget: locks, Settings: gs}
+	sc := &Screener{Settings: settingsSource{"mer_a": nil}, Counters: counters, Lists: NewMemoryLists()}
+
+	in := baseInput()
+	for i, fp := range []string{"fp_1", "fp_2"} {
+		in.Fingerprint = fp
+		gin := checkout.GuardInput{MerchantID: in.MerchantID, SessionID: checkout.NewID("cs"), IP: in.IP, Fingerprint: fp, Time: in.Time}
+		before := counters.n
+		v, d, err := sc.AdmitAndScreen(t.Context(), g, gin, in)
+		if err != nil || v.Rule != "" || d.Verdict == "" {
+			t.Fatalf("card %d: %+v %+v %v; want admitted and screened", i+1, v, d, err)
+		}
+		if trips := counters.n - before; trips != 1 {
+			t.Fatalf("card %d took %d round trips of the counters; want 1", i+1, trips)
+		}
+	}
+
+	// A third card from the IP trips its limit: refused, not screened.
+	in.Fingerprint = "fp_3"
+	gin := checkout.GuardInput{MerchantID: in.MerchantID, SessionID: checkout.NewID("cs"), IP: in.IP, Fingerprint: "fp_3", Time: in.Time}
+	v, d, err := sc.AdmitAndScreen(t.Context(), g, gin, in)
+	if err != nil || v.Rule != checkout.RuleRateLimitIP || d.Verdict != "" {
+		t.Fatalf("third card: %+v %+v %v; want %s and no screening decision", v, d, err, checkout.RuleRateLimitIP)
+	}
+
+	// A locked card: refused before anything is counted.
+	if err := locks.LockCard(t.Context(), "fp_locked", in.Time, in.Time.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before, rows := counters.n, counters.Len()
+	gin.Fingerprint, in.Fingerprint, gin.IP = "fp_locked", "fp_locked", netip.MustParseAddr("198.51.100.9")
+	v, _, err = sc.AdmitAndScreen(t.Context(), g, gin, in)
+	if err != nil || !v.Locked || counters.n != before || counters.Len() != rows {
+		t.Fatalf("locked card: %+v %v, %d round trips, %d events added; want locked, nothing counted", v, err, counters.n-before, counters.Len()-rows)
+	}
+
+	// A guard that is not a *Guard is asked on its own.
+	other := refusingGuard{}
+	if v, _, err := sc.AdmitAndScreen(t.Context(), other, gin, in); err != nil || v.Rule != checkout.RuleRateLimitSession {
+		t.Fatalf("another Guard: %+v %v; want its own verdict", v, err)
+	}
+}
+
+// refusingGuard is a checkout.Guard that refuses every submission.
+type refusingGuard struct{ checkout.Guard }
+
+func (refusingGuard) Admit(context.Context, checkout.GuardInput) (checkout.GuardVerdict, error) {
+	return checkout.GuardVerdict{Rule: checkout.RuleRateLimitSession}, nil
 }
