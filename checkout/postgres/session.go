@@ -3,9 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,24 +25,11 @@ func (db *DB) CreateSession(ctx context.Context, s checkout.Session) error {
 
 // insertSession stores s and returns it as stored (UTC, microseconds).
 func insertSession(ctx context.Context, q querier, s checkout.Session) (checkout.Session, error) {
-	var shipping []byte // NULL when nil
-	if s.Shipping != nil {
-		b, err := json.Marshal(s.Shipping)
-		if err != nil {
-			return checkout.Session{}, fmt.Errorf("postgres: create session: %w", err)
-		}
-		shipping = b
+	values, err := sqlstore.SessionValues(s, ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.ProcessingSince))
+	if err != nil {
+		return checkout.Session{}, err
 	}
-	var paymentID *string
-	if s.PaymentID != "" {
-		paymentID = &s.PaymentID
-	}
-	stored, err := sqlstore.ScanSession(q.QueryRow(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		RETURNING `+sqlstore.SessionColumns,
-		s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
-		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
-		ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.ProcessingSince)))
+	stored, err := sqlstore.ScanSession(q.QueryRow(ctx, sqlstore.InsertSession+` RETURNING `+sqlstore.SessionColumns, values...))
 	switch code, _ := pgCode(err); {
 	case code == uniqueViolation:
 		return checkout.Session{}, &checkout.Error{Code: checkout.ECONFLICT, Message: "a session with this id already exists"}
@@ -110,7 +95,7 @@ func (db *DB) CreateSessionIdempotent(ctx context.Context, s checkout.Session, k
 		if !bytes.Equal(hash, requestHash) {
 			return &checkout.Error{Code: checkout.EIDEMPOTENCY, Message: "this Idempotency-Key was used with a different request body"}
 		}
-		stored, err = session(ctx, tx, sessionID, false)
+		stored, err = session(ctx, tx, sessionID)
 		return err
 	})
 	if err != nil {
@@ -121,7 +106,7 @@ func (db *DB) CreateSessionIdempotent(ctx context.Context, s checkout.Session, k
 
 // Session returns a session; ENOTFOUND when missing.
 func (db *DB) Session(ctx context.Context, id string) (checkout.Session, error) {
-	return session(ctx, db.pool, id, false)
+	return session(ctx, db.pool, id)
 }
 
 // session reads a session; forUpdate locks its row until the transaction
@@ -144,12 +129,8 @@ func (db *DB) Checkout(ctx context.Context, sessionID string) (checkout.Checkout
 	return co, nil
 }
 
-func session(ctx context.Context, q querier, id string, forUpdate bool) (checkout.Session, error) {
-	query := `SELECT ` + sqlstore.SessionColumns + ` FROM sessions WHERE id = $1`
-	if forUpdate {
-		query += ` FOR UPDATE`
-	}
-	s, err := sqlstore.ScanSession(q.QueryRow(ctx, query, id))
+func session(ctx context.Context, q querier, id string) (checkout.Session, error) {
+	s, err := sqlstore.ScanSession(q.QueryRow(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkout.Session{}, notFound("session")
 	}

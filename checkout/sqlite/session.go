@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -19,23 +18,11 @@ func (db *DB) CreateSession(ctx context.Context, s checkout.Session) error {
 }
 
 func insertSession(ctx context.Context, q querier, s checkout.Session) error {
-	var shipping sql.NullString
-	if s.Shipping != nil {
-		b, err := json.Marshal(s.Shipping)
-		if err != nil {
-			return fmt.Errorf("sqlite: create session: %w", err)
-		}
-		shipping = sql.NullString{String: string(b), Valid: true}
+	values, err := sqlstore.SessionValues(s, unixNanos(s.CreatedAt), unixNanos(s.ExpiresAt), unixNanos(s.ProcessingSince))
+	if err != nil {
+		return err
 	}
-	var paymentID sql.NullString
-	if s.PaymentID != "" {
-		paymentID = sql.NullString{String: s.PaymentID, Valid: true}
-	}
-	_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
-		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
-		unixNanos(s.CreatedAt), unixNanos(s.ExpiresAt), unixNanos(s.ProcessingSince))
+	_, err = q.ExecContext(ctx, sqlstore.InsertSession, values...)
 	switch {
 	case isPrimaryKey(err):
 		return &checkout.Error{Code: checkout.ECONFLICT, Message: "a session with this id already exists"}

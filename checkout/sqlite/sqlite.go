@@ -221,11 +221,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// rowScanner is what *sql.Row and *sql.Rows have in common.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
 // unixNanos is a time as the schema stores it: INTEGER nanoseconds since the
 // Unix epoch, UTC; NULL for the zero time.
 type unixNanos time.Time

@@ -128,13 +128,27 @@ func ScanSession(row Row) (checkout.Session, error) {
 	return s, nil
 }
 
-// ShippingColumn is a session's shipping address as its column's value.
-func ShippingColumn(a *checkout.Address) (any, error) {
-	if a == nil {
-		return nil, nil
+// SessionValues are s's values of SessionColumns; created, expires and
+// processing are its times as the store's dialect writes them. No
+// shipping address and no payment are NULL.
+func SessionValues(s checkout.Session, created, expires, processing any) ([]any, error) {
+	var shipping, paymentID any
+	if s.Shipping != nil {
+		var err error
+		if shipping, err = jsonText(s.Shipping, "shipping address"); err != nil {
+			return nil, err
+		}
 	}
-	return jsonText(a, "shipping address")
+	if s.PaymentID != "" {
+		paymentID = s.PaymentID
+	}
+	return []any{s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
+		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
+		created, expires, processing}, nil
 }
+
+// InsertSession stores a session's SessionValues.
+var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(17) + `)`
 
 // MerchantColumns are a merchant's (alias m) and one of its origins'
 // (alias o, NULL when it has none) in a join of merchant_origins onto
@@ -300,6 +314,38 @@ func (d *ThreeDSDest) View() (*checkout.ThreeDS, error) {
 	return &t, nil
 }
 
+// judgedValues are the columns payments and attempts both end with:
+// risk_verdict, risk_score, risk_reasons, risk_platform, three_ds.
+func judgedValues(risk *checkout.RiskDecision, threeDS *checkout.ThreeDS) ([]any, error) {
+	verdict, score, reasons, platform, err := RiskColumns(risk)
+	if err != nil {
+		return nil, err
+	}
+	view, err := ThreeDSColumn(threeDS)
+	if err != nil {
+		return nil, err
+	}
+	return []any{verdict, score, reasons, platform, view}, nil
+}
+
+// judgedDest scans the columns judgedValues writes.
+type judgedDest struct {
+	risk    RiskDest
+	threeDS ThreeDSDest
+}
+
+func (d *judgedDest) dest() []any { return append(d.risk.Dest(), d.threeDS.Dest()) }
+
+// finish decodes the scanned decision and view into risk and threeDS.
+func (d *judgedDest) finish(risk **checkout.RiskDecision, threeDS **checkout.ThreeDS) error {
+	var err error
+	if *risk, err = d.risk.Decision(); err != nil {
+		return err
+	}
+	*threeDS, err = d.threeDS.View()
+	return err
+}
+
 // PaymentColumns are a payment's, as ScanPayment reads them and
 // PaymentValues gives them.
 const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
@@ -309,17 +355,13 @@ const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency,
 // PaymentValues are p's values of PaymentColumns; created is its
 // created_at as the store's dialect writes a time.
 func PaymentValues(p checkout.Payment, created any) ([]any, error) {
-	verdict, score, reasons, platform, err := RiskColumns(p.Risk)
+	judged, err := judgedValues(p.Risk, p.ThreeDS)
 	if err != nil {
 		return nil, err
 	}
-	threeDS, err := ThreeDSColumn(p.ThreeDS)
-	if err != nil {
-		return nil, err
-	}
-	return []any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
+	return append([]any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		created, verdict, score, reasons, platform, threeDS}, nil
+		created}, judged...), nil
 }
 
 // InsertPayment stores a payment's PaymentValues.
@@ -328,19 +370,13 @@ var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + P
 // ScanPayment reads a row of PaymentColumns.
 func ScanPayment(row Row) (checkout.Payment, error) {
 	var p checkout.Payment
-	var risk RiskDest
-	var threeDS ThreeDSDest
-	dest := append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
+	var judged judgedDest
+	if err := row.Scan(append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		TimeDest(&p.CreatedAt)}, risk.Dest()...)
-	if err := row.Scan(append(dest, threeDS.Dest())...); err != nil {
+		TimeDest(&p.CreatedAt)}, judged.dest()...)...); err != nil {
 		return checkout.Payment{}, err
 	}
-	var err error
-	if p.Risk, err = risk.Decision(); err != nil {
-		return checkout.Payment{}, err
-	}
-	if p.ThreeDS, err = threeDS.View(); err != nil {
+	if err := judged.finish(&p.Risk, &p.ThreeDS); err != nil {
 		return checkout.Payment{}, err
 	}
 	return p, nil
@@ -354,16 +390,12 @@ const AttemptColumns = `session_id, n, outcome, decline_reason, cvc_check, card_
 // AttemptValues are a's values of AttemptColumns; created is its
 // created_at as the store's dialect writes a time.
 func AttemptValues(a checkout.Attempt, created any) ([]any, error) {
-	verdict, score, reasons, platform, err := RiskColumns(a.Risk)
+	judged, err := judgedValues(a.Risk, a.ThreeDS)
 	if err != nil {
 		return nil, err
 	}
-	threeDS, err := ThreeDSColumn(a.ThreeDS)
-	if err != nil {
-		return nil, err
-	}
-	return []any{a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
-		string(a.Brand), a.Last4, created, verdict, score, reasons, platform, threeDS}, nil
+	return append([]any{a.SessionID, a.N, a.Outcome, a.DeclineReason, string(a.CVCCheck), a.CardToken, a.Fingerprint,
+		string(a.Brand), a.Last4, created}, judged...), nil
 }
 
 // UpsertAttempt stores an attempt's AttemptValues. The last outcome wins:
@@ -384,18 +416,12 @@ func ScanAttempts(rows Rows) ([]checkout.Attempt, error) {
 	var out []checkout.Attempt
 	for rows.Next() {
 		var a checkout.Attempt
-		var risk RiskDest
-		var threeDS ThreeDSDest
-		dest := append([]any{&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
-			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, TimeDest(&a.CreatedAt)}, risk.Dest()...)
-		if err := rows.Scan(append(dest, threeDS.Dest())...); err != nil {
+		var judged judgedDest
+		if err := rows.Scan(append([]any{&a.SessionID, &a.N, &a.Outcome, &a.DeclineReason, (*string)(&a.CVCCheck), &a.CardToken,
+			&a.Fingerprint, (*string)(&a.Brand), &a.Last4, TimeDest(&a.CreatedAt)}, judged.dest()...)...); err != nil {
 			return nil, err
 		}
-		var err error
-		if a.Risk, err = risk.Decision(); err != nil {
-			return nil, err
-		}
-		if a.ThreeDS, err = threeDS.View(); err != nil {
+		if err := judged.finish(&a.Risk, &a.ThreeDS); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
