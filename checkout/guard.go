@@ -83,11 +83,9 @@ type Guard interface {
 	Settle(ctx context.Context, in GuardInput, wrongCode bool) error
 }
 
-// CardKeys derive the keyed values the Guard counts by. vault.Vault
-// implements it.
+// CardKeys derive the keyed values the Guard counts by beside the card's
+// fingerprint (the Tokenizer's). vault.Vault implements it.
 type CardKeys interface {
-	// Fingerprint is the keyed HMAC of a card number (fp_...).
-	Fingerprint(pan []byte) string
 	// MAC is HMAC-SHA256 of msg under a key derived for purpose.
 	MAC(purpose string, msg []byte) []byte
 }
@@ -117,10 +115,11 @@ func guardReason(rule string) RiskReason {
 }
 
 // guardInput is what the card-testing defence knows of a submission whose
-// attempt has begun; the zero input without a Guard. An error (whether it
-// completes a 3-D Secure challenge could not be read) is finished on the
-// attempt and returned as the shopper's.
-func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, pan PAN, now time.Time, attempt *Attempt) (GuardInput, error) {
+// attempt has begun, the card by its vault fingerprint; the zero input
+// without a Guard. An error (whether it completes a 3-D Secure challenge
+// could not be read) is finished on the attempt and returned as the
+// shopper's.
+func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, pan PAN, fingerprint string, now time.Time, attempt *Attempt) (GuardInput, error) {
 	if s.Guard == nil || s.CardKeys == nil {
 		return GuardInput{}, nil
 	}
@@ -129,7 +128,7 @@ func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, p
 		MerchantID:  co.Merchant.ID,
 		SessionID:   co.Session.ID,
 		IP:          req.ClientIP,
-		Fingerprint: s.CardKeys.Fingerprint(digits),
+		Fingerprint: fingerprint,
 		Time:        now,
 	}
 	if len(digits) > 12 {

@@ -448,15 +448,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	// The card-testing defence and screening before the card is stored: a
 	// locked card, a tripped rate limit or an NG payment never reaches the
 	// vault or the issuer, and both are counted in one round trip.
-	gin, err := s.guardInput(ctx, co, req, pan, now, &attempt)
+	fingerprint := s.Vault.Fingerprint(pan.Reveal())
+	attempt.Fingerprint = fingerprint
+	gin, err := s.guardInput(ctx, co, req, pan, fingerprint, now, &attempt)
 	if err != nil {
 		return PayResult{}, err
 	}
-	fingerprint := gin.Fingerprint
-	if fingerprint == "" {
-		fingerprint = s.Vault.Fingerprint(pan.Reveal())
-	}
-	attempt.Fingerprint = fingerprint
 	in := ScreenInput{
 		MerchantID:  co.Merchant.ID,
 		SessionID:   co.Session.ID,
