@@ -2,6 +2,7 @@ package web
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -29,6 +30,9 @@ type catalog struct {
 	// language: the catalogs are embedded and never change, and a page
 	// renders dozens of them (go-i18n runs a template for each).
 	plain sync.Map // lang + "\x00" + id -> string
+	// translators holds one translator per language the page speaks: a
+	// translator never changes, and its client messages are rendered once.
+	translators map[string]*translator
 }
 
 func newCatalog() (*catalog, error) {
@@ -43,7 +47,16 @@ func newCatalog() (*catalog, error) {
 			return nil, fmt.Errorf("load %s: %w", f, err)
 		}
 	}
-	return &catalog{bundle: b, matcher: language.NewMatcher(languages)}, nil
+	c := &catalog{bundle: b, matcher: language.NewMatcher(languages), translators: map[string]*translator{}}
+	for _, tag := range languages {
+		base, _ := tag.Base()
+		t := c.newTranslator(base.String())
+		if t.clientJSON, err = json.Marshal(t.renderClientMessages()); err != nil {
+			return nil, err
+		}
+		c.translators[t.Lang] = t
+	}
+	return c, nil
 }
 
 // lang picks the page's language: the session's locale when the merchant
@@ -76,9 +89,21 @@ type translator struct {
 	Lang string // "en" or "ja"
 	loc  *i18n.Localizer
 	c    *catalog
+	// clientJSON is clientMessageIDs rendered, as JSON: the same on every
+	// page in the language.
+	clientJSON json.RawMessage
 }
 
+// translator is lang's translator: one of the page's languages (lang's
+// answer), else a fresh one.
 func (c *catalog) translator(lang string) *translator {
+	if t, ok := c.translators[lang]; ok {
+		return t
+	}
+	return c.newTranslator(lang)
+}
+
+func (c *catalog) newTranslator(lang string) *translator {
 	return &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang), c: c}
 }
 
@@ -179,8 +204,17 @@ var clientMessageIDs = []string{
 // placeholders are the parameters of client messages, rendered as {Name}.
 var placeholders = map[string]string{"Brand": "{Brand}", "Digits": "{Digits}", "A": "{A}", "B": "{B}"}
 
-// clientMessages renders clientMessageIDs for the page's JSON data block.
-func (t *translator) clientMessages() map[string]string {
+// clientMessages is clientMessageIDs rendered for the page's JSON data
+// block, as JSON.
+func (t *translator) clientMessages() json.RawMessage {
+	if t.clientJSON == nil {
+		b, _ := json.Marshal(t.renderClientMessages()) // a map of strings always marshals
+		return b
+	}
+	return t.clientJSON
+}
+
+func (t *translator) renderClientMessages() map[string]string {
 	out := make(map[string]string, len(clientMessageIDs))
 	for _, id := range clientMessageIDs {
 		s, ok := t.message(id, placeholders)

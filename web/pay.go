@@ -1,10 +1,9 @@
 package web
 
 import (
-	"bytes"
 	"crypto/subtle"
-	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -19,13 +18,6 @@ import (
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
-
-//go:embed templates/*.html
-var templatesFS embed.FS
-
-func parsePages(assets *assetSet) (*template.Template, error) {
-	return template.New("").Funcs(template.FuncMap{"asset": assets.url}).ParseFS(templatesFS, "templates/*.html")
-}
 
 // Page states, shared with pay.js through the data block.
 const (
@@ -54,15 +46,35 @@ type pageData struct {
 
 // clientData is the page's JSON data block for pay.js.
 type clientData struct {
-	State     string            `json:"state"`
-	Session   string            `json:"session"`
-	PayURL    string            `json:"pay_url"`
-	ResultURL string            `json:"result_url,omitempty"` // paid: where "return to the shop" fetches the result again
-	CSRF      string            `json:"csrf"`
-	Embed     bool              `json:"embed"`
-	Parent    string            `json:"parent,omitempty"` // the exact origin postMessage targets
-	ErrorCode string            `json:"error_code,omitempty"`
-	Messages  map[string]string `json:"messages"`
+	State     string          `json:"state"`
+	Session   string          `json:"session"`
+	PayURL    string          `json:"pay_url"`
+	ResultURL string          `json:"result_url,omitempty"` // paid: where "return to the shop" fetches the result again
+	CSRF      string          `json:"csrf"`
+	Embed     bool            `json:"embed"`
+	Parent    string          `json:"parent,omitempty"` // the exact origin postMessage targets
+	ErrorCode string          `json:"error_code,omitempty"`
+	Messages  json.RawMessage   `json:"-"` // translator.clientMessages, written in by JSON
+}
+
+// JSON is the data block's text. encoding/json writes <, > and & (and
+// U+2028, U+2029) as \u escapes, so the text can close no element and is
+// safe inside the script element as it is; html/template's own escaping of
+// a value there marshals it again and decodes it rune by rune, a tenth of
+// the page's rendering. The messages, the same on every page of a
+// language and marshalled by the same rules, are written in as they are
+// (json.Marshal would compact them again).
+func (d *clientData) JSON() (template.JS, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	messages := d.Messages
+	if messages == nil {
+		messages = json.RawMessage("{}")
+	}
+	b = append(append(append(b[:len(b)-1], `,"messages":`...), messages...), '}')
+	return template.JS(b), nil
 }
 
 // payResponse is the answer to an accepted card submission: the signed
@@ -156,18 +168,6 @@ func (s *server) messagePage(c *gin.Context, tr *translator, status int, titleID
 		Body:       tr.T(bodyID),
 		Client:     client,
 	})
-}
-
-// render executes a template into a buffer first, so that a failure
-// answers a clean 500 instead of half a page.
-func (s *server) render(c *gin.Context, status int, name string, data any) {
-	var buf bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		s.log.Error("render page", "template", name, "err", err)
-		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"))
-		return
-	}
-	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
 func originStrings(origins []checkout.Origin) []string {

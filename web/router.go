@@ -7,7 +7,6 @@ package web
 
 import (
 	"context"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,7 +80,7 @@ type server struct {
 	log         *slog.Logger
 	i18n        *catalog
 	assets      *assetSet
-	pages       *template.Template
+	pages       pageSet
 }
 
 // New returns the checkout's HTTP handler. It panics when opts lack a
@@ -129,7 +128,7 @@ func newServer(opts Options) (*server, error) {
 	if err := s.assets.pinEmbedOrigin(s.selfOrigin); err != nil {
 		return nil, err
 	}
-	if s.pages, err = parsePages(s.assets); err != nil {
+	if s.pages, err = parsePages(s.assets, s.i18n); err != nil {
 		return nil, err
 	}
 	return s, nil
