@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,15 +33,24 @@ const (
 		(SELECT rowid FROM risk_members WHERE at < ?1 LIMIT ?2)`
 )
 
-// A key's trim keeps its KeepPerKey latest rows. The offset is written out,
-// not bound (see countStatement).
+// A trim keeps, of each key in the JSON array ?1, its KeepPerKey latest
+// rows, in one statement per table: the keys' cuts first (one index probe
+// a key: a key holding no more than it keeps has none), then the rows below
+// each cut, by the key's index. CROSS JOIN keeps the keys the outer loop
+// (SQLite's planner has no statistics of a json_each). The offset is
+// written out, not bound (see countExpr).
 var (
-	keepOffset      = strconv.Itoa(risk.KeepPerKey - 1)
-	trimOccurrences = `DELETE FROM risk_occurrences WHERE key = ?1 AND at <
-		(SELECT at FROM risk_occurrences WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ` + keepOffset + `)`
-	trimMembers = `DELETE FROM risk_members WHERE key = ?1 AND at <
-		(SELECT at FROM risk_members WHERE key = ?1 ORDER BY at DESC LIMIT 1 OFFSET ` + keepOffset + `)`
+	trimOccurrences = trimStatement("risk_occurrences")
+	trimMembers     = trimStatement("risk_members")
 )
+
+func trimStatement(table string) string {
+	return `WITH cut (key, at) AS MATERIALIZED (
+			SELECT k.value, (SELECT at FROM ` + table + ` WHERE key = k.value ORDER BY at DESC LIMIT 1 OFFSET ` + strconv.Itoa(risk.KeepPerKey-1) + `)
+			FROM json_each(?1) AS k)
+		DELETE FROM ` + table + ` WHERE rowid IN (
+			SELECT old.rowid FROM cut CROSS JOIN ` + table + ` AS old ON old.key = cut.key AND old.at < cut.at)`
+}
 
 // Record stores the counters' events in one write.
 func (db *DB) Record(ctx context.Context, events []risk.Event) error {
@@ -106,10 +116,15 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 		statement string
 		keys      []string
 	}{{trimOccurrences, w.OccurrenceKeys}, {trimMembers, w.MemberKeys}} {
-		for _, key := range t.keys {
-			if _, err := tx.ExecContext(ctx, t.statement, key); err != nil {
-				return fmt.Errorf("sqlite: trim risk events: %w", err)
-			}
+		if len(t.keys) == 0 {
+			continue
+		}
+		keys, err := json.Marshal(t.keys)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, t.statement, string(keys)); err != nil {
+			return fmt.Errorf("sqlite: trim risk events: %w", err)
 		}
 	}
 	if db.recorded.Add(1)%risk.PruneEvery == 0 {
