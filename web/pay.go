@@ -54,7 +54,7 @@ type clientData struct {
 	Embed     bool            `json:"embed"`
 	Parent    string          `json:"parent,omitempty"` // the exact origin postMessage targets
 	ErrorCode string          `json:"error_code,omitempty"`
-	Messages  json.RawMessage   `json:"-"` // translator.clientMessages, written in by JSON
+	Messages  json.RawMessage `json:"-"` // translator.clientMessages, written in by JSON
 }
 
 // JSON is the data block's text. encoding/json writes <, > and & (and
