@@ -79,6 +79,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// a crash of the process (NORMAL may lose the last transactions).
 		"_synchronous": {"FULL"},
 		"_txlock":      {"immediate"},
+		// The savepoints each write of a group runs in keep the pages they
+		// change in a sub-journal, a temporary file by default (a write
+		// system call per page); in memory they cost a copy. Only a
+		// savepoint's own rollback reads it: durability is the WAL's.
+		"_pragma": {"temp_store(memory)"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)

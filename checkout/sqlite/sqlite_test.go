@@ -163,6 +163,7 @@ func TestPragmas(t *testing.T) {
 		{"busy_timeout", "5000"},
 		{"journal_mode", "wal"},
 		{"synchronous", "2"}, // FULL
+		{"temp_store", "2"},  // MEMORY: the savepoints' sub-journals
 	} {
 		var got string
 		err := db.write(t.Context(), func(tx *writeTx) error {
