@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +65,12 @@ func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries [
 	return counts, nil
 }
 
+// bucketShards is how many rows share a bucket (migration 00012): a record
+// adds to one of them at random, so that concurrent records at one
+// merchant rarely wait for each other's commit on a row lock; a count sums
+// them, reading at most bucketShards rows a bucket.
+const bucketShards = 8
+
 // queueRecord queues the events' writes (risk.SplitEvents: in key order,
 // so that two instances writing the same keys lock them in one order) and
 // returns the latest event's time. The batch's implicit transaction commits
@@ -101,10 +108,10 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 		for i, e := range w.Buckets {
 			keys[i], starts[i], horizons[i] = e.Key, risk.BucketStart(e.At, e.Bucket), risk.BucketHorizon(e.At, e.Bucket)
 		}
-		batch.Queue(`INSERT INTO risk_buckets (key, start, n)
-				SELECT key, start, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)
+		batch.Queue(`INSERT INTO risk_buckets (key, start, shard, n)
+				SELECT key, start, $3, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)
 				GROUP BY key, start ORDER BY key, start
-			ON CONFLICT (key, start) DO UPDATE SET n = risk_buckets.n + excluded.n`, keys, starts)
+			ON CONFLICT (key, start, shard) DO UPDATE SET n = risk_buckets.n + excluded.n`, keys, starts, rand.IntN(bucketShards))
 		batch.Queue(`DELETE FROM risk_buckets b USING unnest($1::text[], $2::timestamptz[]) AS h(key, horizon)
 			WHERE b.key = h.key AND b.start < h.horizon`, keys, horizons)
 	}
