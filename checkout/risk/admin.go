@@ -87,6 +87,10 @@ type Admin struct {
 	// Limits are the merchants' card-testing limits (the card_testing
 	// object of the settings); nil leaves them out.
 	Limits *Limits
+	// Cached is the checkouts' cache of the settings, if any: a change made
+	// here drops the merchant's entry, so that it takes effect on this
+	// instance at once.
+	Cached *SettingsCache
 	Now    func() time.Time // nil: time.Now
 }
 
@@ -124,6 +128,7 @@ func (a *Admin) PutSettings(ctx context.Context, actor, merchantID string, s Set
 	if err := a.Settings.PutRiskSettings(ctx, merchantID, b, entry); err != nil {
 		return Settings{}, err
 	}
+	a.Cached.Forget(merchantID)
 	return s, nil
 }
 

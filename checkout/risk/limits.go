@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
@@ -268,12 +267,6 @@ type LimitStore interface {
 	PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa AuditEntry, limits []byte, la AuditEntry) error
 }
 
-// Cache defaults of Limits.
-const (
-	DefaultLimitsTTL  = 5 * time.Second
-	DefaultLimitsSize = 10_000
-)
-
 // Limits decide each merchant's card-testing rate limits over the
 // platform's. The Guard reads them through an in-process cache, so a
 // checkout makes no extra database round trip: a merchant's limits are
@@ -292,26 +285,7 @@ type Limits struct {
 	Size     int              // 0: DefaultLimitsSize
 	Now      func() time.Time // nil: time.Now
 
-	mu      sync.Mutex
-	entries map[string]*limitsEntry
-}
-
-// limitsEntry is one merchant's cached limits; its fields are written
-// before ready is closed, and read only after.
-type limitsEntry struct {
-	ready   chan struct{}
-	limits  RateLimits
-	err     error
-	expires time.Time
-}
-
-func (e *limitsEntry) loaded() bool {
-	select {
-	case <-e.ready:
-		return true
-	default:
-		return false
-	}
+	cache merchantCache[RateLimits]
 }
 
 func (l *Limits) now() time.Time {
@@ -326,74 +300,13 @@ func (l *Limits) now() time.Time {
 // for one read. Errors are the store's (not cached): the Guard fails
 // closed.
 func (l *Limits) For(ctx context.Context, merchantID string) (RateLimits, error) {
-	now := l.now()
-	l.mu.Lock()
-	e, ok := l.entries[merchantID]
-	if ok && e.loaded() && (e.err != nil || !now.Before(e.expires)) {
-		ok = false
-	}
-	if ok {
-		l.mu.Unlock()
-		select {
-		case <-e.ready:
-		case <-ctx.Done():
-			return RateLimits{}, ctx.Err()
-		}
-		return e.limits, e.err
-	}
-	e = &limitsEntry{ready: make(chan struct{})}
-	l.put(merchantID, e)
-	l.mu.Unlock()
-
-	e.limits, e.err = l.Load(ctx, merchantID)
-	e.expires = now.Add(l.ttl())
-	close(e.ready)
-	if e.err != nil {
-		l.drop(merchantID, e)
-	}
-	return e.limits, e.err
-}
-
-func (l *Limits) ttl() time.Duration {
-	if l.TTL > 0 {
-		return l.TTL
-	}
-	return DefaultLimitsTTL
-}
-
-// put caches e for merchantID, making room first when full. l.mu is held.
-func (l *Limits) put(merchantID string, e *limitsEntry) {
-	if l.entries == nil {
-		l.entries = map[string]*limitsEntry{}
-	}
-	size := l.Size
-	if size <= 0 {
-		size = DefaultLimitsSize
-	}
-	if _, ok := l.entries[merchantID]; !ok && len(l.entries) >= size {
-		for id := range l.entries { // an arbitrary entry: map order is random
-			delete(l.entries, id)
-			break
-		}
-	}
-	l.entries[merchantID] = e
-}
-
-// drop removes merchantID's entry if it is still e.
-func (l *Limits) drop(merchantID string, e *limitsEntry) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.entries[merchantID] == e {
-		delete(l.entries, merchantID)
-	}
+	return l.cache.get(ctx, merchantID, l.now(), l.TTL, l.Size, func(ctx context.Context) (RateLimits, error) {
+		return l.Load(ctx, merchantID)
+	})
 }
 
 // Forget drops the merchant's cached limits: the next For reads them again.
-func (l *Limits) Forget(merchantID string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.entries, merchantID)
-}
+func (l *Limits) Forget(merchantID string) { l.cache.forget(merchantID) }
 
 // Layers reads the merchant's two layers from the store, uncached.
 func (l *Limits) Layers(ctx context.Context, merchantID string) (operator, merchant LimitOverrides, err error) {
@@ -549,6 +462,7 @@ func (a *Admin) PutSettingsAndLimits(ctx context.Context, actor, merchantID stri
 		if err := a.Settings.PutRiskSettings(ctx, merchantID, b, sa); err != nil {
 			return Settings{}, RateLimits{}, err
 		}
+		a.Cached.Forget(merchantID)
 		return s, in, nil
 	}
 	la := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
@@ -557,5 +471,6 @@ func (a *Admin) PutSettingsAndLimits(ctx context.Context, actor, merchantID stri
 		return Settings{}, RateLimits{}, err
 	}
 	a.Limits.Forget(merchantID)
+	a.Cached.Forget(merchantID)
 	return s, in, nil
 }

@@ -189,9 +189,9 @@ func TestLimitsCache(t *testing.T) {
 	for i := range 10 {
 		limits.For(ctx, fmt.Sprintf("mer_%d", i))
 	}
-	limits.mu.Lock()
-	n := len(limits.entries)
-	limits.mu.Unlock()
+	limits.cache.mu.Lock()
+	n := len(limits.cache.entries)
+	limits.cache.mu.Unlock()
 	if n > 3 {
 		t.Fatalf("%d merchants cached; want at most 3", n)
 	}

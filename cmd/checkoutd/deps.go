@@ -42,10 +42,11 @@ var (
 // deps are the parts every command opens: the store, the key-encryption
 // key and the vault over them.
 type deps struct {
-	db     store
-	kek    vault.KeyEncrypter
-	vault  *vault.Vault
-	limits *risk.Limits // made by cardLimits
+	db       store
+	kek      vault.KeyEncrypter
+	vault    *vault.Vault
+	limits   *risk.Limits        // made by cardLimits
+	settings *risk.SettingsCache // made by cachedSettings
 }
 
 func (d *deps) Close() {
@@ -63,13 +64,24 @@ func (d *deps) Close() {
 // screener is fraud screening over the store: on PostgreSQL its counters
 // and lists are every instance's, so the velocity rules hold across them.
 func (d *deps) screener() *risk.Screener {
-	return &risk.Screener{Settings: d.db, Counters: d.db, Lists: d.db}
+	return &risk.Screener{Settings: d.cachedSettings(), Counters: d.db, Lists: d.db}
+}
+
+// cachedSettings are the merchants' screening settings as checkouts read
+// them: one cache per process, shared with the API, so that a merchant's
+// change takes effect on this instance at once (on others within
+// risk.DefaultLimitsTTL, as its card-testing limits do).
+func (d *deps) cachedSettings() *risk.SettingsCache {
+	if d.settings == nil {
+		d.settings = &risk.SettingsCache{Source: d.db}
+	}
+	return d.settings
 }
 
 // riskAdmin serves the merchant API of screening settings, lists and audit,
 // and the merchant's side of its card-testing limits.
 func (d *deps) riskAdmin(cfg Config) *risk.Admin {
-	return &risk.Admin{Settings: d.db, Lists: d.db, Audit: d.db, Limits: d.cardLimits(cfg)}
+	return &risk.Admin{Settings: d.db, Lists: d.db, Audit: d.db, Limits: d.cardLimits(cfg), Cached: d.cachedSettings()}
 }
 
 // cardLimits are the merchants' card-testing limits over the flags: one
