@@ -13,18 +13,7 @@ import (
 // as the templates that look each message up do, in each language, with
 // text that needs escaping where it stands.
 func TestWrittenMessagesRenderAsLookedUp(t *testing.T) {
-	c, err := newCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	assets, err := loadAssets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	written, err := parsePages(assets, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, assets, written := mustPages(t)
 	lookedUp := template.Must(template.New("").Funcs(template.FuncMap{"asset": assets.url}).ParseFS(templatesFS, "templates/*.html"))
 
 	hostile := `<script>alert("x")</script> & 'quoted' +1`
@@ -73,6 +62,49 @@ func TestWrittenMessagesRenderAsLookedUp(t *testing.T) {
 				t.Errorf("%s %s: the merchant's text is not escaped", lang, tc.name)
 			}
 		}
+	}
+}
+
+// mustPages is the catalog, the assets and the page templates as the
+// server parses them.
+func mustPages(tb testing.TB) (*catalog, *assetSet, pageSet) {
+	tb.Helper()
+	c, err := newCatalog()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	assets, err := loadAssets()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pages, err := parsePages(assets, c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c, assets, pages
+}
+
+// BenchmarkRenderPayPage renders the card form, the page every checkout
+// opens, in each language (figures, not a timed assertion).
+func BenchmarkRenderPayPage(b *testing.B) {
+	c, _, pages := mustPages(b)
+	for lang, tr := range c.translators {
+		b.Run(lang, func(b *testing.B) {
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				data := &pageData{
+					translator: tr, Nonce: "bm9uY2Vub25jZW5vbmNl", State: stateForm,
+					Title: tr.T("pay.title", "Merchant", "Demo Shop"), SessionID: "cs_x",
+					MerchantName: "Demo Shop", Amount: "¥1,200", OrderID: "order-1", CancelURL: "https://shop.example/cancel",
+					Client: &clientData{State: stateForm, Session: "cs_x", PayURL: "/pay/cs_x", CSRF: "csrf", Messages: tr.clientMessages()},
+				}
+				buf.Reset()
+				if err := pages[lang].ExecuteTemplate(&buf, "pay.html", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
