@@ -165,11 +165,19 @@ func (s *Service) admitAndScreen(ctx context.Context, gin GuardInput, in ScreenI
 	if as, ok := s.Screener.(AdmittingScreener); ok {
 		return as.AdmitAndScreen(ctx, s.Guard, gin, in)
 	}
-	v, err := s.Guard.Admit(ctx, gin)
+	return AdmitThenScreen(ctx, s.Guard, gin, in, s.screen)
+}
+
+// AdmitThenScreen is the Guard's Admit and, for an admitted submission,
+// screen: two round trips, for a Guard and a screening that cannot count
+// in one.
+func AdmitThenScreen(ctx context.Context, g Guard, gin GuardInput, in ScreenInput,
+	screen func(context.Context, ScreenInput) (RiskDecision, error)) (GuardVerdict, RiskDecision, error) {
+	v, err := g.Admit(ctx, gin)
 	if err != nil || v.Rule != "" {
 		return v, RiskDecision{}, err
 	}
-	d, err := s.screen(ctx, in)
+	d, err := screen(ctx, in)
 	return v, d, err
 }
 

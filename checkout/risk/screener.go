@@ -90,12 +90,7 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	}
 	g, ok := guard.(*Guard)
 	if !ok {
-		v, err := guard.Admit(ctx, gin)
-		if err != nil || v.Rule != "" {
-			return v, Decision{}, err
-		}
-		d, err := sc.Screen(ctx, in)
-		return v, d, err
+		return checkout.AdmitThenScreen(ctx, guard, gin, in, sc.Screen)
 	}
 	a, err := g.admission(ctx, gin)
 	if err != nil {
