@@ -1,8 +1,13 @@
 package postgres
 
 import (
+	"io/fs"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
@@ -33,5 +38,52 @@ func TestBucketsSpreadOverShards(t *testing.T) {
 	}
 	if counts[0] != records {
 		t.Fatalf("count = %d; want %d", counts[0], records)
+	}
+}
+
+// Migration 00012 down folds a bucket's shards into its one row (their sum)
+// and up spreads nothing: the count is the same either way.
+func TestBucketShardsMigrateDownAndUp(t *testing.T) {
+	db, dsn := mustNewDB(t)
+	at := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	event := risk.Event{Key: "rl_merchant:mer_x", At: at, Bucket: time.Second}
+	const records = 40
+	for range records {
+		if err := db.Record(t.Context(), []risk.Event{event}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), 11); err != nil {
+		t.Fatalf("down to 11: %v", err)
+	}
+	var rows, sum int
+	if err := sqlDB.QueryRowContext(t.Context(), `SELECT count(*), sum(n) FROM risk_buckets WHERE key = $1 AND start = $2`,
+		event.Key, at).Scan(&rows, &sum); err != nil {
+		t.Fatalf("read the folded bucket: %v", err)
+	}
+	if rows != 1 || sum != records {
+		t.Fatalf("after down: %d rows holding %d; want 1 holding %d", rows, sum, records)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	counts, err := mustOpen(t, dsn).Count(t.Context(), []risk.Query{{Key: event.Key, Since: at, Bucket: time.Second}})
+	if err != nil || counts[0] != records {
+		t.Fatalf("count after up = %v, %v; want %d", counts, err, records)
 	}
 }
