@@ -4,7 +4,7 @@ GO ?= go
 CHROME_PATH ?= /usr/bin/chromium
 export CHROME_PATH
 
-.PHONY: run test deps vet fuzz bench bench-soak bench-soak-pg build cluster bench-prod lint-docker
+.PHONY: run test deps vet fuzz bench bench-soak bench-soak-pg build cluster bench-prod bench-ab lint-docker
 
 run:
 	$(GO) run ./cmd/checkoutd
@@ -40,6 +40,7 @@ fuzz:
 # p99, checkoutd's CPU time per checkout, and how many met a defence.
 BENCH_N ?= 2000
 BENCH_C ?= 16
+ROUNDS ?= 3
 BENCH_WARMUP ?= 200
 bench: build
 	$(GO) run ./cmd/checkoutload -binary bin/checkoutd -n $(BENCH_N) -c $(BENCH_C) -warmup $(BENCH_WARMUP)
@@ -64,6 +65,11 @@ bench-soak-pg: build
 # instances behind nginx, on loopback.
 cluster:
 	.ci/cluster.sh
+
+# A revision against the working tree in one run, rounds taken in turn:
+# make bench-ab BASE=HEAD~3 [ROUNDS=3 BENCH_N=2000 BENCH_C=16].
+bench-ab:
+	BASE=$(BASE) ROUNDS=$(ROUNDS) BENCH_N=$(BENCH_N) BENCH_C=$(BENCH_C) .ci/bench-ab.sh
 
 # The same benchmark on PostgreSQL and HashiCorp Vault Transit (CPU per
 # checkout is checkoutd's alone), with Vault calls per card and raw Transit

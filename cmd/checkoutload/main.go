@@ -39,7 +39,8 @@ type config struct {
 	challengeAll             bool   // the merchant's screening asks 3-D Secure to challenge every payment
 	n, concurrency           int
 	warmup, slice            int
-	pid                      int // with -url: checkoutd's process, for its CPU time
+	pid                      int   // with -url: checkoutd's process, for its CPU time
+	from                     int64 // the first shopper's number
 	maxDuration              time.Duration
 }
 
@@ -54,6 +55,7 @@ func run() error {
 	flag.BoolVar(&cfg.challengeAll, "challenge-all", false, "set the merchant's challenge_score to 0 first, so that every checkout goes through a 3-D Secure challenge (still one card per shopper)")
 	flag.IntVar(&cfg.n, "n", 2000, "checkouts to measure")
 	flag.IntVar(&cfg.warmup, "warmup", 200, "checkouts to run first, not measured")
+	flag.Int64Var(&cfg.from, "from", 1, "the first shopper's number (address, card, email): several runs against one checkoutd (-url) need shoppers of their own")
 	flag.IntVar(&cfg.slice, "slice", 0, "measure and print every this many checkouts (a soak); 0: one measurement of -n")
 	flag.IntVar(&cfg.concurrency, "c", 16, "checkouts in flight at once")
 	flag.DurationVar(&cfg.maxDuration, "max-duration", 5*time.Minute, "stop driving after this long whatever -n says (warm-up included)")
@@ -62,6 +64,9 @@ func run() error {
 	flag.Parse()
 	if cfg.n < 1 || cfg.concurrency < 1 || cfg.warmup < 0 || cfg.slice < 0 {
 		return errors.New("-n and -c must be at least 1, -warmup and -slice at least 0")
+	}
+	if cfg.from < 1 || cfg.from+int64(cfg.warmup+cfg.n) > maxShoppers {
+		return fmt.Errorf("-from must be at least 1, and -from + -warmup + -n at most %d (the shoppers' loopback addresses)", maxShoppers)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -105,7 +110,7 @@ func run() error {
 		}
 	}
 	if cfg.warmup > 0 {
-		w := drive(driveCtx, client, cfg, 1, cfg.warmup, clock)
+		w := drive(driveCtx, client, cfg, cfg.from, cfg.warmup, clock)
 		fmt.Printf("warm-up: %d checkouts, not measured (%d ok, %d failed)\n", cfg.warmup, len(w.samples), w.failed)
 	}
 
@@ -116,7 +121,7 @@ func run() error {
 	}
 	var total result
 	for done, k := 0, 1; done < cfg.n && driveCtx.Err() == nil; k++ {
-		first := int64(cfg.warmup + done + 1)
+		first := cfg.from + int64(cfg.warmup+done)
 		r := drive(driveCtx, client, cfg, first, min(slice, cfg.n-done), clock)
 		if cfg.slice > 0 {
 			fmt.Printf("slice %d (checkouts %d-%d): %s\n", k, first, first+int64(r.attempted)-1, r.line())

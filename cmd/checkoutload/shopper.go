@@ -33,8 +33,13 @@ import (
 // ("local 127.0.0.0/8 dev lo" in the local table), so binding to any of
 // them needs no setup.
 func shopperAddr(i int64) net.IP {
+	// Below maxShoppers the second byte, 1+i/62500, is at most 250.
 	return net.IPv4(127, byte(1+i/62500), byte(i/250%250), byte(1+i%250))
 }
+
+// maxShoppers bounds the shoppers' numbers: shopperAddr's addresses run out
+// there.
+const maxShoppers = 15_600_000
 
 // shopperCard is checkout i's own Visa number with a valid Luhn digit:
 // distinct in its first 12 digits too (the card-testing limit counts
