@@ -63,9 +63,11 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 // by its successor, so it may neither pay the session nor reopen it. Paying
 // is ECONFLICT otherwise; ENOTFOUND when the session does not exist.
 //
-// Three round trips: the BEGIN with the session's lock and read, the
-// attempt, the end of its lockout reservation and the events; then the
-// deliveries and the payment or the reopening; then the COMMIT.
+// Without a payment, two round trips: the BEGIN with the session's lock and
+// read, the end of the lockout reservation, the attempt, the events with
+// their deliveries and the reopening (its WHERE is the holding); then the
+// COMMIT. With one, a third between them: the payment and the session's
+// paid, once the read says the attempt holds the session.
 //
 // When the COMMIT of a payment fails, the server may have committed it all
 // the same (the connection broke after the commit). FinishAttempt then reads
@@ -92,19 +94,21 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	})
 	queueReleaseSlot(first, a.IdempotencyKey())
 	first.Queue(sqlstore.UpsertAttempt, values...)
-	// The events commit with whatever this transaction commits.
-	outbox := newOutbox(events)
-	outbox.queueEvents(first)
+	// The events, with their deliveries, commit with whatever this
+	// transaction commits.
+	queueEvents(first, events)
+	if p == nil {
+		first.Queue(`UPDATE sessions SET status = 'open', processing_since = NULL
+			WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N)
+	}
 
 	err = db.inTxFrom(ctx, "finish attempt", first, func(tx pgx.Tx) error {
+		if p == nil {
+			return nil
+		}
 		then := &pgx.Batch{}
-		outbox.queueDeliveries(then)
 		holds := status == string(checkout.SessionProcessing) && attempts == a.N
 		switch {
-		case p == nil && holds:
-			then.Queue(`UPDATE sessions SET status = 'open', processing_since = NULL
-				WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N)
-		case p == nil:
 		case status == string(checkout.SessionPaid):
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
 		case !holds:

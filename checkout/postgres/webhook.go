@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
@@ -123,88 +122,68 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 // written with the change the events describe. It returns how many
 // deliveries were made.
 func enqueueEvents(ctx context.Context, tx pgx.Tx, events ...checkout.WebhookEvent) (int, error) {
-	o := newOutbox(events)
 	b := &pgx.Batch{}
-	o.queueEvents(b)
+	delivered := queueEvents(b, events)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, outboxError(err)
 	}
-	b = &pgx.Batch{}
-	n := o.queueDeliveries(b)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, outboxError(err)
-	}
-	return n, nil
+	return *delivered, nil
 }
 
-// outbox stores a transaction's webhook events in two batches, so that a
-// caller pipelining its own statements adds no round trips of its own: the
-// events with their subscribers' endpoints (queueEvents), then the
-// deliveries (queueDeliveries), whose ids are made here rather than in SQL
-// so that they look like every other id.
-type outbox struct {
-	events    []checkout.WebhookEvent
-	fresh     []bool     // the event was not stored before: it gets deliveries
-	endpoints [][]string // each event's subscribed live endpoints
-}
-
-func newOutbox(events []checkout.WebhookEvent) *outbox {
-	return &outbox{events: events, fresh: make([]bool, len(events)), endpoints: make([][]string, len(events))}
-}
-
-// queueEvents queues each event's insert (an event id already stored adds
-// nothing) and the read of its subscribers.
-func (o *outbox) queueEvents(b *pgx.Batch) {
-	for i, e := range o.events {
-		b.Queue(`INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt)).
-			Exec(func(tag pgconn.CommandTag) error {
-				o.fresh[i] = tag.RowsAffected() == 1
+// queueEvents queues, per event, one statement that stores it and a due
+// delivery for each live endpoint of its merchant subscribed to its type,
+// so that a caller pipelining its own statements adds none of its own
+// round trips. An event id already stored adds nothing, deliveries
+// included. The deliveries' ids are made here, as every other id is: as
+// many as a merchant may have endpoints (checkout.MaxWebhookEndpoints,
+// held under the merchant's lock when an endpoint is made); should a
+// merchant ever have more, the rest get ids of the same shape made in SQL
+// rather than no delivery. *delivered counts the deliveries once the batch
+// has run.
+func queueEvents(b *pgx.Batch, events []checkout.WebhookEvent) (delivered *int) {
+	delivered = new(int)
+	for _, e := range events {
+		ids := make([]string, checkout.MaxWebhookEndpoints)
+		for i := range ids {
+			ids[i] = checkout.NewID("whd")
+		}
+		b.Queue(`WITH event AS (
+				INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING
+				RETURNING id
+			), endpoint AS (
+				SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
+				FROM webhook_endpoints e JOIN webhook_subscriptions s ON s.endpoint_id = e.id
+				WHERE e.merchant_id = $2 AND e.deleted_at IS NULL AND s.event_type = $3
+			), delivery AS (
+				INSERT INTO webhook_deliveries
+					(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
+				SELECT coalesce(($6::text[])[endpoint.n],
+				                'whd_' || substr(translate(md5(gen_random_uuid()::text), '0189', 'wxyz'), 1, 26)),
+				       event.id, endpoint.id, $2, $3, 'pending', $5, $5
+				FROM event CROSS JOIN endpoint
+				RETURNING 1
+			)
+			SELECT count(*) FROM delivery`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt), ids).
+			QueryRow(func(row pgx.Row) error {
+				var n int
+				if err := row.Scan(&n); err != nil {
+					return err
+				}
+				*delivered += n
 				return nil
 			})
-		b.Queue(`SELECT e.id FROM webhook_endpoints e
-			JOIN webhook_subscriptions s ON s.endpoint_id = e.id
-			WHERE e.merchant_id = $1 AND e.deleted_at IS NULL AND s.event_type = $2
-			ORDER BY e.id`, e.MerchantID, e.Type).
-			Query(func(rows pgx.Rows) error {
-				var err error
-				o.endpoints[i], err = pgx.CollectRows(rows, pgx.RowTo[string])
-				return err
-			})
 	}
+	return delivered
 }
 
-// outboxError is an error of queueEvents' or queueDeliveries' statements
-// as the store reports it.
+// outboxError is an error of queueEvents' statements as the store reports
+// it.
 func outboxError(err error) error {
 	if code, _ := pgCode(err); code == foreignKeyViolation {
 		return notFound("merchant")
 	}
 	return wrap("store webhook event", err)
-}
-
-// queueDeliveries queues one due delivery per subscribed endpoint of each
-// event queueEvents stored afresh, once that batch ran, and returns how
-// many.
-func (o *outbox) queueDeliveries(b *pgx.Batch) int {
-	n := 0
-	for i, e := range o.events {
-		endpoints := o.endpoints[i]
-		if !o.fresh[i] || len(endpoints) == 0 {
-			continue
-		}
-		ids := make([]string, len(endpoints))
-		for j := range ids {
-			ids[j] = checkout.NewID("whd")
-		}
-		b.Queue(`INSERT INTO webhook_deliveries
-			(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
-			SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', $6, $6
-			FROM unnest($1::text[], $2::text[]) AS d (id, endpoint_id)`,
-			ids, endpoints, e.ID, e.MerchantID, e.Type, ts(e.CreatedAt))
-		n += len(endpoints)
-	}
-	return n
 }
 
 // WebhookDeliveries reads the merchant's delivery log, newest first, each
