@@ -51,9 +51,6 @@ func newCatalog() (*catalog, error) {
 	for _, tag := range languages {
 		base, _ := tag.Base()
 		t := c.newTranslator(base.String())
-		if t.clientJSON, err = json.Marshal(t.renderClientMessages()); err != nil {
-			return nil, err
-		}
 		c.translators[t.Lang] = t
 	}
 	return c, nil
@@ -104,7 +101,9 @@ func (c *catalog) translator(lang string) *translator {
 }
 
 func (c *catalog) newTranslator(lang string) *translator {
-	return &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang), c: c}
+	t := &translator{Lang: lang, loc: i18n.NewLocalizer(c.bundle, lang), c: c}
+	t.clientJSON, _ = json.Marshal(t.renderClientMessages()) // a map of strings always marshals
+	return t
 }
 
 // T renders a message; kv are template parameters as name, value pairs. It
@@ -206,13 +205,7 @@ var placeholders = map[string]string{"Brand": "{Brand}", "Digits": "{Digits}", "
 
 // clientMessages is clientMessageIDs rendered for the page's JSON data
 // block, as JSON.
-func (t *translator) clientMessages() json.RawMessage {
-	if t.clientJSON == nil {
-		b, _ := json.Marshal(t.renderClientMessages()) // a map of strings always marshals
-		return b
-	}
-	return t.clientJSON
-}
+func (t *translator) clientMessages() json.RawMessage { return t.clientJSON }
 
 func (t *translator) renderClientMessages() map[string]string {
 	out := make(map[string]string, len(clientMessageIDs))
