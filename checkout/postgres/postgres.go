@@ -22,6 +22,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -121,10 +122,6 @@ const (
 // migrate applies the embedded migrations that the database has not seen
 // yet, holding goose's advisory lock so that concurrent Opens take turns.
 func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
-	}
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(migrationLockPeriod, migrationLockAttempts))
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
@@ -134,17 +131,29 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 	sqlDB := stdlib.OpenDB(*cfg.Copy())
 	defer sqlDB.Close()
 	sqlDB.SetMaxOpenConns(2)
-	// The global registry holds Go migrations other packages may register
-	// with goose; this schema is only the embedded files.
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
-		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	p, err := migrationProvider(sqlDB, goose.WithSessionLocker(locker))
 	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
+		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", scrub(err))
 	}
 	return nil
+}
+
+// migrationProvider is the goose provider of the embedded migrations on db. The
+// global registry holds Go migrations other packages may register with
+// goose; this schema is only the embedded files.
+func migrationProvider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Close closes every connection of the pool, waiting for those in use to
