@@ -249,6 +249,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, merchantID string, f checko
 func (db *DB) ClaimWebhookDeliveries(ctx context.Context, now, leaseUntil time.Time, limit int) ([]checkout.WebhookJob, error) {
 	var jobs []checkout.WebhookJob
 	err := db.write(ctx, func(tx *writeTx) error {
+		jobs = nil // a write may run twice (writer.do)
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.event_id, d.event_type, d.merchant_id, d.endpoint_id,
 				e.url, ev.payload, d.attempts
 			FROM webhook_deliveries d

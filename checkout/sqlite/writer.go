@@ -11,13 +11,22 @@ import (
 
 // The writer: one goroutine owns SQLite's one write connection and runs every
 // write of the process through it, grouping the writes that queued while the
-// previous group was committing into one transaction, each in a savepoint of
-// its own. A group is one fsync (synchronous=FULL is unchanged) where one
+// previous group was committing into one transaction. A group is one fsync (synchronous=FULL is unchanged) where one
 // transaction per write was one fsync each: under load, concurrent requests
 // share the disk's flush instead of queueing for one each (group commit). A
 // write still sees exactly the state every earlier write left, and its caller
 // hears back only after the group has committed, so nothing reported as
 // stored can be lost.
+//
+//
+// A write that fails must not take its group's other writes with it. A
+// savepoint around each write would isolate it, but costs two statements a
+// write and a copy of every page it first touches (the sub-journal), paid
+// by every write to protect against the rare one that fails. So a group
+// runs bare, and only when one of its writes fails (or panics) is the
+// transaction rolled back and the group run again with a savepoint per
+// write, where the failure is undone alone. A write may therefore run
+// twice: its fn must set, not accumulate, what it hands back.
 //
 // Hand-written because database/sql has no group commit, and neither
 // modernc.org/sqlite nor the Go SQLite wrappers we looked at (zombiezen,
@@ -47,6 +56,8 @@ type writer struct {
 	conn    *sql.Conn
 	stmts   *statements
 	commits atomic.Uint64 // groups committed, for tests and figures
+	redone  atomic.Uint64 // groups run again with savepoints after a failed write
+	saved   atomic.Uint64 // savepoints taken
 
 	mu     sync.RWMutex // held to send; Close takes it to close queue
 	closed bool
@@ -72,7 +83,9 @@ var errClosed = errors.New("sqlite: database closed")
 // begins gets ctx's error and nothing is written; once begun, the write runs
 // to its end whatever the ctx (fn's statements ignore its cancellation:
 // SQLite answers an interrupted write by rolling back the whole
-// transaction, every other caller's write in the group with it).
+// transaction, every other caller's write in the group with it). fn may be
+// run a second time when another write of its group failed (the first run
+// rolled back): it must set, not accumulate, what it returns.
 func (w *writer) do(ctx context.Context, fn func(tx *writeTx) error) error {
 	req := writeRequest{ctx: ctx, fn: fn, done: make(chan writeAnswer, 1)}
 	w.mu.RLock()
@@ -132,10 +145,22 @@ func (w *writer) loop() {
 }
 
 // commit runs the group in one IMMEDIATE transaction and answers each
-// request.
+// request: first bare, and again with a savepoint per write if one failed.
 func (w *writer) commit(group []writeRequest) {
 	answers := make([]writeAnswer, len(group))
-	if err := w.runGroup(group, answers); err != nil {
+	began := make([]bool, len(group))
+	err := w.runGroup(group, answers, began, false)
+	if errors.Is(err, errWriteFailed) && len(group) > 1 {
+		w.rollback()
+		for i := range answers {
+			if began[i] {
+				answers[i] = writeAnswer{}
+			}
+		}
+		w.redone.Add(1)
+		err = w.runGroup(group, answers, began, true)
+	}
+	if err != nil {
 		w.rollback()
 		for i := range answers { // what was written is gone: every write fails
 			if answers[i].err == nil && answers[i].panic == nil {
@@ -150,33 +175,40 @@ func (w *writer) commit(group []writeRequest) {
 	}
 }
 
-// errLoneWriteFailed ends a group of one whose write failed: rolling the
-// whole transaction back undoes it, and its answer is its own error.
-var errLoneWriteFailed = errors.New("sqlite: the write failed")
+// errWriteFailed ends a bare run of a group one of whose writes failed: only
+// a rollback undoes that write, and the group's others with it. Each answer
+// keeps its own error.
+var errWriteFailed = errors.New("sqlite: a write of the group failed")
 
-// runGroup begins the transaction, runs each write in a savepoint of its
-// own (a failed or panicking one is undone alone) and commits, filling in
-// answers. An error means the transaction must be rolled back. A lone
-// write needs no savepoint: its failure rolls the transaction back.
-func (w *writer) runGroup(group []writeRequest, answers []writeAnswer) error {
+// runGroup begins the transaction, runs each write (in a savepoint of its
+// own when savepoints is set: a failed or panicking one is then undone
+// alone) and commits, filling in answers. A write whose caller has gone
+// before it began is answered with its ctx's error and skipped; one that
+// began in an earlier run of the group runs again whatever its ctx. An
+// error means the transaction must be rolled back; errWriteFailed, that a
+// bare run met a failed write.
+func (w *writer) runGroup(group []writeRequest, answers []writeAnswer, began []bool, savepoints bool) error {
 	if _, err := w.control("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	savepoints := len(group) > 1
 	for i, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			answers[i].err = err // gone before its write began
-			continue
+		if !began[i] {
+			if err := r.ctx.Err(); err != nil {
+				answers[i].err = err
+				continue
+			}
+			began[i] = true
 		}
 		if savepoints {
 			if _, err := w.control("SAVEPOINT write"); err != nil {
 				return err
 			}
+			w.saved.Add(1)
 		}
 		answers[i] = w.run(r)
 		if failed := answers[i].err != nil || answers[i].panic != nil; failed {
 			if !savepoints {
-				return errLoneWriteFailed
+				return errWriteFailed
 			}
 			// Undo this write only. If SQLite already rolled the whole
 			// transaction back (a full disk, an I/O error), the savepoint

@@ -110,6 +110,71 @@ func TestConcurrentWritesShareACommit(t *testing.T) {
 	}
 }
 
+func TestAGroupRunsWithoutSavepoints(t *testing.T) {
+	db := scratch(t)
+	release := hold(t, db)
+	wait := queue(t, 8, func(i int) error {
+		return db.write(t.Context(), func(tx *writeTx) error { return insert(t.Context(), tx, string(rune('a'+i))) })
+	})
+	release()
+	for i, err := range wait() {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if saved, redone := db.writer.saved.Load(), db.writer.redone.Load(); saved != 0 || redone != 0 {
+		t.Errorf("writes that all succeed took %d savepoints and %d second runs; want none", saved, redone)
+	}
+}
+
+// A group with a failed write runs again with savepoints: a write that had
+// begun in the first run runs again even if its caller has gone since; one
+// that had not begun is answered with its caller's error and writes nothing.
+func TestASecondRunKeepsTheFirstRunsStarts(t *testing.T) {
+	db := scratch(t)
+	refused := errors.New("refused by the caller")
+	begunCtx, cancelBegun := context.WithCancel(t.Context())
+	waitingCtx, cancelWaiting := context.WithCancel(t.Context())
+	defer cancelBegun()
+	defer cancelWaiting()
+	release := hold(t, db)
+	var order atomic.Int32
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	write := func(i int, ctx context.Context, fn func(tx *writeTx) error) {
+		for order.Load() != int32(i) { // queue in this order
+			time.Sleep(time.Millisecond)
+		}
+		wg.Go(func() { errs[i] = db.write(ctx, fn) })
+		time.Sleep(20 * time.Millisecond)
+		order.Add(1)
+	}
+	write(0, begunCtx, func(tx *writeTx) error { return insert(t.Context(), tx, "begun") })
+	write(1, t.Context(), func(tx *writeTx) error {
+		cancelBegun()
+		cancelWaiting()
+		return refused
+	})
+	write(2, waitingCtx, func(tx *writeTx) error { return insert(t.Context(), tx, "waiting") })
+	release()
+	wg.Wait()
+	if errs[0] != nil {
+		t.Errorf("the write begun before the failure answered %v; want it committed", errs[0])
+	}
+	if !errors.Is(errs[1], refused) {
+		t.Errorf("the failed write answered %v; want its own error", errs[1])
+	}
+	if !errors.Is(errs[2], context.Canceled) {
+		t.Errorf("the write not yet begun answered %v; want its caller's error", errs[2])
+	}
+	if got, want := keys(t, db), []string{"begun"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v; want %v", got, want)
+	}
+	if redone := db.writer.redone.Load(); redone != 1 {
+		t.Errorf("%d second runs; want 1", redone)
+	}
+}
+
 func TestAFailedWriteLeavesItsGroupIntact(t *testing.T) {
 	db := scratch(t)
 	if _, err := db.exec(t.Context(), `INSERT INTO scratch (k) VALUES ('taken')`); err != nil {
