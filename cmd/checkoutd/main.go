@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -202,6 +203,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tuneGC(os.LookupEnv)
 	log := newLogger(cfg, stderr)
 	srv, err := Start(ctx, cfg, log, stdout)
 	if err != nil {
@@ -209,6 +211,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	<-ctx.Done()
 	return srv.Shutdown()
+}
+
+// serveGCPercent is the garbage collector's target while serving, unless
+// the operator sets GOGC. The live heap of a checkoutd is small (about
+// 5 MiB under load: SQLite's pages live outside Go's heap), so Go's default
+// of 100 runs a collection every 16 or so checkouts, about 4% of the CPU a
+// checkout costs; 400 lets the heap grow to five times the live data
+// instead (some 20 MiB more) for a quarter of the collections.
+const serveGCPercent = 400
+
+// tuneGC sets serveGCPercent when the environment has no GOGC of its own.
+func tuneGC(lookupEnv func(string) (string, bool)) {
+	if _, set := lookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serveGCPercent)
+	}
 }
 
 // Server is a started checkoutd: its listeners, public URLs and parts.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -234,5 +235,19 @@ func TestSandboxProcessorKey(t *testing.T) {
 	p.Stop(t)
 	if again := mustStartIn(t, dir); again.ProcessorKey != key {
 		t.Fatalf("restart changed the sandbox processor's key")
+	}
+}
+
+func TestServeTunesTheGarbageCollector(t *testing.T) {
+	was := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(was)
+
+	tuneGC(func(string) (string, bool) { return "", false })
+	if got := debug.SetGCPercent(100); got != serveGCPercent {
+		t.Errorf("without GOGC the collector's target is %d; want %d", got, serveGCPercent)
+	}
+	tuneGC(func(name string) (string, bool) { return "150", name == "GOGC" })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set the target became %d; want the operator's (left at 100)", got)
 	}
 }
