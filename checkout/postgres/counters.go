@@ -34,35 +34,62 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 // one round trip, one implicit transaction, so the counts include the
 // events just recorded (risk.RecordCounter).
 func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
+	counts, _, err := db.RecordCountAndMatch(ctx, events, queries, "", nil)
+	return counts, err
+}
+
+var _ risk.RecordCountMatcher = (*DB)(nil)
+
+// RecordCountAndMatch is RecordAndCount with the keys' blocklist lookup
+// (Match) in the same batch: screening's one round trip.
+func (db *DB) RecordCountAndMatch(ctx context.Context, events []risk.Event, queries []risk.Query,
+	merchantID string, keys []risk.ListKey) ([]int, []risk.ListMatch, error) {
 	batch := &pgx.Batch{}
 	latest := queueRecord(batch, events)
+	writes := batch.Len()
 	sql, args := countStatement(queries)
 	batch.Queue(sql, args...)
+	if len(keys) > 0 {
+		sql, args := matchStatement(merchantID, keys)
+		batch.Queue(sql, args...)
+	}
 	br := db.pool.SendBatch(ctx, batch)
-	for range batch.Len() - 1 {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return nil, wrap("record risk events", err)
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return nil, wrap("count risk events", err)
-	}
-	counts, err := scanCounts(rows, len(queries))
+	counts, matches, err := readCountsAndMatches(br, writes, len(queries), len(keys) > 0)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = wrap("record and count risk events", cerr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(events) > 0 {
 		if err := db.pruneSometimes(ctx, latest); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return counts, nil
+	return counts, matches, nil
+}
+
+// readCountsAndMatches reads RecordCountAndMatch's answers: writes
+// statements' results, the counts, and the matches when asked.
+func readCountsAndMatches(br pgx.BatchResults, writes, queries int, matching bool) ([]int, []risk.ListMatch, error) {
+	for range writes {
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, wrap("record risk events", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, wrap("count risk events", err)
+	}
+	counts, err := scanCounts(rows, queries)
+	if err != nil || !matching {
+		return counts, nil, err
+	}
+	if rows, err = br.Query(); err != nil {
+		return nil, nil, wrap("match blocklists", err)
+	}
+	matches, err := scanMatches(rows)
+	return counts, matches, err
 }
 
 // bucketShards is how many rows share a bucket (migration 00012): a record

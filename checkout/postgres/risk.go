@@ -51,17 +51,28 @@ func (db *DB) Match(ctx context.Context, merchantID string, keys []risk.ListKey)
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	sql, args := matchStatement(merchantID, keys)
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("match blocklists", err)
+	}
+	return scanMatches(rows)
+}
+
+// matchStatement is the lookup of keys on the merchant's lists and the
+// platform's.
+func matchStatement(merchantID string, keys []risk.ListKey) (string, []any) {
 	kinds := make([]string, len(keys))
 	values := make([]string, len(keys))
 	for i, k := range keys {
 		kinds[i], values[i] = string(k.Kind), k.Value
 	}
-	rows, err := db.pool.Query(ctx, `SELECT l.merchant_id, l.kind, l.value
+	return `SELECT l.merchant_id, l.kind, l.value
 		FROM risk_lists l JOIN unnest($2::text[], $3::text[]) AS k(kind, value) ON l.kind = k.kind AND l.value = k.value
-		WHERE l.merchant_id IN ($1, '')`, merchantID, kinds, values)
-	if err != nil {
-		return nil, wrap("match blocklists", err)
-	}
+		WHERE l.merchant_id IN ($1, '')`, []any{merchantID, kinds, values}
+}
+
+func scanMatches(rows pgx.Rows) ([]risk.ListMatch, error) {
 	defer rows.Close()
 	var out []risk.ListMatch
 	for rows.Next() {

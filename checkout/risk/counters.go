@@ -163,6 +163,46 @@ type RecordCounter interface {
 	RecordAndCount(ctx context.Context, events []Event, queries []Query) ([]int, error)
 }
 
+// RecordCountMatcher is a store that keeps the counters and the blocklists
+// both, and can record, count and look keys up on the lists in one round
+// trip, as screening always does one after the other.
+type RecordCountMatcher interface {
+	// RecordCountAndMatch is RecordAndCount(events, queries) and then
+	// Match(merchantID, keys), in one round trip; all or nothing.
+	RecordCountAndMatch(ctx context.Context, events []Event, queries []Query, merchantID string, keys []ListKey) ([]int, []ListMatch, error)
+}
+
+// recordCountAndMatch records the events, answers the queries and looks the
+// keys up on l: in one round trip when the counters are also the lists and
+// can (RecordCountMatcher), otherwise in recordAndCount's and Match's.
+func recordCountAndMatch(ctx context.Context, c Counters, l Lists, events []Event, queries []Query,
+	merchantID string, keys []ListKey) ([]int, []ListMatch, error) {
+	if rcm, ok := c.(RecordCountMatcher); ok && sameStore(c, l) {
+		counts, matches, err := rcm.RecordCountAndMatch(ctx, events, queries, merchantID, keys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("risk: record, count and match attempts: %w", err)
+		}
+		return counts, matches, nil
+	}
+	counts, err := recordAndCount(ctx, c, events, queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	matches, err := l.Match(ctx, merchantID, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("risk: blocklists: %w", err)
+	}
+	return counts, matches, nil
+}
+
+// sameStore says whether the counters are the lists too: only then may
+// their one round trip answer for the lists. (Both stores are pointers, so
+// the comparison is of identity.)
+func sameStore(c Counters, l Lists) bool {
+	cl, ok := c.(Lists)
+	return ok && cl == l
+}
+
 // recordAndCount records the events and answers the queries, in one round
 // trip when the counters can.
 func recordAndCount(ctx context.Context, c Counters, events []Event, queries []Query) ([]int, error) {

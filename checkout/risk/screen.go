@@ -59,11 +59,11 @@ func Screen(ctx context.Context, in Input, s Settings, c Counters, l Lists) (Dec
 	if err != nil {
 		return Decision{}, err
 	}
-	counts, err := recordAndCount(ctx, c, p.events, p.queries)
+	counts, matches, err := recordCountAndMatch(ctx, c, l, p.events, p.queries, in.MerchantID, p.listKeys())
 	if err != nil {
 		return Decision{}, err
 	}
-	return p.decide(ctx, counts, l)
+	return p.decide(counts, matches)
 }
 
 // screening is Screen before the counters: both judgements of the payment
@@ -99,15 +99,14 @@ func planScreening(in Input, s Settings) (screening, error) {
 	return p, nil
 }
 
+// listKeys are the keys screening looks up on the blocklists.
+func (p screening) listKeys() []ListKey { return listKeys(p.in, p.d) }
+
 // decide completes the screening with the counts of its queries, in order,
-// and the blocklists.
-func (p screening) decide(ctx context.Context, counts []int, l Lists) (Decision, error) {
+// and its list keys' matches.
+func (p screening) decide(counts []int, matches []ListMatch) (Decision, error) {
 	if len(counts) != len(p.queries) {
 		return Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(p.queries))
-	}
-	matches, err := l.Match(ctx, p.in.MerchantID, listKeys(p.in, p.d))
-	if err != nil {
-		return Decision{}, fmt.Errorf("risk: blocklists: %w", err)
 	}
 	decision := p.mine.decide(pick(counts, p.mineAt), matches)
 	decision.Platform = platformDecision(p.platform.decide(pick(counts, p.platAt), matches))

@@ -75,7 +75,9 @@ func (sc *Screener) Screen(ctx context.Context, in Input) (Decision, error) {
 
 // AdmitAndScreen is g.Admit(gin) and, for an admitted submission,
 // Screen(in), with both counted in one round trip of the counters (one
-// write on SQLite, one commit on PostgreSQL, where they were two). The
+// write on SQLite, one commit on PostgreSQL, where they were two), the
+// blocklists looked up in the same one when the store keeps both
+// (RecordCountMatcher). The
 // guard's early verdicts stand as Admit's: a locked card is neither
 // counted nor screened. Otherwise screening's events are recorded with the
 // guard's, so a submission a rate limit refuses counts towards the
@@ -107,7 +109,8 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}
-	counts, err := recordAndCount(ctx, sc.Counters, append(slices.Clip(a.events), p.events...), append(slices.Clip(a.queries), p.queries...))
+	counts, matches, err := recordCountAndMatch(ctx, sc.Counters, sc.Lists,
+		append(slices.Clip(a.events), p.events...), append(slices.Clip(a.queries), p.queries...), in.MerchantID, p.listKeys())
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}
@@ -118,7 +121,7 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if err != nil || v.Rule != "" {
 		return v, Decision{}, err
 	}
-	d, err := p.decide(ctx, counts[len(a.queries):], sc.Lists)
+	d, err := p.decide(counts[len(a.queries):], matches)
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}

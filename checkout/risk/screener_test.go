@@ -251,3 +251,58 @@ type refusingGuard struct{ checkout.Guard }
 func (refusingGuard) Admit(context.Context, checkout.GuardInput) (checkout.GuardVerdict, error) {
 	return checkout.GuardVerdict{Rule: checkout.RuleRateLimitSession}, nil
 }
+
+// listStore is a store that keeps the counters and the lists both
+// (risk.RecordCountMatcher), counting its round trips.
+type listStore struct {
+	roundTrips
+	*MemoryLists
+	matches int // Match calls of their own
+}
+
+func (s *listStore) Match(ctx context.Context, merchantID string, keys []ListKey) ([]ListMatch, error) {
+	s.matches++
+	return s.MemoryLists.Match(ctx, merchantID, keys)
+}
+
+func (s *listStore) RecordCountAndMatch(ctx context.Context, events []Event, queries []Query, merchantID string, keys []ListKey) ([]int, []ListMatch, error) {
+	counts, err := s.roundTrips.RecordAndCount(ctx, events, queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	matches, err := s.MemoryLists.Match(ctx, merchantID, keys)
+	return counts, matches, err
+}
+
+// A store that keeps the lists too answers the blocklists in screening's one
+// round trip; counters and lists apart are asked one after the other.
+func TestScreeningLooksTheListsUpInItsRoundTrip(t *testing.T) {
+	store := &listStore{roundTrips: roundTrips{MemoryCounters: NewMemoryCounters(MaxWindow)}, MemoryLists: NewMemoryLists()}
+	if _, err := store.MemoryLists.Add("mer_a", ListCard, "fp_listed"); err != nil {
+		t.Fatal(err)
+	}
+	locks := &memLocks{}
+	g := &Guard{Counters: store, Locks: locks, Budget: locks, Settings: DefaultGuardSettings()}
+	in := baseInput()
+	in.Fingerprint = "fp_listed"
+	gin := checkout.GuardInput{MerchantID: in.MerchantID, SessionID: in.SessionID, IP: in.IP, Fingerprint: in.Fingerprint, Time: in.Time}
+
+	together := &Screener{Settings: settingsSource{"mer_a": nil}, Counters: store, Lists: store}
+	v, d, err := together.AdmitAndScreen(t.Context(), g, gin, in)
+	if err != nil || v.Rule != "" || !d.Has(RuleBlocklistCard) {
+		t.Fatalf("one store: %+v %+v %v; want admitted and %s", v, d, err, RuleBlocklistCard)
+	}
+	if store.n != 1 || store.matches != 0 {
+		t.Errorf("one store: %d round trips and %d Match calls; want 1 and none", store.n, store.matches)
+	}
+
+	store.n = 0
+	apart := &Screener{Settings: settingsSource{"mer_a": nil}, Counters: &store.roundTrips, Lists: store}
+	gin.SessionID = checkout.NewID("cs")
+	if _, d, err := apart.AdmitAndScreen(t.Context(), g, gin, in); err != nil || !d.Has(RuleBlocklistCard) {
+		t.Fatalf("counters and lists apart: %+v %v; want %s", d, err, RuleBlocklistCard)
+	}
+	if store.n != 1 || store.matches != 1 {
+		t.Errorf("counters and lists apart: %d round trips and %d Match calls; want 1 and 1", store.n, store.matches)
+	}
+}

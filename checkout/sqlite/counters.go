@@ -62,15 +62,29 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 
 // RecordAndCount records the events and answers the queries in one write,
 // the counts including the events just recorded.
-func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) (counts []int, err error) {
+func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
+	counts, _, err := db.RecordCountAndMatch(ctx, events, queries, "", nil)
+	return counts, err
+}
+
+var _ risk.RecordCountMatcher = (*DB)(nil)
+
+// RecordCountAndMatch is RecordAndCount, then Match, in the same write: the
+// lists are read on the writer's connection, whose pages are warm, rather
+// than on a reader's, whose cache every commit empties.
+func (db *DB) RecordCountAndMatch(ctx context.Context, events []risk.Event, queries []risk.Query,
+	merchantID string, keys []risk.ListKey) (counts []int, matches []risk.ListMatch, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
 		if err := db.record(ctx, tx, events); err != nil {
 			return err
 		}
-		counts, err = count(ctx, tx, queries)
+		if counts, err = count(ctx, tx, queries); err != nil {
+			return err
+		}
+		matches, err = match(ctx, tx, merchantID, keys)
 		return err
 	})
-	return counts, err
+	return counts, matches, err
 }
 
 // Count answers the queries in order.

@@ -24,6 +24,10 @@ var (
 // Match returns the keys on the merchant's lists or the platform's, in one
 // indexed query.
 func (db *DB) Match(ctx context.Context, merchantID string, keys []risk.ListKey) ([]risk.ListMatch, error) {
+	return match(ctx, db.r, merchantID, keys)
+}
+
+func match(ctx context.Context, q querier, merchantID string, keys []risk.ListKey) ([]risk.ListMatch, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -33,7 +37,7 @@ func (db *DB) Match(ctx context.Context, merchantID string, keys []risk.ListKey)
 		args = append(args, string(k.Kind), k.Value)
 	}
 	values := strings.Repeat(", (?, ?)", len(keys))[2:]
-	rows, err := db.r.QueryContext(ctx, `SELECT merchant_id, kind, value FROM risk_lists
+	rows, err := q.QueryContext(ctx, `SELECT merchant_id, kind, value FROM risk_lists
 		WHERE merchant_id IN (?, '') AND (kind, value) IN (VALUES `+values+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: match blocklists: %w", err)

@@ -396,30 +396,53 @@ func testLists(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("AddListEntry again: %+v created %v, %v; want the first entry, not created", stored, created, err)
 	}
 
-	matches, err := s.Match(t.Context(), m, []risk.ListKey{
+	candidates := []risk.ListKey{
 		{Kind: risk.ListIP, Value: "203.0.113.0/24"}, {Kind: risk.ListIP, Value: "203.0.0.0/16"},
 		{Kind: risk.ListBIN, Value: "4242"}, {Kind: risk.ListBIN, Value: "424242"},
 		{Kind: risk.ListEmail, Value: "taro@example.jp"}, // the other merchant's
 		{Kind: risk.ListCard, Value: platformCard},
 		{Kind: risk.ListAddress, Value: "JP|1500002|渋谷1-2-3"},
 		{Kind: risk.ListCard, Value: "203.0.113.0/24"}, // right value, wrong kind
-	})
-	if err != nil {
-		t.Fatalf("Match: %v", err)
-	}
-	got := map[risk.ListMatch]bool{}
-	for _, x := range matches {
-		got[x] = true
 	}
 	want := map[risk.ListMatch]bool{
 		{ListKey: ip.ListKey}: true, {ListKey: bin1.ListKey}: true, {ListKey: addr.ListKey}: true,
 		{ListKey: risk.ListKey{Kind: risk.ListCard, Value: platformCard}, Platform: true}: true,
 	}
-	if !reflect.DeepEqual(got, want) || len(matches) != len(want) {
-		t.Fatalf("Match = %v; want %v", matches, want)
+	wantMatches := func(what string, matches []risk.ListMatch) {
+		t.Helper()
+		got := map[risk.ListMatch]bool{}
+		for _, x := range matches {
+			got[x] = true
+		}
+		if !reflect.DeepEqual(got, want) || len(matches) != len(want) {
+			t.Fatalf("%s = %v; want %v", what, matches, want)
+		}
 	}
+	matches, err := s.Match(t.Context(), m, candidates)
+	if err != nil {
+		t.Fatalf("Match: %v", err)
+	}
+	wantMatches("Match", matches)
 	if got, err := s.Match(t.Context(), m, nil); err != nil || len(got) != 0 {
 		t.Fatalf("Match(nil) = %v, %v", got, err)
+	}
+
+	// A store that also records and counts with the lookup, in one round
+	// trip, finds what Match finds and counts what it records.
+	if rcm, ok := s.(risk.RecordCountMatcher); ok {
+		key := checkout.NewID("ip")
+		counts, matches, err := rcm.RecordCountAndMatch(t.Context(), []risk.Event{{Key: key, At: at}},
+			[]risk.Query{{Key: key, Since: at.Add(-time.Minute)}}, m, candidates)
+		if err != nil {
+			t.Fatalf("RecordCountAndMatch: %v", err)
+		}
+		if !reflect.DeepEqual(counts, []int{1}) {
+			t.Fatalf("RecordCountAndMatch counted %v; want [1]", counts)
+		}
+		wantMatches("RecordCountAndMatch", matches)
+		if counts, matches, err := rcm.RecordCountAndMatch(t.Context(), nil, nil, m, nil); err != nil || len(counts) != 0 || len(matches) != 0 {
+			t.Fatalf("RecordCountAndMatch(nil, nil, nil) = %v, %v, %v", counts, matches, err)
+		}
 	}
 
 	// Listing: by kind then value, paged from a key, filtered by kind.
