@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"html/template"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"text/template/parse"
 )
 
 // The templates with their messages written in render every page exactly
@@ -155,5 +157,37 @@ func TestDataBlockCarriesTheMessages(t *testing.T) {
 		if got.CSRF != d.CSRF || got.Parent != d.Parent {
 			t.Errorf("%s: fields = %+v", lang, got)
 		}
+	}
+}
+
+// A string constant is written in as text where html/template escapes it
+// for text or a quoted attribute, and renders exactly as escaped; one in a
+// script or a URL, or holding a '+', keeps its escaper.
+func TestConstantsFoldIntoText(t *testing.T) {
+	const src = `{{define "p.html"}}<p title="{{"it's \"quoted\""}}">{{"Tom & Jerry <3"}}{{"plain"}}</p>` +
+		`<textarea>{{"a 'b'"}}</textarea><a href="/x?q={{"a b"}}">{{"1+1"}}</a>` +
+		`<script>var s = {{"in a script"}};</script>{{end}}`
+	build := func() *template.Template { return template.Must(template.New("").Parse(src)) }
+	folded, plain := build(), build()
+	foldConstants(folded)
+
+	var got, want bytes.Buffer
+	if err := folded.ExecuteTemplate(&got, "p.html", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.ExecuteTemplate(&want, "p.html", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("folded page:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+	var left []string
+	for _, n := range folded.Lookup("p.html").Tree.Root.Nodes {
+		if a, ok := n.(*parse.ActionNode); ok {
+			left = append(left, a.Pipe.Cmds[0].String())
+		}
+	}
+	if want := []string{`"a b"`, `"1+1"`, `"in a script"`}; !slices.Equal(left, want) {
+		t.Errorf("constants left as actions: %v; want %v", left, want)
 	}
 }
