@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -128,6 +129,12 @@ func (w *writer) loop() {
 	group := make([]writeRequest, 0, maxGroup)
 	for first := range w.queue {
 		group = append(group[:0], first)
+		// Let the goroutines that are runnable now (a request between two
+		// of its writes, say) reach the queue before the group closes: at
+		// 16 checkouts at once that made a third fewer groups (1.23 to 0.83
+		// a checkout), each a commit and an fsync, for the time of one turn
+		// of the scheduler's queue.
+		runtime.Gosched()
 	more:
 		for len(group) < maxGroup {
 			select {
