@@ -1,9 +1,14 @@
 package web
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/gin-gonic/gin"
 )
 
 // Issue 9, item 8: a card number typed into the path is masked in the
@@ -77,4 +82,46 @@ func FuzzMaskDigitRuns(f *testing.F) {
 			t.Fatalf("%q logged as %q: %s survives", path, got, longDigitRun(got))
 		}
 	})
+}
+
+// A handler behind growStack goes 16 KiB deep without its goroutine's stack
+// being copied (a local's address stays put); without it, the same handler's
+// stack moves.
+func TestGrowStackSparesDeepHandlersACopy(t *testing.T) {
+	moved := func(middleware ...gin.HandlerFunc) bool {
+		var movedAt bool
+		r := gin.New()
+		r.Use(middleware...)
+		r.GET("/", func(c *gin.Context) {
+			var mark byte
+			before := uintptr(unsafe.Pointer(&mark))
+			burnStack(16)
+			movedAt = uintptr(unsafe.Pointer(&mark)) != before
+		})
+		done := make(chan struct{})
+		go func() { // a goroutine of its own, as net/http gives each connection
+			defer close(done)
+			r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		}()
+		<-done
+		return movedAt
+	}
+	if !moved() {
+		t.Fatal("the handler's stack did not move without growStack: the test cannot tell")
+	}
+	if moved(growStack) {
+		t.Error("the handler's stack moved behind growStack")
+	}
+}
+
+// burnStack uses about depth KiB of stack.
+//
+//go:noinline
+func burnStack(depth int) byte {
+	var frame [1 << 10]byte
+	frame[depth%len(frame)] = byte(depth)
+	if depth > 0 {
+		frame[0] += burnStack(depth - 1)
+	}
+	return frame[0]
 }

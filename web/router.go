@@ -154,15 +154,16 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-// routes builds the Gin engine. Middleware order: the request log sees the
-// final status, recovery turns a panic into a 500 inside it, and the
-// security headers are set before any handler writes.
+// routes builds the Gin engine. Middleware order: the stack is grown first
+// (growStack), the request log sees the final status, recovery turns a
+// panic into a 500 inside it, and the security headers are set before any
+// handler writes.
 func (s *server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New() // no gin.Logger: it would log query strings
 	s.trustProxies(r)
 	r.HandleMethodNotAllowed = false
-	r.Use(s.requestLog, s.recoverPanic, s.securityHeaders, limitBody(maxAPIBody))
+	r.Use(growStack, s.requestLog, s.recoverPanic, s.securityHeaders, limitBody(maxAPIBody))
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
