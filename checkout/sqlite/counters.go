@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,25 +31,6 @@ const (
 	pruneMembers = `DELETE FROM risk_members WHERE rowid IN
 		(SELECT rowid FROM risk_members WHERE at < ?1 LIMIT ?2)`
 )
-
-// A trim keeps, of each key in the JSON array ?1, its KeepPerKey latest
-// rows, in one statement per table: the keys' cuts first (one index probe
-// a key: a key holding no more than it keeps has none), then the rows below
-// each cut, by the key's index. CROSS JOIN keeps the keys the outer loop
-// (SQLite's planner has no statistics of a json_each). The offset is
-// written out, not bound (see countExpr).
-var (
-	trimOccurrences = trimStatement("risk_occurrences")
-	trimMembers     = trimStatement("risk_members")
-)
-
-func trimStatement(table string) string {
-	return `WITH cut (key, at) AS MATERIALIZED (
-			SELECT k.value, (SELECT at FROM ` + table + ` WHERE key = k.value ORDER BY at DESC LIMIT 1 OFFSET ` + strconv.Itoa(risk.KeepPerKey-1) + `)
-			FROM json_each(?1) AS k)
-		DELETE FROM ` + table + ` WHERE rowid IN (
-			SELECT old.rowid FROM cut CROSS JOIN ` + table + ` AS old ON old.key = cut.key AND old.at < cut.at)`
-}
 
 // Record stores the counters' events in one write.
 func (db *DB) Record(ctx context.Context, events []risk.Event) error {
@@ -93,8 +73,9 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 }
 
 // record writes the events (risk.SplitEvents) in a few statements: the
-// occurrences in one insert, the members in one upsert, then each key's
-// trim, the buckets one by one (a checkout has one).
+// occurrences in one insert, the members in one upsert, the buckets one by
+// one (a checkout has one). Triggers trim each key to its KeepPerKey rows
+// as its rows are inserted (migration 00013).
 func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -124,21 +105,6 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 		}
 		if _, err := tx.ExecContext(ctx, upsertMembers+values(len(w.Members), 3)+onMemberConflict, args...); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
-		}
-	}
-	for _, t := range [...]struct {
-		statement string
-		keys      []string
-	}{{trimOccurrences, w.OccurrenceKeys}, {trimMembers, w.MemberKeys}} {
-		if len(t.keys) == 0 {
-			continue
-		}
-		keys, err := json.Marshal(t.keys)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, t.statement, string(keys)); err != nil {
-			return fmt.Errorf("sqlite: trim risk events: %w", err)
 		}
 	}
 	if db.recorded.Add(1)%risk.PruneEvery == 0 {
