@@ -64,60 +64,66 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 		if err := releaseSlot(ctx, tx, a.IdempotencyKey()); err != nil {
 			return err
 		}
-		var status string
-		var attempts int
-		err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM sessions WHERE id = ?`, a.SessionID).
-			Scan(&status, &attempts)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("session")
-		}
+		// The session changes only while this attempt holds it: the update's
+		// condition decides, and only when it changed nothing is the
+		// session read, to say why.
+		held, err := moveHeldSession(ctx, tx, a, p)
 		if err != nil {
-			return fmt.Errorf("sqlite: finish attempt: %w", err)
+			return err
+		}
+		if !held {
+			var status string
+			err := tx.QueryRowContext(ctx, `SELECT status FROM sessions WHERE id = ?`, a.SessionID).Scan(&status)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return notFound("session")
+			case err != nil:
+				return fmt.Errorf("sqlite: finish attempt: %w", err)
+			case p != nil && status == string(checkout.SessionPaid):
+				return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
+			case p != nil:
+				return &checkout.Error{Code: checkout.ECONFLICT, Message: "this attempt no longer holds the checkout"}
+			}
 		}
 		values, err := sqlstore.AttemptValues(a, unixNanos(a.CreatedAt))
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, sqlstore.UpsertAttempt, values...)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, sqlstore.UpsertAttempt, values...); err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
 		}
 		// The events commit with whatever this transaction commits.
 		if err := enqueueEvents(ctx, tx, events); err != nil {
 			return err
 		}
-
-		holds := status == string(checkout.SessionProcessing) && attempts == a.N
-		if p == nil {
-			if holds {
-				if _, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'open', processing_since = NULL
-					WHERE id = ? AND status = 'processing' AND attempts = ?`, a.SessionID, a.N); err != nil {
-					return fmt.Errorf("sqlite: reopen session: %w", err)
-				}
-			}
-			return nil
-		}
-		switch {
-		case status == string(checkout.SessionPaid):
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
-		case !holds:
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this attempt no longer holds the checkout"}
-		}
-		if err := insertPayment(ctx, tx, *p); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = 'paid', payment_id = ?, processing_since = NULL
-			WHERE id = ? AND status = 'processing' AND attempts = ?`, p.ID, a.SessionID, a.N)
-		if err != nil {
-			return fmt.Errorf("sqlite: mark session paid: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			// Cannot happen while the transaction holds the write lock;
-			// refuse rather than commit a payment without a paid session.
-			return errors.Join(errors.New("sqlite: mark session paid: session changed under the write lock"), err)
+		if p != nil {
+			return insertPayment(ctx, tx, *p)
 		}
 		return nil
 	})
+}
+
+// moveHeldSession marks the session paid by p, or without p open again, if
+// a still holds it (processing, its attempt count a.N), and says whether it
+// did.
+func moveHeldSession(ctx context.Context, tx *writeTx, a checkout.Attempt, p *checkout.Payment) (bool, error) {
+	var res sql.Result
+	var err error
+	if p == nil {
+		res, err = tx.ExecContext(ctx, `UPDATE sessions SET status = 'open', processing_since = NULL
+			WHERE id = ? AND status = 'processing' AND attempts = ?`, a.SessionID, a.N)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE sessions SET status = 'paid', payment_id = ?, processing_since = NULL
+			WHERE id = ? AND status = 'processing' AND attempts = ?`, p.ID, a.SessionID, a.N)
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: finish attempt: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: finish attempt: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Attempts returns a session's attempts, oldest first.

@@ -20,7 +20,7 @@ const (
 	upsertMembers     = `INSERT INTO risk_members (key, member, at) VALUES `
 	onMemberConflict  = ` ON CONFLICT (key, member) DO UPDATE SET at = max(at, excluded.at)`
 	addToBucket       = `INSERT INTO risk_buckets (key, start, n) VALUES (?, ?, 1)
-		ON CONFLICT (key, start) DO UPDATE SET n = n + 1`
+		ON CONFLICT (key, start) DO UPDATE SET n = n + 1 RETURNING n`
 	trimBuckets = `DELETE FROM risk_buckets WHERE key = ? AND start < ?`
 
 	// What the periodic prune deletes: rows past the longest window any
@@ -74,7 +74,8 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 
 // record writes the events (risk.SplitEvents) in a few statements: the
 // occurrences in one insert, the members in one upsert, the buckets one by
-// one (a checkout has one). Triggers trim each key to its KeepPerKey rows
+// one (a checkout has one), a bucket's first event deleting its key's
+// buckets past the window's reach. Triggers trim each key to its KeepPerKey rows
 // as its rows are inserted (migration 00013).
 func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) error {
 	if len(events) == 0 {
@@ -82,8 +83,14 @@ func (db *DB) record(ctx context.Context, tx *writeTx, events []risk.Event) erro
 	}
 	w := risk.SplitEvents(events)
 	for _, e := range w.Buckets {
-		if _, err := tx.ExecContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))); err != nil {
+		var n int
+		if err := tx.QueryRowContext(ctx, addToBucket, e.Key, unixNanos(risk.BucketStart(e.At, e.Bucket))).Scan(&n); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
+		}
+		if n > 1 {
+			// Not a bucket's first event: the horizon, a bucket start, has
+			// not moved since that one trimmed.
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, trimBuckets, e.Key, unixNanos(risk.BucketHorizon(e.At, e.Bucket))); err != nil {
 			return fmt.Errorf("sqlite: record risk events: %w", err)
