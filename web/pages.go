@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template/parse"
@@ -55,23 +56,28 @@ func parsePages(assets *assetSet, c *catalog) (pageSet, error) {
 				return nil, err
 			}
 		}
-		foldConstants(t)
+		foldConstants(t, assets)
 		set[lang] = t
 	}
 	return set, nil
 }
 
 // foldConstants escapes t's pages (the templates named *.html) now rather
-// than at their first render, then writes each string constant into the
-// page as the text its escaping makes, so that rendering no longer calls an
-// escaper, by reflection, for each message written in. A constant is
-// folded only where html/template escapes it for HTML text or a quoted
-// attribute value (htmlescaper, attrescaper, rcdataescaper), which replace
-// NUL, the quotes, '&', '+', '<' and '>' (htmlReplacementTable in
-// html/template), and only when it holds no '+': for every other rune
-// HTMLEscapeString writes what those escapers write. A constant anywhere
-// else (a script, a URL) keeps its escaper.
-func foldConstants(t *template.Template) {
+// than at their first render, then writes each constant (a string, or an
+// asset's URL) into the page as the text its escaping makes, so that
+// rendering no longer calls the asset function and the escapers, by
+// reflection, for each message and asset written in. A constant is folded
+// only where its escapers' output is known here:
+//   - for HTML text or a quoted attribute value (htmlescaper, attrescaper,
+//     rcdataescaper), which replace NUL, the quotes, '&', '+', '<' and '>'
+//     (htmlReplacementTable in html/template), a constant without a '+':
+//     for every other rune HTMLEscapeString writes what they write;
+//   - for a URL in an attribute (urlfilter, urlnormalizer, attrescaper), a
+//     path of letters, digits and "/._-" (an asset's URL), which all three
+//     leave as it is.
+//
+// Anything else (a script, a URL of another shape) keeps its escapers.
+func foldConstants(t *template.Template, assets *assetSet) {
 	for _, page := range t.Templates() {
 		if strings.HasSuffix(page.Name(), ".html") {
 			// Escaping happens before execution, which then fails on the
@@ -79,27 +85,35 @@ func foldConstants(t *template.Template) {
 			_ = t.ExecuteTemplate(io.Discard, page.Name(), nil)
 		}
 	}
+	f := folder{assets: assets}
 	for _, tmpl := range t.Templates() {
 		if tmpl.Tree != nil && tmpl.Tree.Root != nil {
-			foldList(tmpl.Tree.Root)
+			f.list(tmpl.Tree.Root)
 		}
 	}
 }
 
-// textEscapers are the escapers that write what HTMLEscapeString writes,
-// for a string without a '+'.
-var textEscapers = map[string]bool{
-	"_html_template_htmlescaper": true, "_html_template_attrescaper": true, "_html_template_rcdataescaper": true,
-}
+// folder folds a template's constants; assets resolves {{asset "name"}}.
+type folder struct{ assets *assetSet }
 
-// foldList folds the constants of list and the lists nested in it, then
-// joins the text nodes that end up side by side.
-func foldList(list *parse.ListNode) {
+// textEscapers write what HTMLEscapeString writes, for a string without a
+// '+'; urlEscapers, in this order, leave a safeAssetPath as it is.
+var (
+	textEscapers = map[string]bool{
+		"_html_template_htmlescaper": true, "_html_template_attrescaper": true, "_html_template_rcdataescaper": true,
+	}
+	urlEscapers   = []string{"_html_template_urlfilter", "_html_template_urlnormalizer", "_html_template_attrescaper"}
+	safeAssetPath = regexp.MustCompile(`^/[A-Za-z0-9/._-]*$`)
+)
+
+// list folds the constants of list and the lists nested in it, then joins
+// the text nodes that end up side by side.
+func (f folder) list(list *parse.ListNode) {
 	nodes := list.Nodes[:0]
 	for _, n := range list.Nodes {
 		switch n := n.(type) {
 		case *parse.ActionNode:
-			if text, ok := foldedText(n.Pipe); ok {
+			if text, ok := f.text(n.Pipe); ok {
 				if last := len(nodes) - 1; last >= 0 && nodes[last].Type() == parse.NodeText {
 					nodes[last].(*parse.TextNode).Text = append(nodes[last].(*parse.TextNode).Text, text...)
 					continue
@@ -108,47 +122,75 @@ func foldList(list *parse.ListNode) {
 				continue
 			}
 		case *parse.IfNode:
-			foldBranches(&n.BranchNode)
+			f.branches(&n.BranchNode)
 		case *parse.RangeNode:
-			foldBranches(&n.BranchNode)
+			f.branches(&n.BranchNode)
 		case *parse.WithNode:
-			foldBranches(&n.BranchNode)
+			f.branches(&n.BranchNode)
 		case *parse.ListNode:
-			foldList(n)
+			f.list(n)
 		}
 		nodes = append(nodes, n)
 	}
 	list.Nodes = nodes
 }
 
-func foldBranches(b *parse.BranchNode) {
+func (f folder) branches(b *parse.BranchNode) {
 	if b.List != nil {
-		foldList(b.List)
+		f.list(b.List)
 	}
 	if b.ElseList != nil {
-		foldList(b.ElseList)
+		f.list(b.ElseList)
 	}
 }
 
-// foldedText is the text a pipeline of a string constant and text escapers
-// writes.
-func foldedText(pipe *parse.PipeNode) (string, bool) {
-	if pipe == nil || len(pipe.Decl) > 0 || len(pipe.Cmds) < 2 || len(pipe.Cmds[0].Args) != 1 {
+// text is the text a pipeline of a constant and escapers writes, when
+// foldConstants knows it.
+func (f folder) text(pipe *parse.PipeNode) (string, bool) {
+	if pipe == nil || len(pipe.Decl) > 0 || len(pipe.Cmds) < 2 {
 		return "", false
 	}
-	constant, ok := pipe.Cmds[0].Args[0].(*parse.StringNode)
-	if !ok || strings.Contains(constant.Text, "+") {
+	value, ok := f.constant(pipe.Cmds[0])
+	if !ok {
 		return "", false
 	}
+	escapers := make([]string, 0, len(pipe.Cmds)-1)
 	for _, cmd := range pipe.Cmds[1:] {
 		if len(cmd.Args) != 1 {
 			return "", false
 		}
-		if id, ok := cmd.Args[0].(*parse.IdentifierNode); !ok || !textEscapers[id.Ident] {
+		id, ok := cmd.Args[0].(*parse.IdentifierNode)
+		if !ok {
 			return "", false
 		}
+		escapers = append(escapers, id.Ident)
 	}
-	return template.HTMLEscapeString(constant.Text), true
+	switch {
+	case !slices.ContainsFunc(escapers, func(e string) bool { return !textEscapers[e] }) && !strings.Contains(value, "+"):
+		return template.HTMLEscapeString(value), true
+	case slices.Equal(escapers, urlEscapers) && safeAssetPath.MatchString(value):
+		return value, true
+	}
+	return "", false
+}
+
+// constant is the value of a command that is a string constant or an
+// asset's URL.
+func (f folder) constant(cmd *parse.CommandNode) (string, bool) {
+	switch len(cmd.Args) {
+	case 1:
+		s, ok := cmd.Args[0].(*parse.StringNode)
+		if ok {
+			return s.Text, true
+		}
+	case 2:
+		fn, isFn := cmd.Args[0].(*parse.IdentifierNode)
+		name, isName := cmd.Args[1].(*parse.StringNode)
+		if isFn && isName && fn.Ident == "asset" && f.assets != nil {
+			return f.assets.url(name.Text), true
+		}
+	}
+	return "", false
 }
 
 // writeMessages replaces src's messages without parameters by their text in

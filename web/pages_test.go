@@ -160,16 +160,21 @@ func TestDataBlockCarriesTheMessages(t *testing.T) {
 	}
 }
 
-// A string constant is written in as text where html/template escapes it
-// for text or a quoted attribute, and renders exactly as escaped; one in a
-// script or a URL, or holding a '+', keeps its escaper.
+// A constant is written in as text where html/template escapes it for text
+// or a quoted attribute, or where it is an asset's URL in an attribute, and
+// renders exactly as escaped; one in a script or another URL, or holding a
+// '+', keeps its escapers.
 func TestConstantsFoldIntoText(t *testing.T) {
+	_, assets, _ := mustPages(t)
 	const src = `{{define "p.html"}}<p title="{{"it's \"quoted\""}}">{{"Tom & Jerry <3"}}{{"plain"}}</p>` +
 		`<textarea>{{"a 'b'"}}</textarea><a href="/x?q={{"a b"}}">{{"1+1"}}</a>` +
+		`<link href="{{asset "pay.css"}}"><a href="{{"https://shop.example/a"}}">x</a>` +
 		`<script>var s = {{"in a script"}};</script>{{end}}`
-	build := func() *template.Template { return template.Must(template.New("").Parse(src)) }
+	build := func() *template.Template {
+		return template.Must(template.New("").Funcs(template.FuncMap{"asset": assets.url}).Parse(src))
+	}
 	folded, plain := build(), build()
-	foldConstants(folded)
+	foldConstants(folded, assets)
 
 	var got, want bytes.Buffer
 	if err := folded.ExecuteTemplate(&got, "p.html", nil); err != nil {
@@ -181,13 +186,16 @@ func TestConstantsFoldIntoText(t *testing.T) {
 	if got.String() != want.String() {
 		t.Fatalf("folded page:\n%s\nwant:\n%s", got.String(), want.String())
 	}
+	if !strings.Contains(got.String(), assets.url("pay.css")) {
+		t.Errorf("the asset's URL is not in the page:\n%s", got.String())
+	}
 	var left []string
 	for _, n := range folded.Lookup("p.html").Tree.Root.Nodes {
 		if a, ok := n.(*parse.ActionNode); ok {
 			left = append(left, a.Pipe.Cmds[0].String())
 		}
 	}
-	if want := []string{`"a b"`, `"1+1"`, `"in a script"`}; !slices.Equal(left, want) {
+	if want := []string{`"a b"`, `"1+1"`, `"https://shop.example/a"`, `"in a script"`}; !slices.Equal(left, want) {
 		t.Errorf("constants left as actions: %v; want %v", left, want)
 	}
 }
