@@ -251,6 +251,11 @@ func (g *Guard) admission(ctx context.Context, in checkout.GuardInput) (admissio
 	card := hash16(in.Fingerprint)
 	var a admission
 	count := func(rule string, l Limit, e Event, q Query) {
+		if !l.on() {
+			// A limit that is off neither records nor counts: nothing
+			// else reads its key. Turned on, it counts from then.
+			return
+		}
 		a.checks = append(a.checks, limitCheck{rule, l})
 		a.events = append(a.events, e)
 		q.Since, q.Cap = in.Time.Add(-l.Window), l.Max+1
@@ -290,9 +295,6 @@ func (a admission) decide(counts []int) (checkout.GuardVerdict, error) {
 	}
 	var v checkout.GuardVerdict
 	for i, c := range a.checks {
-		if !c.limit.on() {
-			continue
-		}
 		if counts[i] > c.limit.Max {
 			v.Rule = c.rule
 			break

@@ -382,3 +382,27 @@ func TestGuardCompletesIsNotCountedAgain(t *testing.T) {
 		t.Fatalf("completion on a locked card: %+v; want locked", v)
 	}
 }
+
+// A limit that is off records and counts nothing: with every rate limit off
+// Admit writes no event, and with one on, only that limit's.
+func TestGuardLimitsOffRecordNothing(t *testing.T) {
+	off := GuardSettings{LockoutFailures: 3, LockoutWindow: time.Hour, LockoutDuration: time.Hour}
+	ipOnly := off
+	ipOnly.IP = Limit{Max: 4, Window: 10 * time.Minute}
+	for name, tc := range map[string]struct {
+		s    GuardSettings
+		want int
+	}{"all off": {off, 0}, "ip on": {ipOnly, 1}} {
+		t.Run(name, func(t *testing.T) {
+			g := newGuard(tc.s)
+			in := guardIn("fp_1", "cs_1", "10.0.0.1", gt0)
+			in.Chunk = "chunk_1"
+			if v, err := g.Admit(t.Context(), in); err != nil || v.Rule != "" {
+				t.Fatalf("Admit: %+v %v; want admitted", v, err)
+			}
+			if n := g.Counters.(*MemoryCounters).Len(); n != tc.want {
+				t.Errorf("%d events recorded; want %d", n, tc.want)
+			}
+		})
+	}
+}
