@@ -4,7 +4,7 @@ GO ?= go
 CHROME_PATH ?= /usr/bin/chromium
 export CHROME_PATH
 
-.PHONY: run test deps vet fuzz bench bench-soak bench-soak-pg build cluster bench-prod bench-ab lint-docker
+.PHONY: run test deps vet fuzz bench bench-soak bench-soak-pg build cluster bench-prod bench-ab compare-pg lint-docker
 
 run:
 	$(GO) run ./cmd/checkoutd
@@ -70,6 +70,11 @@ cluster:
 # make bench-ab BASE=HEAD~3 [ROUNDS=3 BENCH_N=2000 BENCH_C=16].
 bench-ab:
 	BASE=$(BASE) ROUNDS=$(ROUNDS) BENCH_N=$(BENCH_N) BENCH_C=$(BENCH_C) .ci/bench-ab.sh
+
+# ../shared/bench/compare.sh's side by side on PostgreSQL: the floor and
+# checkoutd on one private cluster, ROUNDS rounds taken in turn.
+compare-pg:
+	BENCH_N=$(BENCH_N) BENCH_C=$(BENCH_C) ROUNDS=$(ROUNDS) .ci/compare-pg.sh
 
 # The same benchmark on PostgreSQL and HashiCorp Vault Transit (CPU per
 # checkout is checkoutd's alone), with Vault calls per card and raw Transit
