@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -23,7 +24,7 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 		return nil
 	}
 	batch := &pgx.Batch{}
-	latest := queueRecord(batch, events)
+	latest := queueRecord(batch, events, lockGuard{})
 	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return wrap("record risk events", err)
 	}
@@ -34,62 +35,99 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 // one round trip, one implicit transaction, so the counts include the
 // events just recorded (risk.RecordCounter).
 func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
-	counts, _, err := db.RecordCountAndMatch(ctx, events, queries, "", nil)
-	return counts, err
-}
-
-var _ risk.RecordCountMatcher = (*DB)(nil)
-
-// RecordCountAndMatch is RecordAndCount with the keys' blocklist lookup
-// (Match) in the same batch: screening's one round trip.
-func (db *DB) RecordCountAndMatch(ctx context.Context, events []risk.Event, queries []risk.Query,
-	merchantID string, keys []risk.ListKey) ([]int, []risk.ListMatch, error) {
 	batch := &pgx.Batch{}
-	latest := queueRecord(batch, events)
+	latest := queueRecord(batch, events, lockGuard{})
 	writes := batch.Len()
 	sql, args := countStatement(queries)
 	batch.Queue(sql, args...)
-	if len(keys) > 0 {
-		sql, args := matchStatement(merchantID, keys)
-		batch.Queue(sql, args...)
-	}
 	br := db.pool.SendBatch(ctx, batch)
-	counts, matches, err := readCountsAndMatches(br, writes, len(queries), len(keys) > 0)
+	counts, err := readCounts(br, writes, len(queries))
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = wrap("record and count risk events", cerr)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(events) > 0 {
-		if err := db.pruneSometimes(ctx, latest); err != nil {
-			return nil, nil, err
-		}
-	}
-	return counts, matches, nil
+	return counts, db.pruneSometimes(ctx, latest)
 }
 
-// readCountsAndMatches reads RecordCountAndMatch's answers: writes
-// statements' results, the counts, and the matches when asked.
-func readCountsAndMatches(br pgx.BatchResults, writes, queries int, matching bool) ([]int, []risk.ListMatch, error) {
+var _ risk.RoundTripper = (*DB)(nil)
+
+// RoundTrip answers a submission's Round in one batch (one round trip, one
+// implicit transaction): the card's lock, the events' writes, each a
+// no-op for a card locked at the round's time, the counts and the
+// blocklists' lookup.
+func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, error) {
+	var ans risk.RoundAnswer
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $1 AND locked_until > $2)`, r.Card, ts(r.At))
+	latest := queueRecord(batch, r.Events, lockGuard{card: r.Card, at: r.At})
+	writes := batch.Len() - 1
+	sql, args := countStatement(r.Queries)
+	batch.Queue(sql, args...)
+	if len(r.Keys) > 0 {
+		sql, args := matchStatement(r.MerchantID, r.Keys)
+		batch.Queue(sql, args...)
+	}
+	br := db.pool.SendBatch(ctx, batch)
+	var counts []int
+	err := br.QueryRow().Scan(&ans.Locked)
+	if err != nil {
+		err = wrap("read card lock", err)
+	} else {
+		counts, err = readCounts(br, writes, len(r.Queries))
+	}
+	if err == nil && len(r.Keys) > 0 {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err != nil {
+			err = wrap("match blocklists", err)
+		} else {
+			ans.Matches, err = scanMatches(rows)
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = wrap("record and count risk events", cerr)
+	}
+	if err != nil {
+		return risk.RoundAnswer{}, err
+	}
+	if ans.Locked {
+		return risk.RoundAnswer{Locked: true}, nil
+	}
+	ans.Counts = counts
+	return ans, db.pruneSometimes(ctx, latest)
+}
+
+// readCounts reads a batch's first writes statements' results, then the
+// counts of its count statement.
+func readCounts(br pgx.BatchResults, writes, queries int) ([]int, error) {
 	for range writes {
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, wrap("record risk events", err)
+			return nil, batchError("record risk events", err)
 		}
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, wrap("count risk events", err)
+		return nil, wrap("count risk events", err)
 	}
-	counts, err := scanCounts(rows, queries)
-	if err != nil || !matching {
-		return counts, nil, err
+	return scanCounts(rows, queries)
+}
+
+// lockGuard makes a Round's writes no-ops for a card locked at its time; its
+// zero value guards nothing.
+type lockGuard struct {
+	card string
+	at   time.Time
+}
+
+// where is the guard's condition for a statement whose parameters before it
+// number n, with its two parameters; empty for the zero guard.
+func (g lockGuard) where(n int) (string, []any) {
+	if g.card == "" {
+		return "", nil
 	}
-	if rows, err = br.Query(); err != nil {
-		return nil, nil, wrap("match blocklists", err)
-	}
-	matches, err := scanMatches(rows)
-	return counts, matches, err
+	return fmt.Sprintf(` WHERE NOT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $%d AND locked_until > $%d)`, n+1, n+2),
+		[]any{g.card, ts(g.at)}
 }
 
 // bucketShards is how many rows share a bucket (migration 00012): a record
@@ -105,7 +143,7 @@ const bucketShards = 8
 // stays on: a counter the lockout or a limit relied on must not vanish in a
 // crash). A key's trim deletes only when it holds more than it keeps, so
 // ordinary traffic takes no lock there.
-func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
+func queueRecord(batch *pgx.Batch, events []risk.Event, guard lockGuard) time.Time {
 	if len(events) == 0 {
 		return time.Time{}
 	}
@@ -115,7 +153,9 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 		for i, e := range w.Occurrences {
 			keys[i], ats[i] = e.Key, e.At
 		}
-		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`, keys, ats)
+		unless, args := guard.where(2)
+		batch.Queue(`INSERT INTO risk_occurrences (key, at) SELECT * FROM unnest($1::text[], $2::timestamptz[])`+unless,
+			append([]any{keys, ats}, args...)...)
 		batch.Queue(trimStatement("risk_occurrences"), w.OccurrenceKeys, risk.KeepPerKey-1)
 	}
 	if len(w.Members) > 0 {
@@ -123,11 +163,13 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 		for i, e := range w.Members {
 			keys[i], members[i], ats[i] = e.Key, e.Member, e.At
 		}
+		unless, args := guard.where(3)
 		batch.Queue(`INSERT INTO risk_members (key, member, at)
 				SELECT DISTINCT ON (key, member) key, member, at
-				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(key, member, at)
+				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(key, member, at)`+unless+`
 				ORDER BY key, member, at DESC
-			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`, keys, members, ats)
+			ON CONFLICT (key, member) DO UPDATE SET at = GREATEST(risk_members.at, excluded.at)`,
+			append([]any{keys, members, ats}, args...)...)
 		batch.Queue(trimStatement("risk_members"), w.MemberKeys, risk.KeepPerKey-1)
 	}
 	if len(w.Buckets) > 0 {
@@ -135,10 +177,12 @@ func queueRecord(batch *pgx.Batch, events []risk.Event) time.Time {
 		for i, e := range w.Buckets {
 			keys[i], starts[i], horizons[i] = e.Key, risk.BucketStart(e.At, e.Bucket), risk.BucketHorizon(e.At, e.Bucket)
 		}
+		unless, args := guard.where(3)
 		batch.Queue(`INSERT INTO risk_buckets (key, start, shard, n)
-				SELECT key, start, $3, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)
+				SELECT key, start, $3, count(*) FROM unnest($1::text[], $2::timestamptz[]) AS b(key, start)`+unless+`
 				GROUP BY key, start ORDER BY key, start
-			ON CONFLICT (key, start, shard) DO UPDATE SET n = risk_buckets.n + excluded.n`, keys, starts, rand.IntN(bucketShards))
+			ON CONFLICT (key, start, shard) DO UPDATE SET n = risk_buckets.n + excluded.n`,
+			append([]any{keys, starts, rand.IntN(bucketShards)}, args...)...)
 		batch.Queue(`DELETE FROM risk_buckets b USING unnest($1::text[], $2::timestamptz[]) AS h(key, horizon)
 			WHERE b.key = h.key AND b.start < h.horizon`, keys, horizons)
 	}
@@ -158,10 +202,11 @@ func trimStatement(table string) string {
 }
 
 // pruneSometimes deletes rows past the longest window, a batch every
-// risk.PruneEvery records; instances prune independently, and deleting rows
-// another instance already deleted is harmless.
+// risk.PruneEvery records (latest is zero when nothing was recorded);
+// instances prune independently, and deleting rows another instance
+// already deleted is harmless.
 func (db *DB) pruneSometimes(ctx context.Context, latest time.Time) error {
-	if db.recorded.Add(1)%risk.PruneEvery != 0 {
+	if latest.IsZero() || db.recorded.Add(1)%risk.PruneEvery != 0 { // nothing recorded, or not yet
 		return nil
 	}
 	// The latest event's time, not the wall clock: the checkout's clock is

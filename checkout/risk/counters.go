@@ -163,44 +163,74 @@ type RecordCounter interface {
 	RecordAndCount(ctx context.Context, events []Event, queries []Query) ([]int, error)
 }
 
-// RecordCountMatcher is a store that keeps the counters and the blocklists
-// both, and can record, count and look keys up on the lists in one round
-// trip, as screening always does one after the other.
-type RecordCountMatcher interface {
-	// RecordCountAndMatch is RecordAndCount(events, queries) and then
-	// Match(merchantID, keys), in one round trip; all or nothing.
-	RecordCountAndMatch(ctx context.Context, events []Event, queries []Query, merchantID string, keys []ListKey) ([]int, []ListMatch, error)
+// A Round is what one card submission asks of the store before it is
+// decided, in the order the checkout needs it: whether the card is locked,
+// and unless it is, its events recorded, the queries counted (the events
+// included) and the keys looked up on the merchant's and the platform's
+// blocklists. A locked card is refused before anything of it is counted.
+type Round struct {
+	Card       string    // the card's fingerprint
+	At         time.Time // the submission's time: a lock until later holds
+	Events     []Event
+	Queries    []Query
+	MerchantID string
+	Keys       []ListKey // none: no lookup
 }
 
-// recordCountAndMatch records the events, answers the queries and looks the
-// keys up on l: in one round trip when the counters are also the lists and
-// can (RecordCountMatcher), otherwise in recordAndCount's and Match's.
-func recordCountAndMatch(ctx context.Context, c Counters, l Lists, events []Event, queries []Query,
-	merchantID string, keys []ListKey) ([]int, []ListMatch, error) {
-	if rcm, ok := c.(RecordCountMatcher); ok && sameStore(c, l) {
-		counts, matches, err := rcm.RecordCountAndMatch(ctx, events, queries, merchantID, keys)
+// RoundAnswer is a Round's outcome. When Locked, nothing was recorded and
+// Counts and Matches are empty.
+type RoundAnswer struct {
+	Locked  bool
+	Counts  []int // one per query, in order
+	Matches []ListMatch
+}
+
+// RoundTripper is a store that keeps the counters, the blocklists and the
+// card locks, and answers a Round in one round trip (one write on SQLite,
+// one batch on PostgreSQL), all or nothing.
+type RoundTripper interface {
+	RoundTrip(ctx context.Context, r Round) (RoundAnswer, error)
+}
+
+// roundTrip answers r: in one round trip when the counters are also the
+// locks and, when keys are looked up, the lists (RoundTripper); otherwise
+// with the lock's read, recordAndCount and Match one after the other.
+func roundTrip(ctx context.Context, c Counters, l Lists, locks CardLocks, r Round) (RoundAnswer, error) {
+	if rt, ok := c.(RoundTripper); ok && sameStore(c, locks) && (len(r.Keys) == 0 || sameStore(c, l)) {
+		ans, err := rt.RoundTrip(ctx, r)
 		if err != nil {
-			return nil, nil, fmt.Errorf("risk: record, count and match attempts: %w", err)
+			return RoundAnswer{}, fmt.Errorf("risk: record and count attempts: %w", err)
 		}
-		return counts, matches, nil
+		if !ans.Locked && len(ans.Counts) != len(r.Queries) {
+			return RoundAnswer{}, fmt.Errorf("risk: counters answered %d of %d queries", len(ans.Counts), len(r.Queries))
+		}
+		return ans, nil
 	}
-	counts, err := recordAndCount(ctx, c, events, queries)
+	lock, found, err := locks.CardLock(ctx, r.Card)
 	if err != nil {
-		return nil, nil, err
+		return RoundAnswer{}, fmt.Errorf("risk: read card lock: %w", err)
 	}
-	matches, err := l.Match(ctx, merchantID, keys)
-	if err != nil {
-		return nil, nil, fmt.Errorf("risk: blocklists: %w", err)
+	if found && lock.LockedUntil.After(r.At) {
+		return RoundAnswer{Locked: true}, nil
 	}
-	return counts, matches, nil
+	var ans RoundAnswer
+	if ans.Counts, err = recordAndCount(ctx, c, r.Events, r.Queries); err != nil {
+		return RoundAnswer{}, err
+	}
+	if len(r.Keys) > 0 {
+		if ans.Matches, err = l.Match(ctx, r.MerchantID, r.Keys); err != nil {
+			return RoundAnswer{}, fmt.Errorf("risk: blocklists: %w", err)
+		}
+	}
+	return ans, nil
 }
 
-// sameStore says whether the counters are the lists too: only then may
-// their one round trip answer for the lists. (Both stores are pointers, so
-// the comparison is of identity.)
-func sameStore(c Counters, l Lists) bool {
-	cl, ok := c.(Lists)
-	return ok && cl == l
+// sameStore says whether the counters are also another of the store's
+// parts (the lists, the locks): only then may their one round trip answer
+// for it. (Both stores are pointers, so the comparison is of identity.)
+func sameStore[T any](c Counters, part T) bool {
+	other, ok := c.(T)
+	return ok && any(other) == any(part)
 }
 
 // recordAndCount records the events and answers the queries, in one round

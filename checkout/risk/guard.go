@@ -190,27 +190,24 @@ func (g *Guard) rateLimits(ctx context.Context, merchantID string) (RateLimits, 
 // Admit refuses a locked card, then counts the attempt and refuses it when
 // a limit is over (not a submission that completes a 3-D Secure challenge:
 // in.Completes). Refused attempts count too: a tester who keeps knocking
-// keeps the window full.
+// keeps the window full. The lock is read with the counts, in the
+// counters' one round trip when the store can (RoundTripper).
 func (g *Guard) Admit(ctx context.Context, in checkout.GuardInput) (checkout.GuardVerdict, error) {
 	a, err := g.admission(ctx, in)
-	if err != nil || a.decided {
-		return a.verdict, err
-	}
-	counts, err := recordAndCount(ctx, g.Counters, a.events, a.queries)
 	if err != nil {
 		return checkout.GuardVerdict{}, err
 	}
-	return a.decide(counts)
+	ans, err := roundTrip(ctx, g.Counters, nil, g.Locks, a.round(in))
+	if err != nil {
+		return checkout.GuardVerdict{}, err
+	}
+	return a.decide(ans)
 }
 
-// admission is Admit before the counters: a verdict already reached
-// (decided: a locked card, a completion that is not counted), or the
-// events to record and the queries whose counts decide (decide). Split so
-// that Screener.AdmitAndScreen counts the guard's and screening's in one
-// round trip.
+// admission is Admit before the store: the events to record and the
+// queries whose counts decide, unless the card is locked. Split so that
+// Screener.AdmitAndScreen makes the guard's and screening's round trip one.
 type admission struct {
-	decided bool
-	verdict checkout.GuardVerdict
 	events  []Event
 	queries []Query
 	checks  []limitCheck
@@ -222,6 +219,11 @@ type limitCheck struct {
 	limit Limit
 }
 
+// round is the admission's Round, nothing looked up on the lists.
+func (a admission) round(in checkout.GuardInput) Round {
+	return Round{Card: in.Fingerprint, At: in.Time, Events: a.events, Queries: a.queries, MerchantID: in.MerchantID}
+}
+
 func (g *Guard) admission(ctx context.Context, in checkout.GuardInput) (admission, error) {
 	if g == nil || g.Counters == nil || g.Locks == nil {
 		return admission{}, errors.New("risk: Guard needs Counters and Locks")
@@ -229,19 +231,12 @@ func (g *Guard) admission(ctx context.Context, in checkout.GuardInput) (admissio
 	if in.Fingerprint == "" || in.Time.IsZero() {
 		return admission{}, errors.New("risk: guard input needs a card fingerprint and a time")
 	}
-	lock, found, err := g.Locks.CardLock(ctx, in.Fingerprint)
-	if err != nil {
-		return admission{}, fmt.Errorf("risk: read card lock: %w", err)
-	}
-	if found && lock.LockedUntil.After(in.Time) {
-		return admission{decided: true, verdict: checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}}, nil
-	}
 	if in.Completes {
 		// The completion of a 3-D Secure challenge is the attempt that met
 		// it, counted then: counting it again would spend a careful
-		// shopper's allowance twice per payment. The lockout (above, and
-		// Reserve) still holds.
-		return admission{decided: true}, nil
+		// shopper's allowance twice per payment. The lockout (the round's
+		// lock, and Reserve) still holds.
+		return admission{}, nil
 	}
 
 	s, err := g.rateLimits(ctx, in.MerchantID)
@@ -284,13 +279,14 @@ func (g *Guard) admission(ctx context.Context, in checkout.GuardInput) (admissio
 	return a, nil
 }
 
-// decide holds the admission's counts, in the order of its queries,
-// against its limits.
-func (a admission) decide(counts []int) (checkout.GuardVerdict, error) {
-	if a.decided {
-		return a.verdict, nil
+// decide refuses a locked card, then holds the admission's counts, the
+// first of its round's, against its limits.
+func (a admission) decide(ans RoundAnswer) (checkout.GuardVerdict, error) {
+	if ans.Locked {
+		return checkout.GuardVerdict{Rule: checkout.RuleLockoutCVC, Locked: true}, nil
 	}
-	if len(counts) != len(a.queries) {
+	counts := ans.Counts
+	if len(counts) < len(a.queries) {
 		return checkout.GuardVerdict{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(a.queries))
 	}
 	var v checkout.GuardVerdict

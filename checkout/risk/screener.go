@@ -74,15 +74,13 @@ func (sc *Screener) Screen(ctx context.Context, in Input) (Decision, error) {
 }
 
 // AdmitAndScreen is g.Admit(gin) and, for an admitted submission,
-// Screen(in), with both counted in one round trip of the counters (one
-// write on SQLite, one commit on PostgreSQL, where they were two), the
-// blocklists looked up in the same one when the store keeps both
-// (RecordCountMatcher). The
-// guard's early verdicts stand as Admit's: a locked card is neither
-// counted nor screened. Otherwise screening's events are recorded with the
-// guard's, so a submission a rate limit refuses counts towards the
-// velocity rules too, as it does towards the limits. An error is no
-// decision of either.
+// Screen(in), in one round trip of the store when it keeps the counters,
+// the card locks and the blocklists (RoundTripper: one write on SQLite,
+// one batch on PostgreSQL): the card's lock, the guard's and screening's
+// events and counts, the lists. A locked card is neither counted nor
+// screened. Otherwise screening's events are recorded with the guard's, so
+// a submission a rate limit refuses counts towards the velocity rules too,
+// as it does towards the limits. An error is no decision of either.
 //
 // A guard other than a *Guard is asked first, then screening runs on its
 // own.
@@ -98,9 +96,6 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}
-	if a.decided && a.verdict.Rule != "" {
-		return a.verdict, Decision{}, nil
-	}
 	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
@@ -109,19 +104,19 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}
-	counts, matches, err := recordCountAndMatch(ctx, sc.Counters, sc.Lists,
-		append(slices.Clip(a.events), p.events...), append(slices.Clip(a.queries), p.queries...), in.MerchantID, p.listKeys())
+	r := a.round(gin)
+	r.Events = append(slices.Clip(a.events), p.events...)
+	r.Queries = append(slices.Clip(a.queries), p.queries...)
+	r.Keys = p.listKeys()
+	ans, err := roundTrip(ctx, sc.Counters, sc.Lists, g.Locks, r)
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}
-	if len(counts) != len(a.queries)+len(p.queries) {
-		return checkout.GuardVerdict{}, Decision{}, fmt.Errorf("risk: counters answered %d of %d queries", len(counts), len(a.queries)+len(p.queries))
-	}
-	v, err := a.decide(counts[:len(a.queries)])
+	v, err := a.decide(ans)
 	if err != nil || v.Rule != "" {
 		return v, Decision{}, err
 	}
-	d, err := p.decide(counts[len(a.queries):], matches)
+	d, err := p.decide(ans.Counts[len(a.queries):], ans.Matches)
 	if err != nil {
 		return checkout.GuardVerdict{}, Decision{}, err
 	}

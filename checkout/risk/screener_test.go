@@ -252,37 +252,51 @@ func (refusingGuard) Admit(context.Context, checkout.GuardInput) (checkout.Guard
 	return checkout.GuardVerdict{Rule: checkout.RuleRateLimitSession}, nil
 }
 
-// listStore is a store that keeps the counters and the lists both
-// (risk.RecordCountMatcher), counting its round trips.
-type listStore struct {
+// roundStore is a store that keeps the counters, the lists and the card
+// locks (risk.RoundTripper), counting its round trips and its Match and
+// CardLock calls of their own.
+type roundStore struct {
 	roundTrips
 	*MemoryLists
-	matches int // Match calls of their own
+	*memLocks
+	matches, lockReads int
 }
 
-func (s *listStore) Match(ctx context.Context, merchantID string, keys []ListKey) ([]ListMatch, error) {
+func (s *roundStore) Match(ctx context.Context, merchantID string, keys []ListKey) ([]ListMatch, error) {
 	s.matches++
 	return s.MemoryLists.Match(ctx, merchantID, keys)
 }
 
-func (s *listStore) RecordCountAndMatch(ctx context.Context, events []Event, queries []Query, merchantID string, keys []ListKey) ([]int, []ListMatch, error) {
-	counts, err := s.roundTrips.RecordAndCount(ctx, events, queries)
-	if err != nil {
-		return nil, nil, err
-	}
-	matches, err := s.MemoryLists.Match(ctx, merchantID, keys)
-	return counts, matches, err
+func (s *roundStore) CardLock(ctx context.Context, fingerprint string) (CardLock, bool, error) {
+	s.lockReads++
+	return s.memLocks.CardLock(ctx, fingerprint)
 }
 
-// A store that keeps the lists too answers the blocklists in screening's one
-// round trip; counters and lists apart are asked one after the other.
-func TestScreeningLooksTheListsUpInItsRoundTrip(t *testing.T) {
-	store := &listStore{roundTrips: roundTrips{MemoryCounters: NewMemoryCounters(MaxWindow)}, MemoryLists: NewMemoryLists()}
+func (s *roundStore) RoundTrip(ctx context.Context, r Round) (RoundAnswer, error) {
+	s.n++
+	if l, found, err := s.memLocks.CardLock(ctx, r.Card); err != nil || found && l.LockedUntil.After(r.At) {
+		return RoundAnswer{Locked: err == nil}, err
+	}
+	if err := s.MemoryCounters.Record(ctx, r.Events); err != nil {
+		return RoundAnswer{}, err
+	}
+	counts, err := s.MemoryCounters.Count(ctx, r.Queries)
+	if err != nil {
+		return RoundAnswer{}, err
+	}
+	matches, err := s.MemoryLists.Match(ctx, r.MerchantID, r.Keys)
+	return RoundAnswer{Counts: counts, Matches: matches}, err
+}
+
+// A store that keeps the counters, the locks and the lists answers the
+// lock, the counts and the blocklists in screening's one round trip; kept
+// apart, they are asked one after the other.
+func TestScreeningIsOneRoundTrip(t *testing.T) {
+	store := &roundStore{roundTrips: roundTrips{MemoryCounters: NewMemoryCounters(MaxWindow)}, MemoryLists: NewMemoryLists(), memLocks: &memLocks{}}
 	if _, err := store.MemoryLists.Add("mer_a", ListCard, "fp_listed"); err != nil {
 		t.Fatal(err)
 	}
-	locks := &memLocks{}
-	g := &Guard{Counters: store, Locks: locks, Budget: locks, Settings: DefaultGuardSettings()}
+	g := &Guard{Counters: store, Locks: store, Budget: store, Settings: DefaultGuardSettings()}
 	in := baseInput()
 	in.Fingerprint = "fp_listed"
 	gin := checkout.GuardInput{MerchantID: in.MerchantID, SessionID: in.SessionID, IP: in.IP, Fingerprint: in.Fingerprint, Time: in.Time}
@@ -292,17 +306,30 @@ func TestScreeningLooksTheListsUpInItsRoundTrip(t *testing.T) {
 	if err != nil || v.Rule != "" || !d.Has(RuleBlocklistCard) {
 		t.Fatalf("one store: %+v %+v %v; want admitted and %s", v, d, err, RuleBlocklistCard)
 	}
-	if store.n != 1 || store.matches != 0 {
-		t.Errorf("one store: %d round trips and %d Match calls; want 1 and none", store.n, store.matches)
+	if store.n != 1 || store.matches != 0 || store.lockReads != 0 {
+		t.Errorf("one store: %d round trips, %d Match and %d CardLock calls; want 1 and none", store.n, store.matches, store.lockReads)
 	}
 
-	store.n = 0
+	// A locked card: one round trip, nothing counted, not screened.
+	if err := store.LockCard(t.Context(), "fp_locked", in.Time, in.Time.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	store.n, gin.Fingerprint, in.Fingerprint = 0, "fp_locked", "fp_locked"
+	rows := store.Len()
+	if v, d, err := together.AdmitAndScreen(t.Context(), g, gin, in); err != nil || !v.Locked || d.Verdict != "" {
+		t.Fatalf("locked card: %+v %+v %v; want locked and not screened", v, d, err)
+	}
+	if store.n != 1 || store.Len() != rows {
+		t.Errorf("locked card: %d round trips, %d events added; want 1 and none", store.n, store.Len()-rows)
+	}
+
+	store.n, gin.Fingerprint, in.Fingerprint = 0, "fp_listed", "fp_listed"
 	apart := &Screener{Settings: settingsSource{"mer_a": nil}, Counters: &store.roundTrips, Lists: store}
 	gin.SessionID = checkout.NewID("cs")
 	if _, d, err := apart.AdmitAndScreen(t.Context(), g, gin, in); err != nil || !d.Has(RuleBlocklistCard) {
 		t.Fatalf("counters and lists apart: %+v %v; want %s", d, err, RuleBlocklistCard)
 	}
-	if store.n != 1 || store.matches != 1 {
-		t.Errorf("counters and lists apart: %d round trips and %d Match calls; want 1 and 1", store.n, store.matches)
+	if store.n != 1 || store.matches != 1 || store.lockReads != 1 {
+		t.Errorf("counters and lists apart: %d round trips, %d Match and %d CardLock calls; want 1 each", store.n, store.matches, store.lockReads)
 	}
 }

@@ -42,34 +42,50 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 
 // RecordAndCount records the events and answers the queries in one write,
 // the counts including the events just recorded.
-func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
-	counts, _, err := db.RecordCountAndMatch(ctx, events, queries, "", nil)
-	return counts, err
-}
-
-var _ risk.RecordCountMatcher = (*DB)(nil)
-
-// RecordCountAndMatch is RecordAndCount, then Match, in the same write: the
-// lists are read on the writer's connection, whose pages are warm, rather
-// than on a reader's, whose cache every commit empties.
-func (db *DB) RecordCountAndMatch(ctx context.Context, events []risk.Event, queries []risk.Query,
-	merchantID string, keys []risk.ListKey) (counts []int, matches []risk.ListMatch, err error) {
+func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) (counts []int, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
 		if err := db.record(ctx, tx, events); err != nil {
 			return err
 		}
-		if counts, err = count(ctx, tx, queries); err != nil {
-			return err
-		}
-		matches, err = match(ctx, tx, merchantID, keys)
+		counts, err = count(ctx, tx, queries)
 		return err
 	})
-	return counts, matches, err
+	return counts, err
 }
 
 // Count answers the queries in order.
 func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 	return count(ctx, db.r, queries)
+}
+
+var _ risk.RoundTripper = (*DB)(nil)
+
+// RoundTrip answers a submission's Round in one write: the card's lock,
+// then, unless it is locked, the events, the counts and the blocklists.
+// The reads run on the writer's connection, whose pages are warm, rather
+// than on a reader's, whose cache every commit empties.
+func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer, err error) {
+	err = db.write(ctx, func(tx *writeTx) error {
+		ans = risk.RoundAnswer{}
+		var locked bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = ? AND locked_until > ?)`,
+			r.Card, unixNanos(r.At)).Scan(&locked); err != nil {
+			return fmt.Errorf("sqlite: read card lock: %w", err)
+		}
+		if locked {
+			ans.Locked = true
+			return nil
+		}
+		if err := db.record(ctx, tx, r.Events); err != nil {
+			return err
+		}
+		if ans.Counts, err = count(ctx, tx, r.Queries); err != nil {
+			return err
+		}
+		ans.Matches, err = match(ctx, tx, r.MerchantID, r.Keys)
+		return err
+	})
+	return ans, err
 }
 
 // record writes the events (risk.SplitEvents) in a few statements: the

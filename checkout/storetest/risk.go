@@ -427,21 +427,38 @@ func testLists(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("Match(nil) = %v, %v", got, err)
 	}
 
-	// A store that also records and counts with the lookup, in one round
-	// trip, finds what Match finds and counts what it records.
-	if rcm, ok := s.(risk.RecordCountMatcher); ok {
+	// A store that answers a submission's Round in one round trip finds what
+	// Match finds and counts what it records; for a locked card it records
+	// nothing.
+	if rt, ok := s.(risk.RoundTripper); ok {
 		key := checkout.NewID("ip")
-		counts, matches, err := rcm.RecordCountAndMatch(t.Context(), []risk.Event{{Key: key, At: at}},
-			[]risk.Query{{Key: key, Since: at.Add(-time.Minute)}}, m, candidates)
+		since := at.Add(-time.Minute)
+		round := risk.Round{Card: checkout.NewID("fp"), At: at, Events: []risk.Event{{Key: key, At: at}},
+			Queries: []risk.Query{{Key: key, Since: since}}, MerchantID: m, Keys: candidates}
+		ans, err := rt.RoundTrip(t.Context(), round)
 		if err != nil {
-			t.Fatalf("RecordCountAndMatch: %v", err)
+			t.Fatalf("RoundTrip: %v", err)
 		}
-		if !reflect.DeepEqual(counts, []int{1}) {
-			t.Fatalf("RecordCountAndMatch counted %v; want [1]", counts)
+		if ans.Locked || !reflect.DeepEqual(ans.Counts, []int{1}) {
+			t.Fatalf("RoundTrip: locked %v, counted %v; want unlocked and [1]", ans.Locked, ans.Counts)
 		}
-		wantMatches("RecordCountAndMatch", matches)
-		if counts, matches, err := rcm.RecordCountAndMatch(t.Context(), nil, nil, m, nil); err != nil || len(counts) != 0 || len(matches) != 0 {
-			t.Fatalf("RecordCountAndMatch(nil, nil, nil) = %v, %v, %v", counts, matches, err)
+		wantMatches("RoundTrip", ans.Matches)
+		if ans, err := rt.RoundTrip(t.Context(), risk.Round{Card: round.Card, At: at, MerchantID: m}); err != nil || ans.Locked || len(ans.Counts) != 0 || len(ans.Matches) != 0 {
+			t.Fatalf("RoundTrip of nothing = %+v, %v", ans, err)
+		}
+
+		if err := s.LockCard(t.Context(), round.Card, at.Add(-time.Hour), at.Add(time.Hour)); err != nil {
+			t.Fatalf("LockCard: %v", err)
+		}
+		round.Events = []risk.Event{{Key: key, At: at}, {Key: checkout.NewID("ip"), Member: "card_x", At: at},
+			{Key: checkout.NewID("mer"), At: at, Bucket: time.Second}}
+		if ans, err := rt.RoundTrip(t.Context(), round); err != nil || !ans.Locked {
+			t.Fatalf("RoundTrip of a locked card = %+v, %v; want locked", ans, err)
+		}
+		queries := []risk.Query{{Key: key, Since: since}, {Key: round.Events[1].Key, Since: since, Distinct: true},
+			{Key: round.Events[2].Key, Since: since, Bucket: time.Second}}
+		if got, err := s.Count(t.Context(), queries); err != nil || !reflect.DeepEqual(got, []int{1, 0, 0}) {
+			t.Fatalf("counts after a locked card's round = %v, %v; want [1 0 0]: nothing of it recorded", got, err)
 		}
 	}
 
