@@ -114,12 +114,11 @@ func guardReason(rule string) RiskReason {
 	return RiskReason{Rule: rule, Message: msg, Score: 100}
 }
 
-// guardInput is what the card-testing defence knows of a submission whose
-// attempt has begun, the card by its vault fingerprint; the zero input
-// without a Guard. An error (whether it completes a 3-D Secure challenge
-// could not be read) is finished on the attempt and returned as the
-// shopper's.
-func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, pan PAN, fingerprint string, now time.Time, attempt *Attempt) (GuardInput, error) {
+// guardInput is what the card-testing defence knows of a submission, the
+// card by its vault fingerprint; the zero input without a Guard. An error
+// (whether it completes a 3-D Secure challenge could not be read) is the
+// shopper's answer; nothing has begun.
+func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, pan PAN, fingerprint string, now time.Time) (GuardInput, error) {
 	if s.Guard == nil || s.CardKeys == nil {
 		return GuardInput{}, nil
 	}
@@ -138,8 +137,6 @@ func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, p
 	}
 	completes, err := s.completes(ctx, co, req, in.Fingerprint, now)
 	if err != nil {
-		attempt.Outcome = AttemptError
-		s.finish(ctx, *attempt, nil)
 		return in, err
 	}
 	in.Completes = completes
@@ -151,6 +148,57 @@ func (s *Service) guardInput(ctx context.Context, co Checkout, req PayRequest, p
 // a submission once before its card is stored.
 type AdmittingScreener interface {
 	AdmitAndScreen(ctx context.Context, g Guard, gin GuardInput, in ScreenInput) (GuardVerdict, RiskDecision, error)
+}
+
+// AttemptBegin is what beginning an attempt needs (Store.BeginAttempt's
+// arguments).
+type AttemptBegin struct {
+	SessionID   string
+	Now         time.Time
+	StaleBefore time.Time
+}
+
+// BeginningScreener is an AdmittingScreener that can also begin the attempt
+// in that round trip, when the store keeps the sessions beside the counters
+// (risk.Screener over a risk.RoundTripper): one write where there were two.
+type BeginningScreener interface {
+	// CanBegin says whether BeginAdmitAndScreen can, with this Guard.
+	CanBegin(g Guard) bool
+	// BeginAdmitAndScreen is Store.BeginAttempt, then AdmitAndScreen, in
+	// one round trip. begun says whether the attempt began (before is the
+	// session as it was): when it did not, err is why (a refusal, or a
+	// failure before or of the round trip). When it did, err is the
+	// defence's or screening's failure to decide (fail closed).
+	BeginAdmitAndScreen(ctx context.Context, b AttemptBegin, g Guard, gin GuardInput, in ScreenInput) (before Session, begun bool, v GuardVerdict, d RiskDecision, err error)
+}
+
+// screened is a begun attempt's card-testing verdict and screening
+// decision, or err, their failure to decide.
+type screened struct {
+	before   Session // the session before the attempt began
+	verdict  GuardVerdict
+	decision RiskDecision
+	err      error
+}
+
+// beginAndScreen begins the attempt, then runs the card-testing defence and
+// screening on it: in one round trip when the Screener and the store can
+// (BeginningScreener), else BeginAttempt and admitAndScreen one after the
+// other. An error means the attempt did not begin.
+func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardInput, in ScreenInput) (screened, error) {
+	if bs, ok := s.Screener.(BeginningScreener); ok && s.Guard != nil && gin.Fingerprint != "" && bs.CanBegin(s.Guard) {
+		before, begun, v, d, err := bs.BeginAdmitAndScreen(ctx, b, s.Guard, gin, in)
+		if !begun {
+			return screened{}, err
+		}
+		return screened{before: before, verdict: v, decision: d, err: err}, nil
+	}
+	before, err := s.Store.BeginAttempt(ctx, b.SessionID, b.Now, b.StaleBefore)
+	if err != nil {
+		return screened{}, err
+	}
+	v, d, err := s.admitAndScreen(context.WithoutCancel(ctx), gin, in)
+	return screened{before: before, verdict: v, decision: d, err: err}, nil
 }
 
 // admitAndScreen runs the card-testing defence (with a Guard) and, for an

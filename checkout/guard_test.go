@@ -121,3 +121,46 @@ func asErr(err error, e **checkout.Error) {
 		*e = &checkout.Error{}
 	}
 }
+
+// beginCounter is the harness's store, counting its BeginAttempt calls.
+type beginCounter struct {
+	checkout.Store
+	begins int
+}
+
+func (b *beginCounter) BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (checkout.Session, error) {
+	b.begins++
+	return b.Store.BeginAttempt(ctx, id, now, staleBefore)
+}
+
+// With a Screener and a Guard over one store that keeps the counters, the
+// locks, the lists and the sessions, a payment's attempt begins in the
+// round that admits and screens it (no BeginAttempt of its own); with the
+// lists elsewhere, it begins on its own first. Both pay.
+func TestAttemptBeginsInTheScreeningRound(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lists      func(h *harness) risk.Lists
+		wantBegins int
+	}{
+		"one store":          {func(h *harness) risk.Lists { return h.db }, 0},
+		"lists of their own": {func(*harness) risk.Lists { return risk.NewMemoryLists() }, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := mustGuardedHarness(t, risk.DefaultGuardSettings())
+			h.svc.Screener = &risk.Screener{Settings: h.db, Counters: h.db, Lists: tc.lists(h)}
+			counted := &beginCounter{Store: h.db}
+			h.svc.Store = counted
+			s := h.mustSession(t)
+			res, err := h.svc.Pay(t.Context(), shopper(s.ID, "4242424242424242"))
+			if err != nil || res.Payment.Status != checkout.PaymentSucceeded {
+				t.Fatalf("Pay: %+v, %v; want paid", res.Payment, err)
+			}
+			if counted.begins != tc.wantBegins {
+				t.Errorf("%d BeginAttempt calls; want %d", counted.begins, tc.wantBegins)
+			}
+			if got, err := h.db.Session(t.Context(), s.ID); err != nil || got.Status != checkout.SessionPaid || got.Attempts != 1 {
+				t.Errorf("session after paying: %+v, %v; want paid after 1 attempt", got, err)
+			}
+		})
+	}
+}

@@ -418,39 +418,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, err
 	}
 
-	before, err := s.Store.BeginAttempt(ctx, co.Session.ID, now, now.Add(-s.staleAfter()))
-	switch ErrorCode(err) {
-	case "":
-	case ECONFLICT:
-		// A concurrent submission may have just paid it: answer that payment.
-		if again, rerr := s.OpenCheckout(ctx, co.Session.ID); rerr == nil && again.Session.Status == SessionPaid {
-			return s.paidResult(ctx, again)
-		}
-		return PayResult{}, &Error{Code: ECONFLICT, Message: "a payment for this checkout is already in progress", MsgID: "pay.in_progress"}
-	default:
-		return PayResult{}, err
-	}
-	// The stores commit the rest even if the shopper goes away mid-request:
-	// an authorization that happened must be recorded or reversed.
-	ctx = context.WithoutCancel(ctx)
-	if before.Status == SessionProcessing {
-		// The previous attempt died mid-flight (a crash); make sure it left no charge.
-		s.reverse(ctx, attemptKey(co.Session.ID, before.Attempts))
-	}
-	attempt := Attempt{
-		SessionID: co.Session.ID,
-		N:         before.Attempts + 1,
-		Brand:     pan.Brand(),
-		Last4:     pan.Last4(),
-		CreatedAt: now,
-	}
-
 	// The card-testing defence and screening before the card is stored: a
 	// locked card, a tripped rate limit or an NG payment never reaches the
-	// vault or the issuer, and both are counted in one round trip.
+	// vault or the issuer. The attempt begins, and is counted and screened,
+	// in one round trip of the store when it can (beginAndScreen).
 	fingerprint := s.Vault.Fingerprint(pan.Reveal())
-	attempt.Fingerprint = fingerprint
-	gin, err := s.guardInput(ctx, co, req, pan, fingerprint, now, &attempt)
+	gin, err := s.guardInput(ctx, co, req, pan, fingerprint, now)
 	if err != nil {
 		return PayResult{}, err
 	}
@@ -472,8 +445,39 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		DeviceID:    req.DeviceID,
 		Time:        now,
 	}
-	verdict, decision, err := s.admitAndScreen(ctx, gin, in)
-	if err != nil {
+	sc, err := s.beginAndScreen(ctx, AttemptBegin{SessionID: co.Session.ID, Now: now, StaleBefore: now.Add(-s.staleAfter())}, gin, in)
+	switch ErrorCode(err) {
+	case "":
+	case ECONFLICT:
+		// A concurrent submission may have just paid it: answer that payment.
+		if again, rerr := s.OpenCheckout(ctx, co.Session.ID); rerr == nil && again.Session.Status == SessionPaid {
+			return s.paidResult(ctx, again)
+		}
+		return PayResult{}, &Error{Code: ECONFLICT, Message: "a payment for this checkout is already in progress", MsgID: "pay.in_progress"}
+	case EINTERNAL:
+		// Nothing began: fail closed, as when screening fails.
+		s.log().Error("beginning the attempt, the card-testing defence or screening failed; payment refused", "session", co.Session.ID, "err", err)
+		return PayResult{}, unavailable(err)
+	default:
+		return PayResult{}, err // the store's own answer: expired, not found, unavailable
+	}
+	// The stores commit the rest even if the shopper goes away mid-request:
+	// an authorization that happened must be recorded or reversed.
+	ctx = context.WithoutCancel(ctx)
+	if sc.before.Status == SessionProcessing {
+		// The previous attempt died mid-flight (a crash); make sure it left no charge.
+		s.reverse(ctx, attemptKey(co.Session.ID, sc.before.Attempts))
+	}
+	attempt := Attempt{
+		SessionID:   co.Session.ID,
+		N:           sc.before.Attempts + 1,
+		Brand:       pan.Brand(),
+		Last4:       pan.Last4(),
+		Fingerprint: fingerprint,
+		CreatedAt:   now,
+	}
+	verdict, decision := sc.verdict, sc.decision
+	if err := sc.err; err != nil {
 		// Fail closed: a payment that could not be checked is not
 		// authorized (the risk package's contract).
 		s.log().Error("card-testing defence or screening failed; payment refused", "session", co.Session.ID, "err", err)

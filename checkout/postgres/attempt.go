@@ -28,31 +28,42 @@ import (
 // later one reads it as processing once the first commits.
 func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time.Time) (checkout.Session, error) {
 	var before checkout.Session
-	var moved bool
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+	moved := queueBegin(b, &checkout.AttemptBegin{SessionID: id, Now: now, StaleBefore: staleBefore}, &before)
+	if err := db.inTxFrom(ctx, "begin attempt", b, func(pgx.Tx) error { return nil }); err != nil {
+		return checkout.Session{}, err
+	}
+	if *moved {
+		return before, nil
+	}
+	return checkout.Session{}, checkout.AttemptRefused(before.Status)
+}
+
+// queueBegin queues BeginAttempt's statements for b (none when b is nil):
+// the session's lock and read into before, and the update, whose success
+// the returned flag tells once the batch has run.
+func queueBegin(batch *pgx.Batch, b *checkout.AttemptBegin, before *checkout.Session) (moved *bool) {
+	moved = new(bool)
+	if b == nil {
+		return moved
+	}
+	batch.Queue(`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, b.SessionID).QueryRow(func(row pgx.Row) error {
 		var err error
-		before, err = sqlstore.ScanSession(row)
+		*before, err = sqlstore.ScanSession(row)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("session")
 		}
 		return err
 	})
-	b.Queue(`UPDATE sessions
+	batch.Queue(`UPDATE sessions
 		SET status = 'processing', attempts = attempts + 1, processing_since = $2
 		WHERE id = $1 AND ((status = 'open' AND expires_at > $2)
 		                OR (status = 'processing' AND processing_since < $3))`,
-		id, ts(now), ts(staleBefore)).Exec(func(tag pgconn.CommandTag) error {
-		moved = tag.RowsAffected() == 1
+		b.SessionID, ts(b.Now), ts(b.StaleBefore)).Exec(func(tag pgconn.CommandTag) error {
+		*moved = tag.RowsAffected() == 1
 		return nil
 	})
-	if err := db.inTxFrom(ctx, "begin attempt", b, func(pgx.Tx) error { return nil }); err != nil {
-		return checkout.Session{}, err
-	}
-	if moved {
-		return before, nil
-	}
-	return checkout.Session{}, checkout.AttemptRefused(before.Status)
+	return moved
 }
 
 // FinishAttempt records the attempt's outcome. With a payment, the payment is

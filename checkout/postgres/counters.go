@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
@@ -53,48 +54,52 @@ func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries [
 
 var _ risk.RoundTripper = (*DB)(nil)
 
-// RoundTrip answers a submission's Round in one batch (one round trip, one
-// implicit transaction): the card's lock, the events' writes, each a
-// no-op for a card locked at the round's time, the counts and the
-// blocklists' lookup.
+// RoundTrip answers a submission's Round in one batch: the card's lock, the
+// events' writes, each a no-op for a card locked at the round's time, the
+// counts and the blocklists' lookup. Without a Begin it is one round trip,
+// one implicit transaction. With one, the batch begins a transaction with
+// the attempt's beginning (BeginAttempt's lock, read and update) and a
+// second round trip commits it, or rolls it all back when the session
+// could not begin: a session's state changes only in an explicit
+// transaction (BeginAttempt says why).
 func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, error) {
 	var ans risk.RoundAnswer
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $1 AND locked_until > $2)`, r.Card, ts(r.At))
+	moved := queueBegin(batch, r.Begin, &ans.Before)
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $1 AND locked_until > $2)`, r.Card, ts(r.At)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&ans.Locked) })
 	latest := queueRecord(batch, r.Events, lockGuard{card: r.Card, at: r.At})
-	writes := batch.Len() - 1
 	sql, args := countStatement(r.Queries)
-	batch.Queue(sql, args...)
+	batch.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
+		ans.Counts, err = scanCounts(rows, len(r.Queries))
+		return err
+	})
 	if len(r.Keys) > 0 {
 		sql, args := matchStatement(r.MerchantID, r.Keys)
-		batch.Queue(sql, args...)
-	}
-	br := db.pool.SendBatch(ctx, batch)
-	var counts []int
-	err := br.QueryRow().Scan(&ans.Locked)
-	if err != nil {
-		err = wrap("read card lock", err)
-	} else {
-		counts, err = readCounts(br, writes, len(r.Queries))
-	}
-	if err == nil && len(r.Keys) > 0 {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err != nil {
-			err = wrap("match blocklists", err)
-		} else {
+		batch.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
 			ans.Matches, err = scanMatches(rows)
-		}
+			return err
+		})
 	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = wrap("record and count risk events", cerr)
+	var err error
+	if r.Begin == nil {
+		if err = db.pool.SendBatch(ctx, batch).Close(); err != nil {
+			err = batchError("record and count risk events", err)
+		}
+	} else {
+		err = db.inTxFrom(ctx, "begin attempt", batch, func(pgx.Tx) error {
+			if !*moved {
+				return checkout.AttemptRefused(ans.Before.Status)
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		return risk.RoundAnswer{}, err
 	}
 	if ans.Locked {
-		return risk.RoundAnswer{Locked: true}, nil
+		return risk.RoundAnswer{Before: ans.Before, Locked: true}, nil
 	}
-	ans.Counts = counts
 	return ans, db.pruneSometimes(ctx, latest)
 }
 

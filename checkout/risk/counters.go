@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
 // Event is one thing that happened, counted in sliding windows: an attempt
@@ -169,6 +172,10 @@ type RecordCounter interface {
 // included) and the keys looked up on the merchant's and the platform's
 // blocklists. A locked card is refused before anything of it is counted.
 type Round struct {
+	// Begin, when set, begins the attempt first (checkout.Store's
+	// BeginAttempt) in the same round trip; a refusal is the round's error,
+	// and nothing else of it is done.
+	Begin      *checkout.AttemptBegin
 	Card       string    // the card's fingerprint
 	At         time.Time // the submission's time: a lock until later holds
 	Events     []Event
@@ -180,14 +187,16 @@ type Round struct {
 // RoundAnswer is a Round's outcome. When Locked, nothing was recorded and
 // Counts and Matches are empty.
 type RoundAnswer struct {
+	Before  checkout.Session // with Begin: the session before the attempt began
 	Locked  bool
 	Counts  []int // one per query, in order
 	Matches []ListMatch
 }
 
-// RoundTripper is a store that keeps the counters, the blocklists and the
-// card locks, and answers a Round in one round trip (one write on SQLite,
-// one batch on PostgreSQL), all or nothing.
+// RoundTripper is a store that keeps the counters, the blocklists, the card
+// locks and the sessions, and answers a Round in one round trip (one write
+// on SQLite, one batch on PostgreSQL, with a Begin a transaction of two),
+// all or nothing.
 type RoundTripper interface {
 	RoundTrip(ctx context.Context, r Round) (RoundAnswer, error)
 }
@@ -205,6 +214,9 @@ func roundTrip(ctx context.Context, c Counters, l Lists, locks CardLocks, r Roun
 			return RoundAnswer{}, fmt.Errorf("risk: counters answered %d of %d queries", len(ans.Counts), len(r.Queries))
 		}
 		return ans, nil
+	}
+	if r.Begin != nil {
+		return RoundAnswer{}, errors.New("risk: only a RoundTripper begins an attempt in its round")
 	}
 	lock, found, err := locks.CardLock(ctx, r.Card)
 	if err != nil {

@@ -92,35 +92,61 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if !ok {
 		return checkout.AdmitThenScreen(ctx, guard, gin, in, sc.Screen)
 	}
+	_, _, v, d, err := sc.admitAndScreen(ctx, nil, g, gin, in)
+	return v, d, err
+}
+
+// CanBegin says whether BeginAdmitAndScreen can: guard is a *Guard, and
+// the Counters are a RoundTripper that keeps its locks and the lists too.
+func (sc *Screener) CanBegin(guard checkout.Guard) bool {
+	g, ok := guard.(*Guard)
+	if !ok || sc.check() != nil {
+		return false
+	}
+	_, rt := sc.Counters.(RoundTripper)
+	return rt && sameStore(sc.Counters, g.Locks) && sameStore(sc.Counters, sc.Lists)
+}
+
+// BeginAdmitAndScreen begins the attempt (checkout.Store's BeginAttempt) and
+// admits and screens it (AdmitAndScreen) in one round trip of the store:
+// the Round's Begin (checkout.BeginningScreener). Only when CanBegin.
+func (sc *Screener) BeginAdmitAndScreen(ctx context.Context, b checkout.AttemptBegin, guard checkout.Guard, gin checkout.GuardInput, in Input) (checkout.Session, bool, checkout.GuardVerdict, Decision, error) {
+	if !sc.CanBegin(guard) {
+		return checkout.Session{}, false, checkout.GuardVerdict{}, Decision{}, errors.New("risk: this screener cannot begin attempts")
+	}
+	return sc.admitAndScreen(ctx, &b, guard.(*Guard), gin, in)
+}
+
+// admitAndScreen is AdmitAndScreen's work, beginning the attempt in its
+// round when b is set. begun says whether it did (always false without b).
+func (sc *Screener) admitAndScreen(ctx context.Context, b *checkout.AttemptBegin, g *Guard, gin checkout.GuardInput, in Input) (before checkout.Session, begun bool, v checkout.GuardVerdict, d Decision, err error) {
 	a, err := g.admission(ctx, gin)
 	if err != nil {
-		return checkout.GuardVerdict{}, Decision{}, err
+		return checkout.Session{}, false, v, d, err
 	}
 	s, err := LoadSettings(ctx, sc.Settings, in.MerchantID)
 	if err != nil {
-		return checkout.GuardVerdict{}, Decision{}, err
+		return checkout.Session{}, false, v, d, err
 	}
 	p, err := planScreening(in, s)
 	if err != nil {
-		return checkout.GuardVerdict{}, Decision{}, err
+		return checkout.Session{}, false, v, d, err
 	}
 	r := a.round(gin)
+	r.Begin = b
 	r.Events = append(slices.Clip(a.events), p.events...)
 	r.Queries = append(slices.Clip(a.queries), p.queries...)
 	r.Keys = p.listKeys()
 	ans, err := roundTrip(ctx, sc.Counters, sc.Lists, g.Locks, r)
 	if err != nil {
-		return checkout.GuardVerdict{}, Decision{}, err
+		return checkout.Session{}, false, v, d, err
 	}
-	v, err := a.decide(ans)
-	if err != nil || v.Rule != "" {
-		return v, Decision{}, err
+	before, begun = ans.Before, b != nil
+	if v, err = a.decide(ans); err != nil || v.Rule != "" {
+		return before, begun, v, d, err
 	}
-	d, err := p.decide(ans.Counts[len(a.queries):], ans.Matches)
-	if err != nil {
-		return checkout.GuardVerdict{}, Decision{}, err
-	}
-	return v, d, nil
+	d, err = p.decide(ans.Counts[len(a.queries):], ans.Matches)
+	return before, begun, v, d, err
 }
 
 // Rescreen judges the payment again with the issuer's answer and counts a

@@ -20,31 +20,38 @@ func (db *DB) BeginAttempt(ctx context.Context, id string, now, staleBefore time
 	var before checkout.Session
 	err := db.write(ctx, func(tx *writeTx) error {
 		var err error
-		// The write lock is held from BEGIN, so this read is the state the
-		// update below applies to.
-		before, err = session(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions
-			SET status = 'processing', attempts = attempts + 1, processing_since = ?
-			WHERE id = ? AND ((status = 'open' AND expires_at > ?)
-			               OR (status = 'processing' AND processing_since < ?))`,
-			unixNanos(now), id, unixNanos(now), unixNanos(staleBefore))
-		if err != nil {
-			return fmt.Errorf("sqlite: begin attempt: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite: begin attempt: %w", err)
-		}
-		if n == 1 {
-			return nil
-		}
-		return checkout.AttemptRefused(before.Status)
+		before, err = beginAttempt(ctx, tx, checkout.AttemptBegin{SessionID: id, Now: now, StaleBefore: staleBefore})
+		return err
 	})
 	if err != nil {
 		return checkout.Session{}, err
+	}
+	return before, nil
+}
+
+// beginAttempt is BeginAttempt inside the caller's write: the session as it
+// was, or why it could not begin.
+func beginAttempt(ctx context.Context, tx *writeTx, b checkout.AttemptBegin) (checkout.Session, error) {
+	// The write lock is held from BEGIN, so this read is the state the
+	// update below applies to.
+	before, err := session(ctx, tx, b.SessionID)
+	if err != nil {
+		return checkout.Session{}, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE sessions
+		SET status = 'processing', attempts = attempts + 1, processing_since = ?
+		WHERE id = ? AND ((status = 'open' AND expires_at > ?)
+		               OR (status = 'processing' AND processing_since < ?))`,
+		unixNanos(b.Now), b.SessionID, unixNanos(b.Now), unixNanos(b.StaleBefore))
+	if err != nil {
+		return checkout.Session{}, fmt.Errorf("sqlite: begin attempt: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return checkout.Session{}, fmt.Errorf("sqlite: begin attempt: %w", err)
+	}
+	if n != 1 {
+		return checkout.Session{}, checkout.AttemptRefused(before.Status)
 	}
 	return before, nil
 }

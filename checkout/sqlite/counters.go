@@ -60,13 +60,20 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 
 var _ risk.RoundTripper = (*DB)(nil)
 
-// RoundTrip answers a submission's Round in one write: the card's lock,
+// RoundTrip answers a submission's Round in one write: the attempt's
+// beginning when it has one (a refusal ends the write), the card's lock,
 // then, unless it is locked, the events, the counts and the blocklists.
 // The reads run on the writer's connection, whose pages are warm, rather
 // than on a reader's, whose cache every commit empties.
 func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
 		ans = risk.RoundAnswer{}
+		if r.Begin != nil {
+			var err error
+			if ans.Before, err = beginAttempt(ctx, tx, *r.Begin); err != nil {
+				return err
+			}
+		}
 		var locked bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = ? AND locked_until > ?)`,
 			r.Card, unixNanos(r.At)).Scan(&locked); err != nil {
@@ -74,7 +81,7 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer
 		}
 		if locked {
 			ans.Locked = true
-			return nil
+			return nil // the attempt, when it began here, stays begun
 		}
 		if err := db.record(ctx, tx, r.Events); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
 func testBeginAttempt(t *testing.T, open func(t *testing.T) Store) {
@@ -334,4 +335,74 @@ func testPayment(t *testing.T, open func(t *testing.T) Store) {
 		_, err := s.Payment(t.Context(), checkout.NewID("pay"))
 		wantCode(t, err, checkout.ENOTFOUND, "no such payment")
 	})
+}
+
+// testRoundBegins checks a RoundTripper's Round with a Begin: the attempt
+// begins with the round, and a session that cannot begin keeps the round
+// from doing anything else.
+func testRoundBegins(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	rt, ok := s.(risk.RoundTripper)
+	if !ok {
+		return
+	}
+	m := mustMerchant(t, s)
+	now := base.Add(time.Minute)
+	round := func(sessionID string, card string) (risk.Round, string) {
+		key := checkout.NewID("ip")
+		return risk.Round{Begin: &checkout.AttemptBegin{SessionID: sessionID, Now: now, StaleBefore: now.Add(-time.Minute)},
+			Card: card, At: now, Events: []risk.Event{{Key: key, At: now}},
+			Queries: []risk.Query{{Key: key, Since: now.Add(-time.Minute)}}, MerchantID: m.ID}, key
+	}
+	recorded := func(key string) int {
+		t.Helper()
+		got, err := s.Count(t.Context(), []risk.Query{{Key: key, Since: now.Add(-time.Minute)}})
+		if err != nil {
+			t.Fatalf("Count: %v", err)
+		}
+		return got[0]
+	}
+
+	sess := mustSession(t, s, m)
+	r, key := round(sess.ID, checkout.NewID("fp"))
+	ans, err := rt.RoundTrip(t.Context(), r)
+	if err != nil || ans.Locked || len(ans.Counts) != 1 || ans.Counts[0] != 1 {
+		t.Fatalf("RoundTrip with a begin: %+v, %v; want unlocked and [1]", ans, err)
+	}
+	wantSession(t, ans.Before, sess)
+	want := sess
+	want.Status, want.Attempts, want.ProcessingSince = checkout.SessionProcessing, 1, now
+	wantSession(t, mustGet(t, s, sess.ID), want)
+
+	// The session is now another attempt's: the round is refused whole.
+	again, key := round(sess.ID, checkout.NewID("fp"))
+	_, err = rt.RoundTrip(t.Context(), again)
+	wantCode(t, err, checkout.ECONFLICT, "")
+	if n := recorded(key); n != 0 {
+		t.Fatalf("a refused begin recorded %d events; want none", n)
+	}
+	wantSession(t, mustGet(t, s, sess.ID), want)
+
+	missing, key := round(checkout.NewID("cs"), checkout.NewID("fp"))
+	_, err = rt.RoundTrip(t.Context(), missing)
+	wantCode(t, err, checkout.ENOTFOUND, "")
+	if n := recorded(key); n != 0 {
+		t.Fatalf("a begin of no session recorded %d events; want none", n)
+	}
+
+	// A locked card: the attempt begins, nothing is recorded.
+	locked := mustSession(t, s, m)
+	r, key = round(locked.ID, checkout.NewID("fp"))
+	if err := s.LockCard(t.Context(), r.Card, now.Add(-time.Hour), now.Add(time.Hour)); err != nil {
+		t.Fatalf("LockCard: %v", err)
+	}
+	if ans, err := rt.RoundTrip(t.Context(), r); err != nil || !ans.Locked {
+		t.Fatalf("RoundTrip of a locked card with a begin: %+v, %v; want locked", ans, err)
+	}
+	if n := recorded(key); n != 0 {
+		t.Fatalf("a locked card's round recorded %d events; want none", n)
+	}
+	if got := mustGet(t, s, locked.ID); got.Status != checkout.SessionProcessing || got.Attempts != 1 {
+		t.Fatalf("session after a locked card's round: %s with %d attempts; want processing with 1", got.Status, got.Attempts)
+	}
 }

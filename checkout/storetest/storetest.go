@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Session", func(t *testing.T) { testSession(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("BeginAttempt", func(t *testing.T) { testBeginAttempt(t, open) })
+	t.Run("RoundBegins", func(t *testing.T) { testRoundBegins(t, open) })
 	t.Run("FinishAttempt", func(t *testing.T) { testFinishAttempt(t, open) })
 	t.Run("Payment", func(t *testing.T) { testPayment(t, open) })
 	t.Run("Authentication", func(t *testing.T) { testAuthentication(t, open) })
