@@ -74,11 +74,12 @@ func queueBegin(batch *pgx.Batch, b *checkout.AttemptBegin, before *checkout.Ses
 // by its successor, so it may neither pay the session nor reopen it. Paying
 // is ECONFLICT otherwise; ENOTFOUND when the session does not exist.
 //
-// Without a payment, two round trips: the BEGIN with the session's lock and
-// read, the end of the lockout reservation, the attempt, the events with
-// their deliveries and the reopening (its WHERE is the holding); then the
-// COMMIT. With one, a third between them: the payment and the session's
-// paid, once the read says the attempt holds the session.
+// Two round trips: the BEGIN with the session's lock and read, the end of
+// the lockout reservation, the attempt, the events with their deliveries,
+// and the session's change (its WHERE is the holding: the reopening, or
+// the payment with the session's paid); then the COMMIT, or a ROLLBACK
+// when the read says the attempt does not hold the session, which undoes
+// the payment queued on the chance that it did.
 //
 // When the COMMIT of a payment fails, the server may have committed it all
 // the same (the connection broke after the commit). FinishAttempt then reads
@@ -95,6 +96,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	}
 	var status string
 	var attempts int
+	var paid bool
 	first := &pgx.Batch{}
 	first.Queue(`SELECT status, attempts FROM sessions WHERE id = $1 FOR UPDATE`, a.SessionID).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&status, &attempts)
@@ -111,43 +113,40 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	if p == nil {
 		first.Queue(`UPDATE sessions SET status = 'open', processing_since = NULL
 			WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N)
+	} else {
+		if err := queuePayment(first, *p); err != nil {
+			return err
+		}
+		first.Queue(`UPDATE sessions SET status = 'paid', payment_id = $1, processing_since = NULL
+			WHERE id = $2 AND status = 'processing' AND attempts = $3`, p.ID, a.SessionID, a.N).
+			Exec(func(tag pgconn.CommandTag) error {
+				paid = tag.RowsAffected() == 1
+				return nil
+			})
 	}
 
-	err = db.inTxFrom(ctx, "finish attempt", first, func(tx pgx.Tx) error {
-		if p == nil {
-			return nil
-		}
-		then := &pgx.Batch{}
+	err = db.inTxFrom(ctx, "finish attempt", first, func(pgx.Tx) error {
 		holds := status == string(checkout.SessionProcessing) && attempts == a.N
 		switch {
+		case p == nil:
+			return nil
 		case status == string(checkout.SessionPaid):
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this checkout is already paid"}
 		case !holds:
 			return &checkout.Error{Code: checkout.ECONFLICT, Message: "this attempt no longer holds the checkout"}
-		default:
-			if err := queuePayment(then, *p); err != nil {
-				return err
-			}
-			then.Queue(`UPDATE sessions SET status = 'paid', payment_id = $1, processing_since = NULL
-				WHERE id = $2 AND status = 'processing' AND attempts = $3`, p.ID, a.SessionID, a.N).
-				Exec(func(tag pgconn.CommandTag) error {
-					if tag.RowsAffected() != 1 {
-						// Cannot happen while the transaction holds the row
-						// lock; refuse rather than commit a payment without a
-						// paid session.
-						return errors.New("postgres: mark session paid: session changed under the row lock")
-					}
-					return nil
-				})
-		}
-		if err := tx.SendBatch(ctx, then).Close(); err != nil {
-			return paymentError(batchError("finish attempt", err))
+		case !paid:
+			// Cannot happen while the transaction holds the row lock;
+			// refuse rather than commit a payment without a paid session.
+			return errors.New("postgres: mark session paid: session changed under the row lock")
 		}
 		return nil
 	})
 	var ce *commitError
 	if p != nil && errors.As(err, &ce) && db.paymentStored(ctx, *p) {
 		return nil
+	}
+	if p != nil {
+		return paymentError(err)
 	}
 	return err
 }
