@@ -109,7 +109,7 @@ func (db *DB) FinishAttempt(ctx context.Context, a checkout.Attempt, p *checkout
 	first.Queue(sqlstore.UpsertAttempt, values...)
 	// The events, with their deliveries, commit with whatever this
 	// transaction commits.
-	queueEvents(first, events)
+	queueEvents(first, dropUnsubscribed, events)
 	if p == nil {
 		first.Queue(`UPDATE sessions SET status = 'open', processing_since = NULL
 			WHERE id = $1 AND status = 'processing' AND attempts = $2`, a.SessionID, a.N)

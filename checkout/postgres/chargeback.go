@@ -79,7 +79,7 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 			sqlstore.ChargebackValues(cb, ts(cb.OccurredAt), ts(cb.CreatedAt))...); err != nil {
 			return wrap("store chargeback", err)
 		}
-		_, err = enqueueEvents(ctx, tx, e)
+		_, err = enqueueEvents(ctx, tx, dropUnsubscribed, e)
 		return err
 	})
 	if err != nil {

@@ -62,7 +62,7 @@ func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events 
 		if err != nil {
 			return err
 		}
-		_, err = enqueueEvents(ctx, tx, events...)
+		_, err = enqueueEvents(ctx, tx, dropUnsubscribed, events...)
 		return err
 	})
 	if checkout.ErrorCode(err) != checkout.ENOTFOUND {

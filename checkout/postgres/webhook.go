@@ -112,7 +112,7 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 	var n int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		n, err = enqueueEvents(ctx, tx, e)
+		n, err = enqueueEvents(ctx, tx, keepUnsubscribed, e)
 		return err
 	})
 	return n, err
@@ -121,9 +121,9 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 // enqueueEvents stores events and their deliveries in tx: the outbox
 // written with the change the events describe. It returns how many
 // deliveries were made.
-func enqueueEvents(ctx context.Context, tx pgx.Tx, events ...checkout.WebhookEvent) (int, error) {
+func enqueueEvents(ctx context.Context, tx pgx.Tx, unsubscribed unsubscribedEvents, events ...checkout.WebhookEvent) (int, error) {
 	b := &pgx.Batch{}
-	delivered := queueEvents(b, events)
+	delivered := queueEvents(b, unsubscribed, events)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, outboxError(err)
 	}
@@ -134,27 +134,30 @@ func enqueueEvents(ctx context.Context, tx pgx.Tx, events ...checkout.WebhookEve
 // delivery for each live endpoint of its merchant subscribed to its type,
 // so that a caller pipelining its own statements adds none of its own
 // round trips. An event id already stored adds nothing, deliveries
-// included. The deliveries' ids are made here, as every other id is: as
+// included; an event no endpoint subscribes to is stored only when
+// unsubscribed says to keep it. The deliveries' ids are made here, as every other id is: as
 // many as a merchant may have endpoints (checkout.MaxWebhookEndpoints,
 // held under the merchant's lock when an endpoint is made); should a
 // merchant ever have more, the rest get ids of the same shape made in SQL
 // rather than no delivery. *delivered counts the deliveries once the batch
 // has run.
-func queueEvents(b *pgx.Batch, events []checkout.WebhookEvent) (delivered *int) {
+func queueEvents(b *pgx.Batch, unsubscribed unsubscribedEvents, events []checkout.WebhookEvent) (delivered *int) {
 	delivered = new(int)
 	for _, e := range events {
 		ids := make([]string, checkout.MaxWebhookEndpoints)
 		for i := range ids {
 			ids[i] = checkout.NewID("whd")
 		}
-		b.Queue(`WITH event AS (
-				INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING
-				RETURNING id
-			), endpoint AS (
+		b.Queue(`WITH endpoint AS (
 				SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
 				FROM webhook_endpoints e JOIN webhook_subscriptions s ON s.endpoint_id = e.id
 				WHERE e.merchant_id = $2 AND e.deleted_at IS NULL AND s.event_type = $3
+			), event AS (
+				INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+				SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz
+				WHERE $7::bool OR EXISTS (SELECT 1 FROM endpoint)
+				ON CONFLICT (id) DO NOTHING
+				RETURNING id
 			), delivery AS (
 				INSERT INTO webhook_deliveries
 					(id, event_id, endpoint_id, merchant_id, event_type, status, next_attempt_at, created_at)
@@ -164,7 +167,7 @@ func queueEvents(b *pgx.Batch, events []checkout.WebhookEvent) (delivered *int) 
 				FROM event CROSS JOIN endpoint
 				RETURNING 1
 			)
-			SELECT count(*) FROM delivery`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt), ids).
+			SELECT count(*) FROM delivery`, e.ID, e.MerchantID, e.Type, e.Payload, ts(e.CreatedAt), ids, bool(unsubscribed)).
 			QueryRow(func(row pgx.Row) error {
 				var n int
 				if err := row.Scan(&n); err != nil {
@@ -176,6 +179,18 @@ func queueEvents(b *pgx.Batch, events []checkout.WebhookEvent) (delivered *int) 
 	}
 	return delivered
 }
+
+// unsubscribedEvents says whether an event no endpoint subscribes to is
+// stored. Written with the change it describes (a payment's, a
+// chargeback's), it is not: nothing would ever read it (events are read
+// only through their deliveries). Enqueued on its own (EnqueueWebhookEvent),
+// it is, as that method's contract has it.
+type unsubscribedEvents bool
+
+const (
+	dropUnsubscribed unsubscribedEvents = false
+	keepUnsubscribed unsubscribedEvents = true
+)
 
 // outboxError is an error of queueEvents' statements as the store reports
 // it.

@@ -61,8 +61,7 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 			sqlstore.ChargebackValues(cb, unixNanos(cb.OccurredAt), unixNanos(cb.CreatedAt))...); err != nil {
 			return fmt.Errorf("sqlite: store chargeback: %w", err)
 		}
-		_, err = enqueueEvent(ctx, tx, e)
-		return err
+		return enqueueEvents(ctx, tx, []checkout.WebhookEvent{e})
 	})
 	if err != nil {
 		return checkout.Chargeback{}, err

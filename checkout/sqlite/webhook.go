@@ -113,37 +113,39 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e checkout.WebhookEvent) 
 	var n int
 	err := db.write(ctx, func(tx *writeTx) error {
 		var err error
-		n, err = enqueueEvent(ctx, tx, e)
+		n, err = enqueueEvent(ctx, tx, keepUnsubscribed, e)
 		return err
 	})
 	return n, err
 }
 
 // enqueueEvents stores events and their deliveries in tx: the outbox
-// written with the change the events describe.
+// written with the change the events describe. An event no endpoint
+// subscribes to is not stored: nothing would ever read it (events are read
+// only through their deliveries).
 func enqueueEvents(ctx context.Context, tx *writeTx, events []checkout.WebhookEvent) error {
 	for _, e := range events {
-		if _, err := enqueueEvent(ctx, tx, e); err != nil {
+		if _, err := enqueueEvent(ctx, tx, dropUnsubscribed, e); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// unsubscribedEvents says whether enqueueEvent stores an event no endpoint
+// subscribes to: not when it is written with a change (enqueueEvents); when
+// it is enqueued on its own (EnqueueWebhookEvent), it is, as that method's
+// contract has it.
+type unsubscribedEvents bool
+
+const (
+	dropUnsubscribed unsubscribedEvents = false
+	keepUnsubscribed unsubscribedEvents = true
+)
+
 // enqueueEvent is EnqueueWebhookEvent inside the caller's transaction, so
 // that a chargeback and its event commit together.
-func enqueueEvent(ctx context.Context, tx *writeTx, e checkout.WebhookEvent) (int, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, unixNanos(e.CreatedAt))
-	if isForeignKey(err) {
-		return 0, notFound("merchant")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: store webhook event: %w", err)
-	}
-	if added, err := res.RowsAffected(); err != nil || added == 0 {
-		return 0, err // already enqueued: its deliveries exist
-	}
+func enqueueEvent(ctx context.Context, tx *writeTx, unsubscribed unsubscribedEvents, e checkout.WebhookEvent) (int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT e.id FROM webhook_endpoints e
 		JOIN webhook_subscriptions s ON s.endpoint_id = e.id
 		WHERE e.merchant_id = ? AND e.deleted_at IS NULL AND s.event_type = ?
@@ -163,6 +165,20 @@ func enqueueEvent(ctx context.Context, tx *writeTx, e checkout.WebhookEvent) (in
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("sqlite: webhook subscribers: %w", err)
+	}
+	if len(endpoints) == 0 && !unsubscribed {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, e.ID, e.MerchantID, e.Type, e.Payload, unixNanos(e.CreatedAt))
+	if isForeignKey(err) {
+		return 0, notFound("merchant")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: store webhook event: %w", err)
+	}
+	if added, err := res.RowsAffected(); err != nil || added == 0 {
+		return 0, err // already enqueued: its deliveries exist
 	}
 	for _, endpoint := range endpoints {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries

@@ -328,6 +328,32 @@ func testWebhookOutbox(t *testing.T, open func(t *testing.T) FraudStore) {
 		}
 	})
 
+	// An event written with its change that no endpoint subscribes to is
+	// not kept (nothing would read it): once an endpoint subscribes, the
+	// same event enqueued is new, with its delivery. One enqueued on its
+	// own is kept, and is not new again.
+	t.Run("UnsubscribedWithTheChange", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		sess := newSession(m, base)
+		if err := s.CreateSession(t.Context(), sess); err != nil {
+			t.Fatal(err)
+		}
+		now := base.Add(time.Minute)
+		mustBegin(t, s, sess.ID, now)
+		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
+		p := newPayment(sess, a, now)
+		authorized := newEvent(m, checkout.EventPaymentAuthorized, now)
+		if err := s.FinishAttempt(t.Context(), a, &p, authorized); err != nil {
+			t.Fatal(err)
+		}
+		alone := newEvent(m, checkout.EventPaymentAuthorized, now)
+		mustEnqueue(t, s, alone, 0)
+		mustEndpoint(t, s, m, checkout.EventPaymentAuthorized)
+		mustEnqueue(t, s, authorized, 1)
+		mustEnqueue(t, s, alone, 0)
+	})
+
 	t.Run("DeleteCancelsPending", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)
