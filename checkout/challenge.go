@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -112,6 +113,12 @@ func LeadingZeroBits(h [32]byte) int {
 	return n
 }
 
+// ErrNearLimit is the store's refusal of a submission's round whose session
+// or IP is one attempt from its limit (NeedsChallenge's rule, asked in the
+// round that would begin the attempt): nothing of the round was done, and
+// the shopper is asked to solve a challenge.
+var ErrNearLimit = errors.New("checkout: the session or the IP is near a rate limit")
+
 // challengeRequired is the answer to a suspicious submission without a
 // valid, unspent solution: the page solves a new challenge and sends again.
 func challengeRequired() *Error {
@@ -133,29 +140,36 @@ func (s *Service) NeedsChallenge(ctx context.Context, co Checkout, ip GuardInput
 
 // challenge refuses a suspicious submission that carries no valid, unspent
 // solution. It runs before the attempt begins: a challenge is not an
-// attempt, and costs the shopper none of the session's.
-func (s *Service) challenge(ctx context.Context, co Checkout, req PayRequest, now time.Time) error {
+// attempt, and costs the shopper none of the session's. A submission
+// without a solution on a session with fewer than 2 failed attempts is
+// left to its round (inRound): the near-limit rule is asked there, with
+// the round's own counts, by a store that can (beginAndScreen); one with a
+// solution is checked here, and the solution spent when it is needed.
+func (s *Service) challenge(ctx context.Context, co Checkout, req PayRequest, now time.Time) (inRound bool, err error) {
 	if s.Challenges == nil || s.CardKeys == nil {
-		return nil
+		return false, nil
+	}
+	nonce, solved := s.VerifyChallenge(co.Session.ID, req.Challenge, now)
+	if !solved && co.Session.Attempts < 2 {
+		return true, nil
 	}
 	need, err := s.NeedsChallenge(ctx, co, GuardInput{MerchantID: co.Merchant.ID, SessionID: co.Session.ID, IP: req.ClientIP, Time: now})
 	if err != nil {
 		s.log().Error("challenge rule failed; payment refused", "session", co.Session.ID, "err", err)
-		return unavailable(err)
+		return false, unavailable(err)
 	}
-	if !need {
-		return nil
-	}
-	nonce, ok := s.VerifyChallenge(co.Session.ID, req.Challenge, now)
-	if !ok {
-		return challengeRequired()
+	switch {
+	case !need:
+		return false, nil
+	case !solved:
+		return false, challengeRequired()
 	}
 	first, err := s.Challenges.SpendChallenge(ctx, nonce, now)
 	if err != nil {
-		return unavailable(err)
+		return false, unavailable(err)
 	}
 	if !first {
-		return challengeRequired() // replayed
+		return false, challengeRequired() // replayed
 	}
-	return nil
+	return false, nil
 }

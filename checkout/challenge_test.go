@@ -3,6 +3,7 @@ package checkout_test
 import (
 	"context"
 	"crypto/sha256"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,4 +143,45 @@ func TestChallengeDefaultCost(t *testing.T) {
 		solve(t, h.svc.NewChallenge("cs_a"))
 	}
 	t.Logf("default difficulty %d bits: %v per solution in Go (one core)", checkout.DefaultChallengeBits, time.Since(start)/5)
+}
+
+// One attempt from the IP's limit, a submission without a solution is
+// asked one, and nothing of it is counted or begun; with one, it goes on.
+// Asked in the round that begins the attempt (a Screener over the store),
+// and by NeedsChallenge's read before it (without), alike.
+func TestChallengeNearTheIPLimit(t *testing.T) {
+	for name, inRound := range map[string]bool{"in the round": true, "read before": false} {
+		t.Run(name, func(t *testing.T) {
+			gs := risk.DefaultGuardSettings()
+			gs.IP = risk.Limit{Max: 3, Window: time.Hour}
+			h := mustGuardedHarness(t, gs)
+			h.svc.Challenges = h.svc.Guard.(*risk.Guard)
+			h.svc.ChallengeBits = 8
+			if inRound {
+				h.svc.Screener = &risk.Screener{Settings: h.db, Counters: h.db, Lists: h.db}
+			}
+			ip := netip.MustParseAddr("198.51.100.77")
+			pay := func(sessionID, card, solution string) error {
+				req := payRequest(sessionID, card, "123")
+				req.ClientIP, req.Challenge = ip, solution
+				_, err := h.svc.Pay(t.Context(), req)
+				return err
+			}
+			for i, card := range []string{"4242424242424242", "5555555555554444"} {
+				if err := pay(h.mustSession(t).ID, card, ""); err != nil {
+					t.Fatalf("payment %d from the IP: %v", i+1, err)
+				}
+			}
+			s := h.mustSession(t)
+			if err := pay(s.ID, "3530111333300000", ""); checkout.ErrorCode(err) != checkout.ECHALLENGE {
+				t.Fatalf("third from the IP without a solution: %v; want %s", err, checkout.ECHALLENGE)
+			}
+			if got, err := h.db.Session(t.Context(), s.ID); err != nil || got.Attempts != 0 || got.Status != checkout.SessionOpen {
+				t.Fatalf("session after the challenge: %+v, %v; want open, no attempt", got, err)
+			}
+			if err := pay(s.ID, "3530111333300000", solve(t, h.svc.NewChallenge(s.ID))); err != nil {
+				t.Fatalf("third from the IP with a solution: %v", err)
+			}
+		})
+	}
 }

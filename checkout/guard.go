@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"encoding/base32"
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -168,8 +169,10 @@ type BeginningScreener interface {
 	// one round trip. begun says whether the attempt began (before is the
 	// session as it was): when it did not, err is why (a refusal, or a
 	// failure before or of the round trip). When it did, err is the
-	// defence's or screening's failure to decide (fail closed).
-	BeginAdmitAndScreen(ctx context.Context, b AttemptBegin, g Guard, gin GuardInput, in ScreenInput) (before Session, begun bool, v GuardVerdict, d RiskDecision, err error)
+	// defence's or screening's failure to decide (fail closed). With
+	// nearLimit, a session or an IP near its limit (the challenge's rule)
+	// refuses the round first: ErrNearLimit, not begun.
+	BeginAdmitAndScreen(ctx context.Context, b AttemptBegin, g Guard, gin GuardInput, in ScreenInput, nearLimit bool) (before Session, begun bool, v GuardVerdict, d RiskDecision, err error)
 }
 
 // screened is a begun attempt's card-testing verdict and screening
@@ -184,14 +187,28 @@ type screened struct {
 // beginAndScreen begins the attempt, then runs the card-testing defence and
 // screening on it: in one round trip when the Screener and the store can
 // (BeginningScreener), else BeginAttempt and admitAndScreen one after the
-// other. An error means the attempt did not begin.
-func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardInput, in ScreenInput) (screened, error) {
+// other. With nearLimit, a session or an IP near its limit is asked a
+// challenge first (in the round, or by NeedsChallenge's read). An error
+// means the attempt did not begin.
+func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardInput, in ScreenInput, nearLimit bool) (screened, error) {
 	if bs, ok := s.Screener.(BeginningScreener); ok && s.Guard != nil && gin.Fingerprint != "" && bs.CanBegin(s.Guard) {
-		before, begun, v, d, err := bs.BeginAdmitAndScreen(ctx, b, s.Guard, gin, in)
+		before, begun, v, d, err := bs.BeginAdmitAndScreen(ctx, b, s.Guard, gin, in, nearLimit)
 		if !begun {
+			if errors.Is(err, ErrNearLimit) {
+				err = challengeRequired()
+			}
 			return screened{}, err
 		}
 		return screened{before: before, verdict: v, decision: d, err: err}, nil
+	}
+	if nearLimit {
+		need, err := s.Challenges.NearLimit(ctx, GuardInput{MerchantID: in.MerchantID, SessionID: b.SessionID, IP: in.IP, Time: b.Now})
+		if err != nil {
+			return screened{}, unavailable(err)
+		}
+		if need {
+			return screened{}, challengeRequired()
+		}
 	}
 	before, err := s.Store.BeginAttempt(ctx, b.SessionID, b.Now, b.StaleBefore)
 	if err != nil {

@@ -414,7 +414,8 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	}
 	defer pan.Wipe()
 
-	if err := s.challenge(ctx, co, req, now); err != nil {
+	nearLimitInRound, err := s.challenge(ctx, co, req, now)
+	if err != nil {
 		return PayResult{}, err
 	}
 
@@ -445,9 +446,11 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		DeviceID:    req.DeviceID,
 		Time:        now,
 	}
-	sc, err := s.beginAndScreen(ctx, AttemptBegin{SessionID: co.Session.ID, Now: now, StaleBefore: now.Add(-s.staleAfter())}, gin, in)
+	sc, err := s.beginAndScreen(ctx, AttemptBegin{SessionID: co.Session.ID, Now: now, StaleBefore: now.Add(-s.staleAfter())}, gin, in, nearLimitInRound)
 	switch ErrorCode(err) {
 	case "":
+	case ECHALLENGE:
+		return PayResult{}, err
 	case ECONFLICT:
 		// A concurrent submission may have just paid it: answer that payment.
 		if again, rerr := s.OpenCheckout(ctx, co.Session.ID); rerr == nil && again.Session.Status == SessionPaid {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -54,7 +55,8 @@ func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries [
 
 var _ risk.RoundTripper = (*DB)(nil)
 
-// RoundTrip answers a submission's Round in one batch: the card's lock, the
+// RoundTrip answers a submission's Round in one batch: its tripwires' counts
+// (with a Begin only: one reached rolls the round back), the card's lock, the
 // events' writes, each a no-op for a card locked at the round's time, the
 // counts and the blocklists' lookup. Without a Begin it is one round trip,
 // one implicit transaction. With one, the batch begins a transaction with
@@ -63,8 +65,20 @@ var _ risk.RoundTripper = (*DB)(nil)
 // could not begin: a session's state changes only in an explicit
 // transaction (BeginAttempt says why).
 func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, error) {
+	if len(r.Tripwires) > 0 && r.Begin == nil {
+		return risk.RoundAnswer{}, errors.New("postgres: a round trips only in the transaction of a begin")
+	}
 	var ans risk.RoundAnswer
 	batch := &pgx.Batch{}
+	var tripped bool
+	if len(r.Tripwires) > 0 {
+		sql, args := countStatement(risk.TripwireQueries(r.Tripwires))
+		batch.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			counts, err := scanCounts(rows, len(r.Tripwires))
+			tripped = err == nil && risk.Tripped(r.Tripwires, counts)
+			return err
+		})
+	}
 	moved := queueBegin(batch, r.Begin, &ans.Before)
 	batch.Queue(`SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $1 AND locked_until > $2)`, r.Card, ts(r.At)).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&ans.Locked) })
@@ -88,6 +102,9 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, er
 		}
 	} else {
 		err = db.inTxFrom(ctx, "begin attempt", batch, func(pgx.Tx) error {
+			if tripped {
+				return checkout.ErrNearLimit
+			}
 			if !*moved {
 				return checkout.AttemptRefused(ans.Before.Status)
 			}

@@ -172,6 +172,11 @@ type RecordCounter interface {
 // included) and the keys looked up on the merchant's and the platform's
 // blocklists. A locked card is refused before anything of it is counted.
 type Round struct {
+	// Tripwires are counted before anything of the round is done: one
+	// reached refuses the whole round with checkout.ErrNearLimit (the
+	// challenge's rule, asked in the round that would begin the attempt).
+	// Only with a Begin.
+	Tripwires []Tripwire
 	// Begin, when set, begins the attempt first (checkout.Store's
 	// BeginAttempt) in the same round trip; a refusal is the round's error,
 	// and nothing else of it is done.
@@ -182,6 +187,31 @@ type Round struct {
 	Queries    []Query
 	MerchantID string
 	Keys       []ListKey // none: no lookup
+}
+
+// A Tripwire is a count that, reached (At or more), refuses a Round.
+type Tripwire struct {
+	Query Query
+	At    int
+}
+
+// Tripped says whether counts, one per wire in order, reach any wire.
+func Tripped(wires []Tripwire, counts []int) bool {
+	for i, w := range wires {
+		if counts[i] >= w.At {
+			return true
+		}
+	}
+	return false
+}
+
+// TripwireQueries are the wires' queries, in order.
+func TripwireQueries(wires []Tripwire) []Query {
+	queries := make([]Query, len(wires))
+	for i, w := range wires {
+		queries[i] = w.Query
+	}
+	return queries
 }
 
 // RoundAnswer is a Round's outcome. When Locked, nothing was recorded and
@@ -215,8 +245,8 @@ func roundTrip(ctx context.Context, c Counters, l Lists, locks CardLocks, r Roun
 		}
 		return ans, nil
 	}
-	if r.Begin != nil {
-		return RoundAnswer{}, errors.New("risk: only a RoundTripper begins an attempt in its round")
+	if r.Begin != nil || len(r.Tripwires) > 0 {
+		return RoundAnswer{}, errors.New("risk: only a RoundTripper begins an attempt, or trips, in its round")
 	}
 	lock, found, err := locks.CardLock(ctx, r.Card)
 	if err != nil {

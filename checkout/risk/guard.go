@@ -370,36 +370,36 @@ var _ checkout.ChallengeState = (*Guard)(nil)
 // limit (or past it), without counting anything: the issuance rule of the
 // proof-of-work challenge.
 func (g *Guard) NearLimit(ctx context.Context, in checkout.GuardInput) (bool, error) {
-	if g == nil || g.Counters == nil {
-		return false, errors.New("risk: Guard needs Counters")
-	}
-	s, err := g.rateLimits(ctx, in.MerchantID)
-	if err != nil {
+	wires, err := g.nearLimit(ctx, in)
+	if err != nil || len(wires) == 0 {
 		return false, err
 	}
-	var queries []Query
-	var limits []Limit
-	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" && s.IP.on() {
-		queries = append(queries, Query{Key: counterKey("rl_ip", ip), Since: in.Time.Add(-s.IP.Window), Cap: s.IP.Max})
-		limits = append(limits, s.IP)
-	}
-	if in.SessionID != "" && s.Session.on() {
-		queries = append(queries, Query{Key: counterKey("rl_session", in.SessionID), Since: in.Time.Add(-s.Session.Window), Cap: s.Session.Max})
-		limits = append(limits, s.Session)
-	}
-	if len(queries) == 0 {
-		return false, nil
-	}
+	queries := TripwireQueries(wires)
 	counts, err := g.Counters.Count(ctx, queries)
 	if err != nil || len(counts) != len(queries) {
 		return false, fmt.Errorf("risk: count for challenge: %w", err)
 	}
-	for i, l := range limits {
-		if counts[i] >= l.Max-1 {
-			return true, nil
-		}
+	return Tripped(wires, counts), nil
+}
+
+// nearLimit is NearLimit's rule as tripwires: the session's and the IP's
+// counts, each reached one attempt from its limit.
+func (g *Guard) nearLimit(ctx context.Context, in checkout.GuardInput) ([]Tripwire, error) {
+	if g == nil || g.Counters == nil {
+		return nil, errors.New("risk: Guard needs Counters")
 	}
-	return false, nil
+	s, err := g.rateLimits(ctx, in.MerchantID)
+	if err != nil {
+		return nil, err
+	}
+	var wires []Tripwire
+	if ip := derive(checkout.ScreenInput{IP: in.IP}).ipKey; ip != "" && s.IP.on() {
+		wires = append(wires, Tripwire{Query{Key: counterKey("rl_ip", ip), Since: in.Time.Add(-s.IP.Window), Cap: s.IP.Max}, s.IP.Max - 1})
+	}
+	if in.SessionID != "" && s.Session.on() {
+		wires = append(wires, Tripwire{Query{Key: counterKey("rl_session", in.SessionID), Since: in.Time.Add(-s.Session.Window), Cap: s.Session.Max}, s.Session.Max - 1})
+	}
+	return wires, nil
 }
 
 // SpendChallenge records a solved nonce; only its first use counts. Two

@@ -92,7 +92,7 @@ func (sc *Screener) AdmitAndScreen(ctx context.Context, guard checkout.Guard, gi
 	if !ok {
 		return checkout.AdmitThenScreen(ctx, guard, gin, in, sc.Screen)
 	}
-	_, _, v, d, err := sc.admitAndScreen(ctx, nil, g, gin, in)
+	_, _, v, d, err := sc.admitAndScreen(ctx, nil, nil, g, gin, in)
 	return v, d, err
 }
 
@@ -110,16 +110,29 @@ func (sc *Screener) CanBegin(guard checkout.Guard) bool {
 // BeginAdmitAndScreen begins the attempt (checkout.Store's BeginAttempt) and
 // admits and screens it (AdmitAndScreen) in one round trip of the store:
 // the Round's Begin (checkout.BeginningScreener). Only when CanBegin.
-func (sc *Screener) BeginAdmitAndScreen(ctx context.Context, b checkout.AttemptBegin, guard checkout.Guard, gin checkout.GuardInput, in Input) (checkout.Session, bool, checkout.GuardVerdict, Decision, error) {
+//
+// With nearLimit, a session or an IP one attempt from its limit (the
+// Guard's NearLimit) refuses the round before anything of it is done:
+// checkout.ErrNearLimit, and the attempt has not begun.
+func (sc *Screener) BeginAdmitAndScreen(ctx context.Context, b checkout.AttemptBegin, guard checkout.Guard, gin checkout.GuardInput, in Input, nearLimit bool) (checkout.Session, bool, checkout.GuardVerdict, Decision, error) {
 	if !sc.CanBegin(guard) {
 		return checkout.Session{}, false, checkout.GuardVerdict{}, Decision{}, errors.New("risk: this screener cannot begin attempts")
 	}
-	return sc.admitAndScreen(ctx, &b, guard.(*Guard), gin, in)
+	g := guard.(*Guard)
+	var wires []Tripwire
+	if nearLimit {
+		var err error
+		if wires, err = g.nearLimit(ctx, gin); err != nil {
+			return checkout.Session{}, false, checkout.GuardVerdict{}, Decision{}, err
+		}
+	}
+	return sc.admitAndScreen(ctx, &b, wires, g, gin, in)
 }
 
 // admitAndScreen is AdmitAndScreen's work, beginning the attempt in its
-// round when b is set. begun says whether it did (always false without b).
-func (sc *Screener) admitAndScreen(ctx context.Context, b *checkout.AttemptBegin, g *Guard, gin checkout.GuardInput, in Input) (before checkout.Session, begun bool, v checkout.GuardVerdict, d Decision, err error) {
+// round when b is set, unless one of wires trips. begun says whether it
+// did (always false without b).
+func (sc *Screener) admitAndScreen(ctx context.Context, b *checkout.AttemptBegin, wires []Tripwire, g *Guard, gin checkout.GuardInput, in Input) (before checkout.Session, begun bool, v checkout.GuardVerdict, d Decision, err error) {
 	a, err := g.admission(ctx, gin)
 	if err != nil {
 		return checkout.Session{}, false, v, d, err
@@ -133,7 +146,7 @@ func (sc *Screener) admitAndScreen(ctx context.Context, b *checkout.AttemptBegin
 		return checkout.Session{}, false, v, d, err
 	}
 	r := a.round(gin)
-	r.Begin = b
+	r.Begin, r.Tripwires = b, wires
 	r.Events = append(slices.Clip(a.events), p.events...)
 	r.Queries = append(slices.Clip(a.queries), p.queries...)
 	r.Keys = p.listKeys()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
@@ -60,14 +61,24 @@ func (db *DB) Count(ctx context.Context, queries []risk.Query) ([]int, error) {
 
 var _ risk.RoundTripper = (*DB)(nil)
 
-// RoundTrip answers a submission's Round in one write: the attempt's
-// beginning when it has one (a refusal ends the write), the card's lock,
+// RoundTrip answers a submission's Round in one write: its tripwires (one
+// reached ends the write), the attempt's beginning when it has one (a
+// refusal ends the write), the card's lock,
 // then, unless it is locked, the events, the counts and the blocklists.
 // The reads run on the writer's connection, whose pages are warm, rather
 // than on a reader's, whose cache every commit empties.
 func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
 		ans = risk.RoundAnswer{}
+		if len(r.Tripwires) > 0 {
+			counts, err := count(ctx, tx, risk.TripwireQueries(r.Tripwires))
+			if err != nil {
+				return err
+			}
+			if risk.Tripped(r.Tripwires, counts) {
+				return checkout.ErrNearLimit
+			}
+		}
 		if r.Begin != nil {
 			var err error
 			if ans.Before, err = beginAttempt(ctx, tx, *r.Begin); err != nil {

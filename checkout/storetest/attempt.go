@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -388,6 +389,30 @@ func testRoundBegins(t *testing.T, open func(t *testing.T) Store) {
 	wantCode(t, err, checkout.ENOTFOUND, "")
 	if n := recorded(key); n != 0 {
 		t.Fatalf("a begin of no session recorded %d events; want none", n)
+	}
+
+	// A tripwire reached refuses the round whole: nothing begins or is
+	// recorded. One short of it lets the round go on.
+	wire := checkout.NewID("ip")
+	if err := s.Record(t.Context(), []risk.Event{{Key: wire, At: now}}); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	tripping := mustSession(t, s, m)
+	r, key = round(tripping.ID, checkout.NewID("fp"))
+	r.Tripwires = []risk.Tripwire{{Query: risk.Query{Key: wire, Since: now.Add(-time.Minute), Cap: 2}, At: 1}}
+	if _, err := rt.RoundTrip(t.Context(), r); !errors.Is(err, checkout.ErrNearLimit) {
+		t.Fatalf("RoundTrip with a tripwire reached: %v; want ErrNearLimit", err)
+	}
+	if n := recorded(key); n != 0 {
+		t.Fatalf("a tripped round recorded %d events; want none", n)
+	}
+	wantSession(t, mustGet(t, s, tripping.ID), tripping)
+	r.Tripwires[0].At = 2
+	if ans, err := rt.RoundTrip(t.Context(), r); err != nil || len(ans.Counts) != 1 || ans.Counts[0] != 1 {
+		t.Fatalf("RoundTrip with a tripwire not reached: %+v, %v; want begun and [1]", ans, err)
+	}
+	if got := mustGet(t, s, tripping.ID); got.Status != checkout.SessionProcessing {
+		t.Fatalf("session after a round under its tripwire: %s; want processing", got.Status)
 	}
 
 	// A locked card: the attempt begins, nothing is recorded.
