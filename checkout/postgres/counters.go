@@ -39,18 +39,23 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) ([]int, error) {
 	batch := &pgx.Batch{}
 	latest := queueRecord(batch, events, lockGuard{})
-	writes := batch.Len()
+	counts := queueCount(batch, queries)
+	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, batchError("record and count risk events", err)
+	}
+	return *counts, db.pruneSometimes(ctx, latest)
+}
+
+// queueCount queues the count of queries; the counts are there once the
+// batch has run.
+func queueCount(batch *pgx.Batch, queries []risk.Query) *[]int {
+	counts := new([]int)
 	sql, args := countStatement(queries)
-	batch.Queue(sql, args...)
-	br := db.pool.SendBatch(ctx, batch)
-	counts, err := readCounts(br, writes, len(queries))
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = wrap("record and count risk events", cerr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return counts, db.pruneSometimes(ctx, latest)
+	batch.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
+		*counts, err = scanCounts(rows, len(queries))
+		return err
+	})
+	return counts
 }
 
 var _ risk.RoundTripper = (*DB)(nil)
@@ -70,24 +75,15 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, er
 	}
 	var ans risk.RoundAnswer
 	batch := &pgx.Batch{}
-	var tripped bool
+	var wired *[]int
 	if len(r.Tripwires) > 0 {
-		sql, args := countStatement(risk.TripwireQueries(r.Tripwires))
-		batch.Queue(sql, args...).Query(func(rows pgx.Rows) error {
-			counts, err := scanCounts(rows, len(r.Tripwires))
-			tripped = err == nil && risk.Tripped(r.Tripwires, counts)
-			return err
-		})
+		wired = queueCount(batch, risk.TripwireQueries(r.Tripwires))
 	}
 	moved := queueBegin(batch, r.Begin, &ans.Before)
 	batch.Queue(`SELECT EXISTS (SELECT 1 FROM card_locks WHERE fingerprint = $1 AND locked_until > $2)`, r.Card, ts(r.At)).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&ans.Locked) })
 	latest := queueRecord(batch, r.Events, lockGuard{card: r.Card, at: r.At})
-	sql, args := countStatement(r.Queries)
-	batch.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
-		ans.Counts, err = scanCounts(rows, len(r.Queries))
-		return err
-	})
+	counts := queueCount(batch, r.Queries)
 	if len(r.Keys) > 0 {
 		sql, args := matchStatement(r.MerchantID, r.Keys)
 		batch.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
@@ -102,7 +98,7 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, er
 		}
 	} else {
 		err = db.inTxFrom(ctx, "begin attempt", batch, func(pgx.Tx) error {
-			if tripped {
+			if wired != nil && risk.Tripped(r.Tripwires, *wired) {
 				return checkout.ErrNearLimit
 			}
 			if !*moved {
@@ -117,22 +113,8 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (risk.RoundAnswer, er
 	if ans.Locked {
 		return risk.RoundAnswer{Before: ans.Before, Locked: true}, nil
 	}
+	ans.Counts = *counts
 	return ans, db.pruneSometimes(ctx, latest)
-}
-
-// readCounts reads a batch's first writes statements' results, then the
-// counts of its count statement.
-func readCounts(br pgx.BatchResults, writes, queries int) ([]int, error) {
-	for range writes {
-		if _, err := br.Exec(); err != nil {
-			return nil, batchError("record risk events", err)
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, wrap("count risk events", err)
-	}
-	return scanCounts(rows, queries)
 }
 
 // lockGuard makes a Round's writes no-ops for a card locked at its time; its

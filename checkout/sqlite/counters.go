@@ -44,14 +44,19 @@ func (db *DB) Record(ctx context.Context, events []risk.Event) error {
 // RecordAndCount records the events and answers the queries in one write,
 // the counts including the events just recorded.
 func (db *DB) RecordAndCount(ctx context.Context, events []risk.Event, queries []risk.Query) (counts []int, err error) {
-	err = db.write(ctx, func(tx *writeTx) error {
-		if err := db.record(ctx, tx, events); err != nil {
-			return err
-		}
-		counts, err = count(ctx, tx, queries)
+	err = db.write(ctx, func(tx *writeTx) (err error) {
+		counts, err = db.recordAndCount(ctx, tx, events, queries)
 		return err
 	})
 	return counts, err
+}
+
+// recordAndCount is RecordAndCount inside the caller's write.
+func (db *DB) recordAndCount(ctx context.Context, tx *writeTx, events []risk.Event, queries []risk.Query) ([]int, error) {
+	if err := db.record(ctx, tx, events); err != nil {
+		return nil, err
+	}
+	return count(ctx, tx, queries)
 }
 
 // Count answers the queries in order.
@@ -63,10 +68,10 @@ var _ risk.RoundTripper = (*DB)(nil)
 
 // RoundTrip answers a submission's Round in one write: its tripwires (one
 // reached ends the write), the attempt's beginning when it has one (a
-// refusal ends the write), the card's lock,
-// then, unless it is locked, the events, the counts and the blocklists.
-// The reads run on the writer's connection, whose pages are warm, rather
-// than on a reader's, whose cache every commit empties.
+// refusal ends the write), the card's lock, then, unless it is locked, the
+// events, the counts and the blocklists. The reads run on the writer's
+// connection, whose pages are warm, rather than on a reader's, whose cache
+// every commit empties.
 func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
 		ans = risk.RoundAnswer{}
@@ -94,10 +99,7 @@ func (db *DB) RoundTrip(ctx context.Context, r risk.Round) (ans risk.RoundAnswer
 			ans.Locked = true
 			return nil // the attempt, when it began here, stays begun
 		}
-		if err := db.record(ctx, tx, r.Events); err != nil {
-			return err
-		}
-		if ans.Counts, err = count(ctx, tx, r.Queries); err != nil {
+		if ans.Counts, err = db.recordAndCount(ctx, tx, r.Events, r.Queries); err != nil {
 			return err
 		}
 		ans.Matches, err = match(ctx, tx, r.MerchantID, r.Keys)
