@@ -335,10 +335,7 @@ func testWebhookOutbox(t *testing.T, open func(t *testing.T) FraudStore) {
 	t.Run("UnsubscribedWithTheChange", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)
-		sess := newSession(m, base)
-		if err := s.CreateSession(t.Context(), sess); err != nil {
-			t.Fatal(err)
-		}
+		sess := mustSession(t, s, m)
 		now := base.Add(time.Minute)
 		mustBegin(t, s, sess.ID, now)
 		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
