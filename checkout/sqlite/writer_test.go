@@ -146,7 +146,7 @@ func TestASecondRunKeepsTheFirstRunsStarts(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		wg.Go(func() { errs[i] = db.write(ctx, fn) })
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // to reach the queue before the next (the queue keeps senders in order)
 		order.Add(1)
 	}
 	write(0, begunCtx, func(tx *writeTx) error { return insert(t.Context(), tx, "begun") })
