@@ -142,15 +142,15 @@ func (s *Service) NeedsChallenge(ctx context.Context, co Checkout, ip GuardInput
 // solution. It runs before the attempt begins: a challenge is not an
 // attempt, and costs the shopper none of the session's. A submission
 // without a solution on a session with fewer than 2 failed attempts is
-// left to its round (inRound): the near-limit rule is asked there, with
-// the round's own counts, by a store that can (beginAndScreen); one with a
-// solution is checked here, and the solution spent when it is needed.
+// left to its round (inRound) when the round can ask the near-limit rule
+// (roundScreener), with its own counts; any other is checked here, and its
+// solution spent when it is needed.
 func (s *Service) challenge(ctx context.Context, co Checkout, req PayRequest, now time.Time) (inRound bool, err error) {
 	if s.Challenges == nil || s.CardKeys == nil {
 		return false, nil
 	}
 	nonce, solved := s.VerifyChallenge(co.Session.ID, req.Challenge, now)
-	if !solved && co.Session.Attempts < 2 {
+	if _, rounds := s.roundScreener(); rounds && !solved && co.Session.Attempts < 2 {
 		return true, nil
 	}
 	need, err := s.NeedsChallenge(ctx, co, GuardInput{MerchantID: co.Merchant.ID, SessionID: co.Session.ID, IP: req.ClientIP, Time: now})

@@ -184,15 +184,23 @@ type screened struct {
 	err      error
 }
 
+// roundScreener is the Screener when it begins attempts in its round with
+// this Service's Guard (BeginningScreener, with the card keys the Guard's
+// input needs).
+func (s *Service) roundScreener() (BeginningScreener, bool) {
+	bs, ok := s.Screener.(BeginningScreener)
+	return bs, ok && s.Guard != nil && s.CardKeys != nil && bs.CanBegin(s.Guard)
+}
+
 // beginAndScreen begins the attempt, then runs the card-testing defence and
 // screening on it: in one round trip when the Screener and the store can
-// (BeginningScreener), else BeginAttempt and admitAndScreen one after the
-// other. With nearLimit, a session or an IP near its limit is asked a
-// challenge first (in the round, or by NeedsChallenge's read). An error
-// means the attempt did not begin.
-func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardInput, in ScreenInput, nearLimit bool) (screened, error) {
-	if bs, ok := s.Screener.(BeginningScreener); ok && s.Guard != nil && gin.Fingerprint != "" && bs.CanBegin(s.Guard) {
-		before, begun, v, d, err := bs.BeginAdmitAndScreen(ctx, b, s.Guard, gin, in, nearLimit)
+// (roundScreener), else BeginAttempt and admitAndScreen one after the
+// other. nearLimitInRound (only ever set when the round can, by challenge)
+// asks the round the challenge's near-limit rule first. An error means the
+// attempt did not begin.
+func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardInput, in ScreenInput, nearLimitInRound bool) (screened, error) {
+	if bs, ok := s.roundScreener(); ok {
+		before, begun, v, d, err := bs.BeginAdmitAndScreen(ctx, b, s.Guard, gin, in, nearLimitInRound)
 		if !begun {
 			if errors.Is(err, ErrNearLimit) {
 				err = challengeRequired()
@@ -200,15 +208,6 @@ func (s *Service) beginAndScreen(ctx context.Context, b AttemptBegin, gin GuardI
 			return screened{}, err
 		}
 		return screened{before: before, verdict: v, decision: d, err: err}, nil
-	}
-	if nearLimit {
-		need, err := s.Challenges.NearLimit(ctx, GuardInput{MerchantID: in.MerchantID, SessionID: b.SessionID, IP: in.IP, Time: b.Now})
-		if err != nil {
-			return screened{}, unavailable(err)
-		}
-		if need {
-			return screened{}, challengeRequired()
-		}
 	}
 	before, err := s.Store.BeginAttempt(ctx, b.SessionID, b.Now, b.StaleBefore)
 	if err != nil {
