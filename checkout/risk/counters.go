@@ -255,16 +255,26 @@ func roundTrip(ctx context.Context, c Counters, l Lists, locks CardLocks, r Roun
 	if found && lock.LockedUntil.After(r.At) {
 		return RoundAnswer{Locked: true}, nil
 	}
-	var ans RoundAnswer
-	if ans.Counts, err = recordAndCount(ctx, c, r.Events, r.Queries); err != nil {
+	counts, matches, err := recordCountAndMatch(ctx, c, l, r.Events, r.Queries, r.MerchantID, r.Keys)
+	if err != nil {
 		return RoundAnswer{}, err
 	}
-	if len(r.Keys) > 0 {
-		if ans.Matches, err = l.Match(ctx, r.MerchantID, r.Keys); err != nil {
-			return RoundAnswer{}, fmt.Errorf("risk: blocklists: %w", err)
-		}
+	return RoundAnswer{Counts: counts, Matches: matches}, nil
+}
+
+// recordCountAndMatch is recordAndCount, then the keys' Match (none without
+// keys), one after the other.
+func recordCountAndMatch(ctx context.Context, c Counters, l Lists, events []Event, queries []Query,
+	merchantID string, keys []ListKey) ([]int, []ListMatch, error) {
+	counts, err := recordAndCount(ctx, c, events, queries)
+	if err != nil || len(keys) == 0 {
+		return counts, nil, err
 	}
-	return ans, nil
+	matches, err := l.Match(ctx, merchantID, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("risk: blocklists: %w", err)
+	}
+	return counts, matches, nil
 }
 
 // sameStore says whether the counters are also another of the store's

@@ -59,13 +59,9 @@ func Screen(ctx context.Context, in Input, s Settings, c Counters, l Lists) (Dec
 	if err != nil {
 		return Decision{}, err
 	}
-	counts, err := recordAndCount(ctx, c, p.events, p.queries)
+	counts, matches, err := recordCountAndMatch(ctx, c, l, p.events, p.queries, in.MerchantID, p.listKeys())
 	if err != nil {
 		return Decision{}, err
-	}
-	matches, err := l.Match(ctx, in.MerchantID, p.listKeys())
-	if err != nil {
-		return Decision{}, fmt.Errorf("risk: blocklists: %w", err)
 	}
 	return p.decide(counts, matches)
 }
