@@ -12,6 +12,7 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
+	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
 // Wrong security codes for one card submitted all at once, on separate
@@ -119,4 +120,56 @@ func TestThreeDSCompletionIsTheSameAttemptForTheLimits(t *testing.T) {
 	if s.issuer.Stats().Calls != calls {
 		t.Fatal("a locked card reached the issuer")
 	}
+}
+
+// The card is stored while the lockout's slot is taken, not after: each
+// waits here until the other has begun, which a payment that took them one
+// after the other never lets happen (the one waiting would time out and
+// the payment fail). Neither needs the other, so neither should wait for
+// the other's commit.
+func TestTheCardIsStoredWhileTheSlotIsTaken(t *testing.T) {
+	h := mustGuardedHarness(t, risk.DefaultGuardSettings())
+	tokenizing, reserving := make(chan struct{}), make(chan struct{})
+	h.svc.Vault = meetingTokenizer{Tokenizer: h.vault, arrive: tokenizing, meet: reserving}
+	guard := h.svc.Guard.(*risk.Guard)
+	guard.Budget = meetingBudget{LockoutBudget: h.db, arrive: reserving, meet: tokenizing}
+	res, err := h.svc.Pay(context.Background(), payRequest(h.mustSession(t).ID, "4242424242424242", "123"))
+	if err != nil || res.Payment.Status != checkout.PaymentSucceeded || res.Payment.CardToken == "" {
+		t.Fatalf("Pay: %+v, %v; want a payment whose card was stored while its slot was taken", res.Payment, err)
+	}
+}
+
+// meet waits until the other side has arrived, or gives up.
+func meet(arrive, other chan struct{}) error {
+	close(arrive)
+	select {
+	case <-other:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("waited 5 s for the other write to begin")
+	}
+}
+
+type meetingTokenizer struct {
+	checkout.Tokenizer
+	arrive, meet chan struct{}
+}
+
+func (m meetingTokenizer) Tokenize(ctx context.Context, pan []byte, brand string, month, year int) (vault.Card, error) {
+	if err := meet(m.arrive, m.meet); err != nil {
+		return vault.Card{}, err
+	}
+	return m.Tokenizer.Tokenize(ctx, pan, brand, month, year)
+}
+
+type meetingBudget struct {
+	risk.LockoutBudget
+	arrive, meet chan struct{}
+}
+
+func (m meetingBudget) ReserveSlot(ctx context.Context, s risk.LockoutSlot) (string, error) {
+	if err := meet(m.arrive, m.meet); err != nil {
+		return "", err
+	}
+	return m.LockoutBudget.ReserveSlot(ctx, s)
 }

@@ -501,18 +501,10 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, declined()
 	}
 
-	card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
-	if err != nil {
-		s.log().Error("tokenize failed", "session", co.Session.ID, "err", err)
-		attempt.Outcome = AttemptError
-		s.finish(ctx, attempt, nil)
-		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
-	}
-	attempt.CardToken = card.Token
-
 	// 3-D Secure: the issuer authenticates the shopper, frictionless or
-	// with a challenge that ends this submission.
-	auth, err := s.authenticate(ctx, co, req, pan, exp, card.Fingerprint, decision, attempt.N, now)
+	// with a challenge that ends this submission (the card is stored only
+	// for the submission that goes on to the issuer).
+	auth, err := s.authenticate(ctx, co, req, pan, exp, fingerprint, decision, attempt.N, now)
 	if err != nil {
 		attempt.Outcome = AttemptError
 		s.finish(ctx, attempt, nil)
@@ -539,10 +531,24 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	}
 
 	// The lockout's slot last, so that only an authorization that is about
-	// to reach the issuer takes one.
-	if ok, err := s.reserve(ctx, &gin, &attempt, decision); !ok {
+	// to reach the issuer takes one; the card is stored meanwhile. Both
+	// must be durable before the issuer hears the code and neither needs
+	// the other, so neither waits for the other's commit: on SQLite the
+	// writer commits them in one group (one fsync), on PostgreSQL they
+	// travel on two connections.
+	tokenized := s.tokenizeMeanwhile(ctx, pan, exp)
+	reserved, err := s.reserve(ctx, &gin, &attempt, decision)
+	card, terr := tokenized()
+	if !reserved {
 		return PayResult{}, err
 	}
+	if terr != nil {
+		s.log().Error("tokenize failed", "session", co.Session.ID, "err", terr)
+		attempt.Outcome = AttemptError
+		s.finish(ctx, attempt, nil)
+		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	}
+	attempt.CardToken = card.Token
 	result, err := s.authorize(ctx, &AuthRequest{
 		Key:                 attempt.IdempotencyKey(),
 		MerchantID:          co.Merchant.ID,
@@ -646,6 +652,24 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, err
 	}
 	return PayResult{Checkout: co, Payment: payment, Token: token}, nil
+}
+
+// tokenizeMeanwhile stores the card in a goroutine of its own and returns
+// the wait for it. The caller must wait before pan is wiped.
+func (s *Service) tokenizeMeanwhile(ctx context.Context, pan PAN, exp Expiry) func() (vault.Card, error) {
+	type tokenized struct {
+		card vault.Card
+		err  error
+	}
+	done := make(chan tokenized, 1)
+	go func() {
+		card, err := s.Vault.Tokenize(ctx, pan.Reveal(), string(pan.Brand()), exp.Month, exp.Year)
+		done <- tokenized{card, err}
+	}()
+	return func() (vault.Card, error) {
+		t := <-done
+		return t.card, t.err
+	}
 }
 
 // payCheckout is the checkout a submission pays: the caller's, read

@@ -180,6 +180,11 @@ func TestThreeDSChallengeThenPay(t *testing.T) {
 	if len(a) != 1 || a[0].Outcome != checkout.AttemptAuthenticationRequired || a[0].ThreeDS == nil || a[0].ThreeDS.Status != checkout.ThreeDSChallenge {
 		t.Fatalf("attempts after the challenge: %+v", a)
 	}
+	// The shopper sends the card again after answering: the challenged
+	// submission stores none.
+	if a[0].CardToken != "" {
+		t.Fatalf("the challenged submission stored its card (%s)", a[0].CardToken)
+	}
 	after, _, _ := s.svc.Session(ctx, s.merchant, sess.ID)
 	if after.Status != checkout.SessionOpen {
 		t.Fatalf("session %s during the challenge; want open", after.Status)
