@@ -3,6 +3,7 @@ package checkout
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,26 +19,69 @@ const (
 	BrandAmex       Brand = "amex"
 	BrandJCB        Brand = "jcb"
 	BrandDiners     Brand = "diners"
+	BrandDiscover   Brand = "discover"
+	BrandUnionPay   Brand = "unionpay"
 	BrandUnknown    Brand = ""
 )
 
 // brandRule says how to recognise a brand by its leading digits and what its
-// cards look like. Ranges come from the networks' published IIN tables.
+// cards look like. Ranges come from the networks' published IIN tables. The
+// payment page checks numbers with the same table (BrandRules).
 type brandRule struct {
 	brand   Brand
 	name    string
-	lengths []int
+	lengths []int // ascending
 	cvcLen  int
-	front   bool     // security code printed on the front (American Express CID)
-	ranges  [][2]int // inclusive prefix ranges; both ends have the same number of digits
+	front   bool // security code printed on the front (American Express CID)
+	// luhn: the number ends with a Luhn check digit. UnionPay's need not
+	// (its own rules allow numbers that fail it), so only its length is
+	// checked and a mistyped digit is left to the issuer.
+	luhn   bool
+	ranges [][2]int // inclusive prefix ranges; both ends have the same number of digits
+	// groups is how a number of a given length is printed, where it is not
+	// in fours.
+	groups map[int][]int
 }
 
+// brandRules are tried in order. Diners Club's 36, 38 and 39 ranges, which
+// Discover's network also carries, stay Diners Club (the brand on the
+// card); UnionPay takes all of 62, its 622126-622925 cards that Discover's
+// network also accepts included.
 var brandRules = []brandRule{
-	{BrandAmex, "American Express", []int{15}, 4, true, [][2]int{{34, 34}, {37, 37}}},
-	{BrandDiners, "Diners Club", []int{14, 16}, 3, false, [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}},
-	{BrandJCB, "JCB", []int{16}, 3, false, [][2]int{{3528, 3589}}},
-	{BrandMastercard, "Mastercard", []int{16}, 3, false, [][2]int{{51, 55}, {2221, 2720}}},
-	{BrandVisa, "Visa", []int{16}, 3, false, [][2]int{{4, 4}}},
+	{brand: BrandAmex, name: "American Express", lengths: []int{15}, cvcLen: 4, front: true, luhn: true,
+		ranges: [][2]int{{34, 34}, {37, 37}}, groups: map[int][]int{15: {4, 6, 5}}},
+	{brand: BrandDiners, name: "Diners Club", lengths: []int{14, 16}, cvcLen: 3, luhn: true,
+		ranges: [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}, groups: map[int][]int{14: {4, 6, 4}}},
+	{brand: BrandJCB, name: "JCB", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{3528, 3589}}},
+	{brand: BrandMastercard, name: "Mastercard", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{51, 55}, {2221, 2720}}},
+	{brand: BrandVisa, name: "Visa", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{4, 4}}},
+	{brand: BrandDiscover, name: "Discover", lengths: []int{16, 17, 18, 19}, cvcLen: 3, luhn: true,
+		ranges: [][2]int{{6011, 6011}, {644, 649}, {65, 65}}},
+	{brand: BrandUnionPay, name: "UnionPay", lengths: []int{16, 17, 18, 19}, cvcLen: 3, ranges: [][2]int{{62, 62}}},
+}
+
+// BrandRule is a brand's rule as the payment page's script applies it while
+// the shopper types: the one table ParsePAN checks with, served in the
+// page's data.
+type BrandRule struct {
+	Brand   Brand         `json:"brand"`
+	Name    string        `json:"name"`
+	Lengths []int         `json:"lengths"`
+	CVC     int           `json:"cvc"`
+	Front   bool          `json:"front"`
+	Luhn    bool          `json:"luhn"`
+	Ranges  [][2]int      `json:"ranges"`
+	Groups  map[int][]int `json:"groups,omitempty"`
+}
+
+// BrandRules is the table of accepted brands, in the order they are tried.
+func BrandRules() []BrandRule {
+	out := make([]BrandRule, len(brandRules))
+	for i, r := range brandRules {
+		out[i] = BrandRule{Brand: r.brand, Name: r.name, Lengths: r.lengths, CVC: r.cvcLen, Front: r.front,
+			Luhn: r.luhn, Ranges: r.ranges, Groups: r.groups}
+	}
+	return out
 }
 
 func (b Brand) rule() (brandRule, bool) {
@@ -150,27 +194,35 @@ func ParsePAN(input []byte) (PAN, error) {
 	rule, ok := brand.rule()
 	if !ok {
 		wipe(digits)
-		return PAN{}, FieldError("number", "card.number.brand", "This card brand is not accepted. We accept Visa, Mastercard, JCB, American Express and Diners Club.", nil)
+		return PAN{}, FieldError("number", "card.number.brand", "This card brand is not accepted. We accept Visa, Mastercard, JCB, American Express, Diners Club, Discover and UnionPay.", nil)
 	}
-	lengthOK := false
-	for _, l := range rule.lengths {
-		lengthOK = lengthOK || len(digits) == l
-	}
-	if !lengthOK {
-		want := strconv.Itoa(rule.lengths[0])
-		if len(rule.lengths) > 1 {
-			want = fmt.Sprintf("%d or %d", rule.lengths[0], rule.lengths[1])
-		}
+	if !slices.Contains(rule.lengths, len(digits)) {
 		wipe(digits)
-		return PAN{}, FieldError("number", "card.number.length_brand",
-			fmt.Sprintf("%s card numbers have %s digits.", rule.name, want),
-			map[string]string{"Brand": rule.name, "Digits": want})
+		return PAN{}, rule.lengthError()
 	}
-	if !Luhn(digits) {
+	if rule.luhn && !Luhn(digits) {
 		wipe(digits)
 		return PAN{}, FieldError("number", "card.number.luhn", "This card number is not valid. Check it for a mistyped digit.", nil)
 	}
 	return PAN{digits: digits, brand: brand}, nil
+}
+
+// lengthError says how many digits the brand's numbers have: one length,
+// two ("14 or 16") or a run ("16 to 19"), each a message of its own so that
+// every language words it.
+func (r brandRule) lengthError() error {
+	first, last := r.lengths[0], r.lengths[len(r.lengths)-1]
+	switch len(r.lengths) {
+	case 1:
+		return FieldError("number", "card.number.length_brand", fmt.Sprintf("%s card numbers have %d digits.", r.name, first),
+			map[string]string{"Brand": r.name, "Digits": strconv.Itoa(first)})
+	case 2:
+		return FieldError("number", "card.number.length_brand_or", fmt.Sprintf("%s card numbers have %d or %d digits.", r.name, first, last),
+			map[string]string{"Brand": r.name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
+	}
+	// More than two lengths are a run (a test holds the table to it).
+	return FieldError("number", "card.number.length_brand_range", fmt.Sprintf("%s card numbers have %d to %d digits.", r.name, first, last),
+		map[string]string{"Brand": r.name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
 }
 
 // Brand is the card's network.

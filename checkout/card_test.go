@@ -38,7 +38,16 @@ func TestDetectBrand(t *testing.T) {
 		{"36", BrandDiners},
 		{"38", BrandDiners},
 		{"39", BrandDiners},
-		{"6011", BrandUnknown},
+		{"6011", BrandDiscover},
+		{"6012", BrandUnknown},
+		{"644", BrandDiscover},
+		{"649", BrandDiscover},
+		{"643", BrandUnknown},
+		{"65", BrandDiscover},
+		{"62", BrandUnionPay},
+		{"622126", BrandUnionPay}, // Discover's network accepts it; the card is UnionPay's
+		{"6", BrandUnknown},
+		{"60", BrandUnknown},
 		{"", BrandUnknown},
 	}
 	for _, tt := range tests {
@@ -79,7 +88,18 @@ func TestParsePAN(t *testing.T) {
 		{"   ", "", "card.number.required", 0},
 		{"4242 4242 4242 424a", "", "card.number.chars", 0},
 		{"4242424242424242424242", "", "card.number.length", 0},
-		{"6011111111111117", "", "card.number.brand", 0},
+		{"6011 1111 1111 1117", BrandDiscover, "", 16},
+		{"6440000000000005", BrandDiscover, "", 16},
+		{"6011111111111111110", BrandDiscover, "", 19},
+		{"6011111111111118", "", "card.number.luhn", 0},
+		{"601111111111117", "", "card.number.length_brand_range", 0}, // Discover with 15 digits
+		{"6200 0000 0000 0005", BrandUnionPay, "", 16},
+		{"6200000000000001", BrandUnionPay, "", 16}, // fails Luhn: UnionPay's numbers need not pass it
+		{"622126000000000000", BrandUnionPay, "", 18},
+		{"62000000000000000000", "", "card.number.length", 0},
+		{"620000000000000", "", "card.number.length_brand_range", 0}, // UnionPay with 15 digits
+		{"3056930902000", "", "card.number.length_brand_or", 0},      // Diners Club with 13 digits
+		{"7011111111111117", "", "card.number.brand", 0},
 		{"424242424242424", "", "card.number.length_brand", 0},     // Visa with 15 digits
 		{"3782822463100050", "", "card.number.length_brand", 0},    // AMEX with 16 digits
 		{"4242424242424241", "", "card.number.luhn", 0},            // one digit off
@@ -105,10 +125,27 @@ func TestParsePAN(t *testing.T) {
 	}
 }
 
-func TestParsePANAmexMessageNamesDigits(t *testing.T) {
-	_, err := ParsePAN([]byte("3782822463100050"))
-	if got := ErrorMessage(err); got != "American Express card numbers have 15 digits." {
-		t.Errorf("message = %q", got)
+func TestParsePANLengthMessagesNameTheDigits(t *testing.T) {
+	for number, want := range map[string]string{
+		"3782822463100050": "American Express card numbers have 15 digits.",
+		"3056930902000":    "Diners Club card numbers have 14 or 16 digits.",
+		"601111111111117":  "Discover card numbers have 16 to 19 digits.",
+	} {
+		if _, err := ParsePAN([]byte(number)); ErrorMessage(err) != want {
+			t.Errorf("ParsePAN(%s): %q, want %q", number, ErrorMessage(err), want)
+		}
+	}
+}
+
+// The length messages word one length, two, or a run: a table entry of
+// three lengths or more must be a run for "16 to 19" to be true.
+func TestBrandLengthsAreOneTwoOrARun(t *testing.T) {
+	for _, r := range BrandRules() {
+		for i := 1; i < len(r.Lengths); i++ {
+			if r.Lengths[i] <= r.Lengths[i-1] || len(r.Lengths) > 2 && r.Lengths[i] != r.Lengths[i-1]+1 {
+				t.Errorf("%s: lengths %v are neither one, two ascending, nor a run", r.Name, r.Lengths)
+			}
+		}
 	}
 }
 
@@ -241,7 +278,7 @@ func TestSecurityCodeMessagesSayWhere(t *testing.T) {
 }
 
 func FuzzParsePAN(f *testing.F) {
-	for _, s := range []string{"4242 4242 4242 4242", "3782 822463 10005", "", "0000", "4242-4242", "\x00\xff", "9999999999999999999999"} {
+	for _, s := range []string{"4242 4242 4242 4242", "3782 822463 10005", "6011 1111 1111 1117", "6200000000000001", "6011111111111111110", "", "0000", "4242-4242", "\x00\xff", "9999999999999999999999"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
@@ -255,7 +292,7 @@ func FuzzParsePAN(f *testing.F) {
 			}
 			return
 		}
-		if !Luhn(pan.Reveal()) || pan.Brand() == BrandUnknown || pan.Len() < 14 || pan.Len() > 19 {
+		if !Luhn(pan.Reveal()) && pan.Brand() != BrandUnionPay || pan.Brand() == BrandUnknown || pan.Len() < 14 || pan.Len() > 19 {
 			t.Fatalf("accepted invalid number of %d digits, brand %q", pan.Len(), pan.Brand())
 		}
 		if strings.Contains(pan.String(), string(pan.Reveal())) {

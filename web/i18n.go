@@ -153,7 +153,7 @@ func (t *translator) localize(id string, params map[string]string) (string, bool
 // message (which the checkout package keeps user-safe).
 func (t *translator) errorMessage(e *checkout.Error) string {
 	if e.MsgID != "" {
-		if s, ok := t.message(e.MsgID, t.localParams(e.Params)); ok {
+		if s, ok := t.message(e.MsgID, e.Params); ok {
 			return s
 		}
 	}
@@ -163,38 +163,18 @@ func (t *translator) errorMessage(e *checkout.Error) string {
 	return e.Message
 }
 
-// localParams translates parameter values the checkout package writes in
-// English: a digit count such as "14 or 16" (Diners Club) becomes the
-// language's own "14または16".
-func (t *translator) localParams(p map[string]string) map[string]string {
-	d, ok := p["Digits"]
-	if !ok {
-		return p
-	}
-	a, b, found := strings.Cut(d, " or ")
-	if !found {
-		return p
-	}
-	out := make(map[string]string, len(p))
-	for k, v := range p {
-		out[k] = v
-	}
-	out["Digits"] = t.T("list.or", "A", a, "B", b)
-	return out
-}
-
 // clientMessageIDs are the messages pay.js shows without asking the server:
 // client-side checks that mirror checkout/card.go, and progress and
 // network texts. Parameters stay as {Name} placeholders for the script.
 var clientMessageIDs = []string{
-	"card.number.required", "card.number.length_brand", "card.number.brand", "card.number.luhn",
+	"card.number.required", "card.number.length_brand", "card.number.length_brand_or", "card.number.length_brand_range",
+	"card.number.brand", "card.number.luhn",
 	"card.expiry.format", "card.expiry.month", "card.expiry.past", "card.expiry.far",
 	"card.name.required",
 	"card.cvc.required", "card.cvc.chars", "card.cvc.length_front", "card.cvc.length_back",
 	"cvc.hint.back", "cvc.hint.front", "cvc.hint.generic",
 	"cvc.help.back_brand", "cvc.help.back_generic",
 	"field.number.brand",
-	"list.or",
 	"pay.busy", "pay.success", "pay.success_embed",
 	"error.network", "error.internal",
 	"threeds.frame_title", "threeds.status",

@@ -16,6 +16,7 @@ import (
 // briefIDs are the message ids of checkout errors the page must translate.
 var briefIDs = []string{
 	"card.number.required", "card.number.chars", "card.number.length", "card.number.length_brand",
+	"card.number.length_brand_or", "card.number.length_brand_range",
 	"card.number.brand", "card.number.luhn", "card.expiry.format", "card.expiry.month", "card.expiry.past",
 	"card.expiry.far", "card.name.required", "card.cvc.required", "card.cvc.chars", "card.cvc.length_front",
 	"card.cvc.length_back", "pay.expired", "pay.in_progress", "pay.unavailable", "pay.processing_error",

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"html/template"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"text/template/parse"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
 // The templates with their messages written in render every page exactly
@@ -127,8 +130,8 @@ func TestMissingMessageIsRefusedAtParse(t *testing.T) {
 	}
 }
 
-// The data block is the client data with the language's messages, valid
-// JSON that no text can break out of.
+// The data block is the client data with the language's messages and the
+// card brands' table, valid JSON that no text can break out of.
 func TestDataBlockCarriesTheMessages(t *testing.T) {
 	c, err := newCatalog()
 	if err != nil {
@@ -144,15 +147,19 @@ func TestDataBlockCarriesTheMessages(t *testing.T) {
 			t.Errorf("%s: the data block can close its element: %s", lang, js)
 		}
 		var got struct {
-			CSRF     string            `json:"csrf"`
-			Parent   string            `json:"parent"`
-			Messages map[string]string `json:"messages"`
+			CSRF     string               `json:"csrf"`
+			Parent   string               `json:"parent"`
+			Messages map[string]string    `json:"messages"`
+			Brands   []checkout.BrandRule `json:"brands"`
 		}
 		if err := json.Unmarshal([]byte(js), &got); err != nil {
 			t.Fatalf("%s: %v in %s", lang, err, js)
 		}
 		if want := tr.renderClientMessages(); !maps.Equal(got.Messages, want) || len(want) != len(clientMessageIDs) {
 			t.Errorf("%s messages = %v; want %v", lang, got.Messages, want)
+		}
+		if want := checkout.BrandRules(); !reflect.DeepEqual(got.Brands, want) {
+			t.Errorf("%s brands = %+v; want the checkout's table %+v", lang, got.Brands, want)
 		}
 		if got.CSRF != d.CSRF || got.Parent != d.Parent {
 			t.Errorf("%s: fields = %+v", lang, got)

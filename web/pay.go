@@ -57,13 +57,24 @@ type clientData struct {
 	Messages  json.RawMessage `json:"-"` // translator.clientMessages, written in by JSON
 }
 
+// brandRulesJSON is the card brands' table (checkout.BrandRules) that
+// pay.js checks numbers with as the shopper types: the server's own, so
+// that the page and the server cannot disagree on a number.
+var brandRulesJSON = func() []byte {
+	b, err := json.Marshal(checkout.BrandRules())
+	if err != nil {
+		panic(err) // a fixed table of plain values
+	}
+	return b
+}()
+
 // JSON is the data block's text. encoding/json writes <, > and & (and
 // U+2028, U+2029) as \u escapes, so the text can close no element and is
 // safe inside the script element as it is; html/template's own escaping of
 // a value there marshals it again and decodes it rune by rune, a tenth of
 // the page's rendering. The messages, the same on every page of a
 // language and marshalled by the same rules, are written in as they are
-// (json.Marshal would compact them again).
+// (json.Marshal would compact them again), and so is the brands' table.
 func (d *clientData) JSON() (template.JS, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -73,7 +84,8 @@ func (d *clientData) JSON() (template.JS, error) {
 	if messages == nil {
 		messages = json.RawMessage("{}")
 	}
-	b = append(append(append(b[:len(b)-1], `,"messages":`...), messages...), '}')
+	b = append(append(b[:len(b)-1], `,"messages":`...), messages...)
+	b = append(append(append(b, `,"brands":`...), brandRulesJSON...), '}')
 	return template.JS(b), nil
 }
 

@@ -319,13 +319,16 @@ func TestPaySubmitCardErrors(t *testing.T) {
 			"cvc": "American Express のセキュリティコードは、カード表面に印字された4桁の数字です。",
 		}},
 		{"diners length, ja", "ja", "number=305693000902000&expiry=12%2F40&name=A&cvc=123", 400, "invalid", map[string]string{
-			"number": "Diners Club のカード番号は14または16桁です。",
+			"number": "Diners Club のカード番号は14桁または16桁です。",
 		}},
 		{"diners length, en", "en", "number=305693000902000&expiry=12%2F40&name=A&cvc=123", 400, "invalid", map[string]string{
 			"number": "Diners Club card numbers have 14 or 16 digits.",
 		}},
-		{"brand not accepted", "en", "number=6011111111111117&expiry=12%2F40&name=A&cvc=123", 400, "invalid", map[string]string{
+		{"brand not accepted", "en", "number=7011111111111117&expiry=12%2F40&name=A&cvc=123", 400, "invalid", map[string]string{
 			"number": "not accepted",
+		}},
+		{"unionpay length, ja", "ja", "number=620000000000000&expiry=12%2F40&name=A&cvc=123", 400, "invalid", map[string]string{
+			"number": "UnionPay のカード番号は16〜19桁です。",
 		}},
 		{"letters in the code", "en", "number=4242424242424242&expiry=12%2F40&name=A&cvc=1a3", 400, "invalid", map[string]string{
 			"cvc": "digits only",

@@ -23,6 +23,8 @@ const (
 	CardJCB              = "3530111333300000"
 	CardDiners           = "30569309020004"
 	CardAmex             = "378282246310005"
+	CardDiscover         = "6011111111111117"
+	CardUnionPay         = "6200000000000005"
 	CardDeclined         = "4000000000000002"
 	CardInsufficient     = "4000000000009995"
 	CardExpiredAtIssuer  = "4000000000000069"
@@ -43,6 +45,8 @@ var knownCode = map[string]string{
 	CardJCB:        CorrectCode,
 	CardDiners:     CorrectCode,
 	CardAmex:       CorrectAmexCode,
+	CardDiscover:   CorrectCode,
+	CardUnionPay:   CorrectCode,
 }
 
 // ErrProcessing is what the issuer answers for CardProcessingError.

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 	"github.com/hostedcheckout/hostedcheckout/checkout/verify"
 )
@@ -153,6 +154,39 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 		}
 	})
 
+	// The page checks numbers with the server's brand table, from its data
+	// block: Discover's run of lengths, and UnionPay's numbers that need
+	// not pass the Luhn check, paid like any other.
+	t.Run("discover and unionpay", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "type 15 digits of a Discover number and leave the field",
+			chromedp.Navigate(p.mustSession(t, "new-brands-discover").URL),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+			chromedp.SendKeys(chromedp.CSS("#number"), "601111111111111"),
+			chromedp.Click(chromedp.CSS("#expiry")),
+		)
+		waitText(t, ctx, "#number-brand", "Discover")
+		waitText(t, ctx, "#number-error", "Discover card numbers have 16 to 19 digits.")
+		unionpay := p.mustSession(t, "new-brands-unionpay")
+		within(t, ctx, 30*time.Second, "pay with a UnionPay number that fails the Luhn check",
+			chromedp.Navigate(unionpay.URL),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+			chromedp.SendKeys(chromedp.CSS("#number"), "6200000000000001"),
+		)
+		waitText(t, ctx, "#number-brand", "UnionPay")
+		within(t, ctx, 30*time.Second, "pay", fillCard("", "1230", "TARO YAMADA", "123")...)
+		// The demo shop verifies only its own orders: ask the API.
+		var got struct {
+			Status  string                `json:"status"`
+			Payment *checkout.PaymentView `json:"payment"`
+		}
+		for deadline := time.Now().Add(15 * time.Second); got.Status != "paid" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			p.api(t, "GET", "/v1/sessions/"+unionpay.ID, nil, &got)
+		}
+		if got.Status != "paid" || got.Payment == nil || got.Payment.Card.Brand != "unionpay" || got.Payment.Card.Last4 != "0001" {
+			t.Fatalf("the UnionPay session is %q with payment %+v", got.Status, got.Payment)
+		}
+	})
+
 	t.Run("unregistered origin cannot frame", func(t *testing.T) {
 		s := p.mustSession(t, "framed-by-stranger")
 		registered, _ := url.Parse(p.DemoURL)
@@ -189,6 +223,27 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 			t.Fatalf("control: child frames on the registered shop: %v", child)
 		}
 	})
+}
+
+// waitText waits up to 10 s for the element's text to contain want.
+func waitText(tb testing.TB, ctx context.Context, sel, want string, opts ...chromedp.QueryOption) {
+	tb.Helper()
+	within(tb, ctx, 15*time.Second, "wait for "+sel+" to read "+want,
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				tctx, cancel := context.WithTimeout(ctx, time.Second)
+				got, _ := chromedp.Text(chromedp.CSS(sel), opts...)(tctx, tgt)
+				cancel()
+				if strings.Contains(got, want) {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s reads %q, want %q", sel, got, want)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}))
 }
 
 // mustFrameNode waits until the iframe's document is the hosted page with

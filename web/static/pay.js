@@ -52,14 +52,10 @@
     return;
   }
 
-  // ---- Card rules: a copy of checkout/card.go brandRules (order matters) --
-  var BRANDS = [
-    { brand: "amex", name: "American Express", lengths: [15], cvc: 4, front: true, ranges: [[34, 34], [37, 37]] },
-    { brand: "diners", name: "Diners Club", lengths: [14, 16], cvc: 3, ranges: [[300, 305], [3095, 3095], [36, 36], [38, 39]] },
-    { brand: "jcb", name: "JCB", lengths: [16], cvc: 3, ranges: [[3528, 3589]] },
-    { brand: "mastercard", name: "Mastercard", lengths: [16], cvc: 3, ranges: [[51, 55], [2221, 2720]] },
-    { brand: "visa", name: "Visa", lengths: [16], cvc: 3, ranges: [[4, 4]] }
-  ];
+  // ---- Card rules: checkout/card.go's table, from the page's data --------
+  // (tried in order; each: brand, name, lengths, cvc, front, luhn, ranges,
+  // groups by length where a number is not printed in fours).
+  var BRANDS = cfg.brands || [];
 
   function detectBrand(d) {
     for (var i = 0; i < BRANDS.length; i++) {
@@ -86,11 +82,11 @@
     return sum % 10 === 0;
   }
 
-  // Digit groups as printed: AMEX 4-6-5, Diners 14 digits 4-6-4, else 4-4-4-4.
+  // Digit groups as printed: the brand's own for its length (AMEX 4-6-5,
+  // Diners Club's 14 digits 4-6-4), else fours.
   function groups(rule, len) {
-    if (rule && rule.brand === "amex") return [4, 6, 5];
-    if (rule && rule.brand === "diners" && len <= 14) return [4, 6, 4];
-    return [4, 4, 4, 4, 3];
+    var own = rule && rule.groups && rule.groups[String(len)];
+    return own || [4, 4, 4, 4, 3];
   }
   function formatNumber(d, rule) {
     var g = groups(rule, d.length), out = [], i = 0;
@@ -101,8 +97,12 @@
     return out.join(" ");
   }
   function maxDigits(rule) { return rule ? Math.max.apply(null, rule.lengths) : 19; }
-  function digitsText(lengths) {
-    return lengths.length > 1 ? msg("list.or", { A: lengths[0], B: lengths[1] }) : String(lengths[0]);
+  // lengthMessage words the brand's lengths as checkout/card.go does: one,
+  // two ("14 or 16") or a run ("16 to 19").
+  function lengthMessage(rule) {
+    var l = rule.lengths, p = { Brand: rule.name, Digits: l[0], A: l[0], B: l[l.length - 1] };
+    if (l.length === 1) return msg("card.number.length_brand", p);
+    return msg(l.length === 2 ? "card.number.length_brand_or" : "card.number.length_brand_range", p);
   }
 
   // ---- Checks: each returns a message or "" ------------------------------
@@ -110,10 +110,8 @@
     if (!d) return msg("card.number.required");
     var rule = detectBrand(d);
     if (!rule) return msg("card.number.brand");
-    if (rule.lengths.indexOf(d.length) < 0) {
-      return msg("card.number.length_brand", { Brand: rule.name, Digits: digitsText(rule.lengths) });
-    }
-    if (!luhn(d)) return msg("card.number.luhn");
+    if (rule.lengths.indexOf(d.length) < 0) return lengthMessage(rule);
+    if (rule.luhn && !luhn(d)) return msg("card.number.luhn");
     return "";
   }
 
