@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -36,6 +37,11 @@ type AuthRequest struct {
 	// AuthenticationValue its CAVV/AAV; nil and empty without one.
 	ThreeDS             *ThreeDS
 	AuthenticationValue string `json:"-"`
+	// Capture asks the issuer to capture the amount with the approval (a
+	// sale): automatic sessions whose screening said OK. Otherwise the
+	// approval is an authorization that Capture takes later, or Reverse
+	// releases.
+	Capture bool
 }
 
 // String leaves out the card number and security code.
@@ -69,6 +75,20 @@ type Authorizer interface {
 	// not answer (the Service reports EUNAVAILABLE, or ETIMEOUT past the
 	// deadline). Authorize must not keep req.CVC or anything derived from it.
 	Authorize(ctx context.Context, req *AuthRequest) (AuthResult, error)
-	// Reverse cancels any authorization made under key; no error when there was none.
+	// Reverse cancels any authorization made under key, captured or not
+	// (a void, before the issuer settles it); no error when there was none.
 	Reverse(ctx context.Context, key string) error
+	// Capture captures amount (at most what was authorized; the rest is
+	// released) of the authorization made under key. The same capture
+	// again answers as the first; another amount after a capture is
+	// ErrCaptureConflict, and an authorization that is not standing (never
+	// approved, or reversed) ErrNotAuthorized.
+	Capture(ctx context.Context, key string, amount int64) error
 }
+
+// Errors of Authorizer.Capture that are answers, not failures to reach
+// the issuer.
+var (
+	ErrCaptureConflict = errors.New("checkout: the authorization was captured with another amount")
+	ErrNotAuthorized   = errors.New("checkout: no standing authorization to capture")
+)

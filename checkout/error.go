@@ -18,6 +18,7 @@ const (
 	EMEDIATYPE    = "unsupported_media_type" // wrong Content-Type
 	EDECLINED     = "card_declined"          // the issuer said no; one message for every reason (no oracle)
 	EEXPIRED      = "session_expired"        // the checkout session is past its expiry
+	EAUTHEXPIRED  = "authorization_expired"  // a payment's authorization is past its authorized_until
 	ETIMEOUT      = "processor_timeout"      // authorization did not answer before its deadline
 	EUNAVAILABLE  = "unavailable"            // a dependency is down; try again later
 	ERATELIMITED  = "rate_limited"           // too many requests

@@ -10,11 +10,22 @@ import (
 // Payment statuses. Declined and blocked submissions are attempts, not
 // payments: a session has at most one payment.
 const (
-	PaymentSucceeded = "succeeded" // approved and screened OK: it goes through
-	PaymentHeld      = "held"      // approved but screened REVIEW: the merchant captures or voids it
-	PaymentCaptured  = "captured"  // a held payment the merchant approved: it goes through
-	PaymentVoided    = "voided"    // a held payment the merchant rejected: the authorization was reversed
+	PaymentSucceeded  = "succeeded"  // approved, screened OK and captured at once (capture_method automatic)
+	PaymentAuthorized = "authorized" // approved and screened OK, awaiting the merchant's capture (capture_method manual)
+	PaymentHeld       = "held"       // approved but screened REVIEW: the merchant captures or voids it
+	PaymentCaptured   = "captured"   // an authorized or held payment the merchant captured, in full or in part
+	PaymentVoided     = "voided"     // an authorized or held payment the merchant voided: the authorization was reversed
 )
+
+// Capture methods: when a session's payment is captured.
+const (
+	CaptureAutomatic = "automatic" // at authorization (one message to the issuer)
+	CaptureManual    = "manual"    // when the merchant captures it, before the authorization expires
+)
+
+// awaitsCapture reports whether a payment in status is an authorization
+// the merchant may still capture or void.
+func awaitsCapture(status string) bool { return status == PaymentAuthorized || status == PaymentHeld }
 
 // Payment is an approved authorization of a session's amount. It holds no
 // more of the card than the token, brand, last 4, expiry and fingerprint.
@@ -34,6 +45,15 @@ type Payment struct {
 	Fingerprint string
 	CVCCheck    CVCCheck
 	AuthCode    string
+	// CaptureMethod is the session's: automatic or manual.
+	CaptureMethod string
+	// AmountCaptured is what the issuer has captured: Amount for a payment
+	// captured at authorization, what the merchant captured (at most
+	// Amount) for one captured later, 0 while it awaits capture.
+	AmountCaptured int64
+	// AuthorizedUntil is when an authorization awaiting capture expires;
+	// zero for a payment that awaits none.
+	AuthorizedUntil time.Time
 	// Risk is the screening decision, after the issuer's answer; nil for a
 	// payment made before screening existed.
 	Risk *RiskDecision
@@ -51,35 +71,47 @@ func (p Payment) LiabilityShift() bool { return p.ThreeDS != nil && p.ThreeDS.Li
 // alike (docs/API.md): of the card, only what PCI DSS 3.4.1 allows to
 // display (brand, last 4, expiry) and references.
 type PaymentView struct {
-	ID        string        `json:"id"`
-	Object    string        `json:"object"` // "payment"
-	SessionID string        `json:"session_id"`
-	OrderID   string        `json:"order_id"`
-	Amount    int64         `json:"amount"`
-	Currency  string        `json:"currency"`
-	Status    string        `json:"status"`
-	Card      verify.Card   `json:"card"`
-	CVCCheck  string        `json:"cvc_check"`
-	Risk      *RiskDecision `json:"risk"`
-	ThreeDS   *ThreeDS      `json:"three_ds"`
-	CreatedAt string        `json:"created_at"` // RFC 3339, UTC, seconds
+	ID        string `json:"id"`
+	Object    string `json:"object"` // "payment"
+	SessionID string `json:"session_id"`
+	OrderID   string `json:"order_id"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	Status    string `json:"status"`
+	// CaptureMethod, AmountCaptured and AuthorizedUntil (RFC 3339, UTC,
+	// seconds; absent unless the payment awaits capture): docs/API.md.
+	CaptureMethod   string        `json:"capture_method"`
+	AmountCaptured  int64         `json:"amount_captured"`
+	AuthorizedUntil string        `json:"authorized_until,omitempty"`
+	Card            verify.Card   `json:"card"`
+	CVCCheck        string        `json:"cvc_check"`
+	Risk            *RiskDecision `json:"risk"`
+	ThreeDS         *ThreeDS      `json:"three_ds"`
+	CreatedAt       string        `json:"created_at"` // RFC 3339, UTC, seconds
 }
 
 // View is the payment as merchants see it.
 func (p Payment) View() PaymentView {
+	until := ""
+	if !p.AuthorizedUntil.IsZero() {
+		until = p.AuthorizedUntil.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
 	return PaymentView{
-		ID:        p.ID,
-		Object:    "payment",
-		SessionID: p.SessionID,
-		OrderID:   p.OrderID,
-		Amount:    p.Amount,
-		Currency:  p.Currency,
-		Status:    p.Status,
-		Card:      p.Card(),
-		CVCCheck:  string(p.CVCCheck),
-		Risk:      p.Risk,
-		ThreeDS:   p.ThreeDS,
-		CreatedAt: p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+		CaptureMethod:   p.CaptureMethod,
+		AmountCaptured:  p.AmountCaptured,
+		AuthorizedUntil: until,
+		ID:              p.ID,
+		Object:          "payment",
+		SessionID:       p.SessionID,
+		OrderID:         p.OrderID,
+		Amount:          p.Amount,
+		Currency:        p.Currency,
+		Status:          p.Status,
+		Card:            p.Card(),
+		CVCCheck:        string(p.CVCCheck),
+		Risk:            p.Risk,
+		ThreeDS:         p.ThreeDS,
+		CreatedAt:       p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}
 }
 
@@ -138,17 +170,26 @@ type Attempt struct {
 // same key at the issuer answers the first result instead of charging again.
 func (a Attempt) IdempotencyKey() string { return attemptKey(a.SessionID, a.N) }
 
-// PaymentStore reads payments and moves held ones on.
+// PaymentStore reads payments and moves them on after authorization.
 type PaymentStore interface {
 	// Payment returns one payment; ENOTFOUND when missing.
 	Payment(ctx context.Context, id string) (Payment, error)
-	// SetPaymentStatus moves a payment from status from to status to in one
-	// conditional write and returns it as written; ECONFLICT when it is not
-	// in from (another request moved it first), ENOTFOUND when missing.
-	// events are stored in the same transaction as the move, only if it
-	// happens.
-	SetPaymentStatus(ctx context.Context, id, from, to string, events ...WebhookEvent) (Payment, error)
+	// MovePayment moves a payment from m.From to m.To, with what it has
+	// captured and until when it may be captured, in one conditional
+	// write, and returns it as written; ECONFLICT when it is not in m.From
+	// (another request moved it first), ENOTFOUND when missing. events are
+	// stored in the same transaction as the move, only if it happens.
+	MovePayment(ctx context.Context, m PaymentMove, events ...WebhookEvent) (Payment, error)
 	// Attempts returns a session's attempts, oldest first (none for a
 	// session without any, or a missing one).
 	Attempts(ctx context.Context, sessionID string) ([]Attempt, error)
+}
+
+// PaymentMove is a payment's move from one status to another: what it has
+// captured and until when its authorization may be captured, once moved.
+type PaymentMove struct {
+	ID              string
+	From, To        string
+	AmountCaptured  int64
+	AuthorizedUntil time.Time // zero: none
 }

@@ -214,11 +214,11 @@ func TestPayScreenedReviewHeldThenCaptureOrVoid(t *testing.T) {
 		t.Fatalf("claims %+v, %v; want status held, risk REVIEW with its reason", claims, err)
 	}
 
-	captured, err := s.svc.CapturePayment(ctx, s.merchant, held.ID)
+	captured, err := s.svc.CapturePayment(ctx, s.merchant, held.ID, 0)
 	if err != nil || captured.Status != checkout.PaymentCaptured {
 		t.Fatalf("capture: %s, %v", captured.Status, err)
 	}
-	if again, err := s.svc.CapturePayment(ctx, s.merchant, held.ID); err != nil || again.Status != checkout.PaymentCaptured {
+	if again, err := s.svc.CapturePayment(ctx, s.merchant, held.ID, 0); err != nil || again.Status != checkout.PaymentCaptured {
 		t.Fatalf("capture again: %s, %v; want the captured payment", again.Status, err)
 	}
 	_, err = s.svc.VoidPayment(ctx, s.merchant, held.ID)
@@ -241,7 +241,7 @@ func TestPayScreenedReviewHeldThenCaptureOrVoid(t *testing.T) {
 	if again, err := s.svc.VoidPayment(ctx, s.merchant, res2.Payment.ID); err != nil || again.Status != checkout.PaymentVoided {
 		t.Fatalf("void again: %s, %v", again.Status, err)
 	}
-	if _, err := s.svc.CapturePayment(ctx, s.merchant, res2.Payment.ID); checkout.ErrorCode(err) != checkout.ECONFLICT {
+	if _, err := s.svc.CapturePayment(ctx, s.merchant, res2.Payment.ID, 0); checkout.ErrorCode(err) != checkout.ECONFLICT {
 		t.Fatalf("capture of a voided payment: %v; want ECONFLICT", err)
 	}
 
@@ -257,14 +257,17 @@ func TestPayScreenedReviewHeldThenCaptureOrVoid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ok.svc.CapturePayment(ctx, ok.merchant, okRes.Payment.ID); checkout.ErrorCode(err) != checkout.ECONFLICT {
+	if _, err := ok.svc.CapturePayment(ctx, ok.merchant, okRes.Payment.ID, 0); checkout.ErrorCode(err) != checkout.ECONFLICT {
 		t.Fatalf("capture of a succeeded payment: %v; want ECONFLICT", err)
 	}
 	other, _, err := s.svc.CreateMerchant(ctx, "Other", []string{"https://other.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []func(context.Context, checkout.Merchant, string) (checkout.Payment, error){s.svc.CapturePayment, s.svc.VoidPayment} {
+	capture := func(ctx context.Context, m checkout.Merchant, id string) (checkout.Payment, error) {
+		return s.svc.CapturePayment(ctx, m, id, 0)
+	}
+	for _, f := range []func(context.Context, checkout.Merchant, string) (checkout.Payment, error){capture, s.svc.VoidPayment} {
 		if _, err := f(ctx, other, held.ID); checkout.ErrorCode(err) != checkout.ENOTFOUND {
 			t.Fatalf("another merchant's capture or void: %v; want ENOTFOUND", err)
 		}
@@ -281,7 +284,7 @@ func TestCaptureVoidRace(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	var capErr, voidErr error
-	wg.Go(func() { _, capErr = s.svc.CapturePayment(context.Background(), s.merchant, res.Payment.ID) })
+	wg.Go(func() { _, capErr = s.svc.CapturePayment(context.Background(), s.merchant, res.Payment.ID, 0) })
 	wg.Go(func() { _, voidErr = s.svc.VoidPayment(context.Background(), s.merchant, res.Payment.ID) })
 	wg.Wait()
 	if (capErr == nil) == (voidErr == nil) {

@@ -165,20 +165,22 @@ func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey 
 	}
 	now := s.now()
 	sess = Session{
-		ID:             NewID("cs"),
-		MerchantID:     m.ID,
-		Amount:         req.Amount,
-		Currency:       req.Currency,
-		OrderID:        req.OrderID,
-		SuccessURL:     req.SuccessURL,
-		CancelURL:      req.CancelURL,
-		Locale:         req.Locale,
-		ResultDelivery: req.ResultDelivery,
-		CustomerEmail:  req.CustomerEmail,
-		Shipping:       req.ShippingAddress,
-		Status:         SessionOpen,
-		CreatedAt:      now,
-		ExpiresAt:      now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
+		ID:                NewID("cs"),
+		MerchantID:        m.ID,
+		Amount:            req.Amount,
+		Currency:          req.Currency,
+		OrderID:           req.OrderID,
+		SuccessURL:        req.SuccessURL,
+		CancelURL:         req.CancelURL,
+		Locale:            req.Locale,
+		ResultDelivery:    req.ResultDelivery,
+		CustomerEmail:     req.CustomerEmail,
+		Shipping:          req.ShippingAddress,
+		CaptureMethod:     req.CaptureMethod,
+		AuthorizationDays: req.AuthorizationTTL,
+		Status:            SessionOpen,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
 	}
 	if idempotencyKey == "" {
 		return sess, false, s.Store.CreateSession(ctx, sess)
@@ -237,29 +239,91 @@ func (s *Service) Attempts(ctx context.Context, m Merchant, sessionID string) ([
 	return s.Store.Attempts(ctx, sessionID)
 }
 
-// CapturePayment approves one of the merchant's held payments (screened
-// REVIEW): it goes through, with status captured. Capturing a captured
-// payment answers it again; any other status is ECONFLICT.
-func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string) (Payment, error) {
+// CapturePayment captures one of the merchant's payments awaiting capture:
+// authorized (capture_method manual), or held by screening (its capture is
+// the merchant's approval). amount 0 captures it all; less captures that
+// much and releases the rest at the issuer. A captured payment is answered
+// again for amount 0 or the amount captured; another amount, or any other
+// status, is ECONFLICT. An amount outside 1 to the payment's is EINVALID,
+// and an authorization past its AuthorizedUntil EAUTHEXPIRED.
+//
+// The issuer captures first and the store records it after, in one
+// conditional move: a payment reads captured only once the money is taken.
+// A void or an expiry that moved the payment in between has its reversal
+// repeated, which also undoes this capture.
+func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string, amount int64) (Payment, error) {
 	p, err := s.Payment(ctx, m, id)
 	if err != nil {
 		return Payment{}, err
 	}
 	if p.Status == PaymentCaptured {
-		return p, nil
+		if amount == 0 || amount == p.AmountCaptured {
+			return p, nil
+		}
+		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", p.AmountCaptured)}
 	}
-	p, _, err = s.review(ctx, p, PaymentCaptured, EventPaymentCaptured)
+	if !awaitsCapture(p.Status) {
+		return Payment{}, notAwaitingCapture(p.Status)
+	}
+	if amount == 0 {
+		amount = p.Amount
+	}
+	if amount < 1 || amount > p.Amount {
+		return Payment{}, &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be from 1 to the %d authorized", p.Amount)}
+	}
+	if !p.AuthorizedUntil.IsZero() && !s.now().Before(p.AuthorizedUntil) {
+		return Payment{}, &Error{Code: EAUTHEXPIRED, Message: "this payment's authorization expired at " +
+			p.AuthorizedUntil.UTC().Format(time.RFC3339) + " and can no longer be captured"}
+	}
+	ctx = context.WithoutCancel(ctx) // a capture the issuer made must be recorded, even if the merchant hangs up
+	key, err := s.authorizationKey(ctx, p)
 	if err != nil {
 		return Payment{}, err
 	}
-	return p, nil
+	switch {
+	case p.AmountCaptured > 0 && amount != p.AmountCaptured:
+		// A sale held by screening after the issuer's answer: the money
+		// is taken already, so approving it takes it all.
+		return Payment{}, &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("this payment was captured in full when it was authorized; capture it for %d, or void it", p.AmountCaptured)}
+	case p.AmountCaptured == 0:
+		if err := s.captureAtIssuer(ctx, p, key, amount); err != nil {
+			return Payment{}, err
+		}
+	}
+	next, moved, err := s.move(ctx, p, PaymentMove{ID: p.ID, From: p.Status, To: PaymentCaptured, AmountCaptured: amount}, EventPaymentCaptured)
+	if err == nil && !moved && next.AmountCaptured != amount {
+		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", next.AmountCaptured)}
+	}
+	if ErrorCode(err) == ECONFLICT {
+		if now, rerr := s.Store.Payment(ctx, p.ID); rerr == nil && (now.Status == PaymentVoided) {
+			s.reverse(ctx, key) // the void won: this capture is undone with it
+		}
+	}
+	return next, err
 }
 
-// VoidPayment rejects one of the merchant's held payments: its
-// authorization is reversed at the issuer, and its status is voided.
-// Voiding a voided payment answers it again (and asks the issuer to reverse
-// again, which is harmless: reversals are idempotent); any other status is
-// ECONFLICT.
+// captureAtIssuer asks the issuer to capture amount of p's authorization.
+func (s *Service) captureAtIssuer(ctx context.Context, p Payment, key string, amount int64) error {
+	cctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	defer cancel()
+	err := s.Authorizer.Capture(cctx, key, amount)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrCaptureConflict):
+		return &Error{Code: ECONFLICT, Message: "another capture of this payment, for another amount, came first", Err: err}
+	case errors.Is(err, ErrNotAuthorized):
+		return &Error{Code: ECONFLICT, Message: "the card issuer holds no authorization for this payment any more", Err: err}
+	}
+	s.log().Error("capture failed", "payment", p.ID, "err", err)
+	return &Error{Code: EUNAVAILABLE, Message: "the card issuer did not confirm the capture; nothing was captured, send it again shortly", Err: err}
+}
+
+// VoidPayment voids one of the merchant's payments awaiting capture
+// (authorized or held): its authorization is reversed at the issuer, and
+// its status is voided. Voiding a voided payment answers it again (and asks
+// the issuer to reverse again, which is harmless: reversals are
+// idempotent); any other status is ECONFLICT.
 //
 // The status changes first, in one conditional write, so that a capture
 // racing the void cannot leave a captured payment without its
@@ -272,46 +336,55 @@ func (s *Service) VoidPayment(ctx context.Context, m Merchant, id string) (Payme
 	}
 	ctx = context.WithoutCancel(ctx) // a voided payment must be reversed, even if the merchant hangs up
 	if p.Status != PaymentVoided {
-		if p, _, err = s.review(ctx, p, PaymentVoided, EventPaymentVoided); err != nil {
+		if !awaitsCapture(p.Status) {
+			return Payment{}, notAwaitingCapture(p.Status)
+		}
+		if p, _, err = s.move(ctx, p, PaymentMove{ID: p.ID, From: p.Status, To: PaymentVoided}, EventPaymentVoided); err != nil {
 			return Payment{}, err
 		}
 	}
-	sess, err := s.Store.Session(ctx, p.SessionID)
+	key, err := s.authorizationKey(ctx, p)
 	if err != nil {
 		return Payment{}, err
 	}
-	// A paid session takes no more attempts, so its last attempt is the
-	// one that was authorized.
 	rctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
 	defer cancel()
-	if err := s.Authorizer.Reverse(rctx, attemptKey(sess.ID, sess.Attempts)); err != nil {
+	if err := s.Authorizer.Reverse(rctx, key); err != nil {
 		s.log().Error("reversal of a voided payment failed", "payment", p.ID, "err", err)
 		return Payment{}, &Error{Code: EUNAVAILABLE, Message: "the payment is voided, but the card issuer did not confirm the reversal yet; send the void again shortly", Err: err}
 	}
 	return p, nil
 }
 
-// review moves a held payment to status to, with its event in the same
-// transaction. moved is false when another request had already moved it
-// there.
-func (s *Service) review(ctx context.Context, p Payment, to, event string) (Payment, bool, error) {
-	if p.Status != PaymentHeld {
-		return Payment{}, false, notHeld(p.Status)
+// authorizationKey is the key p was authorized under at the issuer. A paid
+// session takes no more attempts, so its last attempt is the one that was
+// authorized.
+func (s *Service) authorizationKey(ctx context.Context, p Payment) (string, error) {
+	sess, err := s.Store.Session(ctx, p.SessionID)
+	if err != nil {
+		return "", err
 	}
+	return attemptKey(sess.ID, sess.Attempts), nil
+}
+
+// move makes m, with its event in the same transaction. moved is false
+// when another request had already moved the payment to m.To: that
+// payment is answered.
+func (s *Service) move(ctx context.Context, p Payment, m PaymentMove, event string) (Payment, bool, error) {
 	next := p
-	next.Status = to
+	next.Status, next.AmountCaptured, next.AuthorizedUntil = m.To, m.AmountCaptured, m.AuthorizedUntil
 	events := s.events(event, next)
-	got, err := s.Store.SetPaymentStatus(ctx, p.ID, PaymentHeld, to, events...)
+	got, err := s.Store.MovePayment(ctx, m, events...)
 	if ErrorCode(err) == ECONFLICT {
 		// Another request moved it first: the same move is answered as done.
 		now, rerr := s.Store.Payment(ctx, p.ID)
 		if rerr != nil {
 			return Payment{}, false, rerr
 		}
-		if now.Status == to {
+		if now.Status == m.To {
 			return now, false, nil
 		}
-		return Payment{}, false, notHeld(now.Status)
+		return Payment{}, false, notAwaitingCapture(now.Status)
 	}
 	if err != nil {
 		return Payment{}, false, err
@@ -320,8 +393,8 @@ func (s *Service) review(ctx context.Context, p Payment, to, event string) (Paym
 	return got, true, nil
 }
 
-func notHeld(status string) *Error {
-	return &Error{Code: ECONFLICT, Message: fmt.Sprintf("only a held payment can be captured or voided; this one is %s", status)}
+func notAwaitingCapture(status string) *Error {
+	return &Error{Code: ECONFLICT, Message: fmt.Sprintf("only an authorized or held payment can be captured or voided; this one is %s", status)}
 }
 
 // Checkout is a session as the shopper's page needs it: the session and the
@@ -549,7 +622,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
 	}
 	attempt.CardToken = card.Token
+	// A sale (capture with the approval) only for an automatic session
+	// screened OK: a manual one is captured by the merchant, a REVIEW one
+	// is held for the merchant's approval.
+	capture := co.Session.EffectiveCaptureMethod() == CaptureAutomatic && decision.Verdict == VerdictOK
 	result, err := s.authorize(ctx, &AuthRequest{
+		Capture:             capture,
 		Key:                 attempt.IdempotencyKey(),
 		MerchantID:          co.Merchant.ID,
 		Amount:              co.Session.Amount,
@@ -611,29 +689,41 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 
 	attempt.Outcome = AttemptApproved
 	status, event := PaymentSucceeded, EventPaymentAuthorized
-	if after.Verdict == VerdictReview {
+	switch {
+	case after.Verdict == VerdictReview:
 		// Authorized but held: the merchant captures or voids it.
 		status, event = PaymentHeld, EventReviewRequired
+	case !capture:
+		status = PaymentAuthorized // the merchant captures it
+	}
+	captured, authorizedUntil := int64(0), time.Time{}
+	if capture {
+		captured = co.Session.Amount
+	} else {
+		authorizedUntil = now.AddDate(0, 0, co.Session.EffectiveAuthorizationDays())
 	}
 	payment := Payment{
-		ID:          NewID("pay"),
-		SessionID:   co.Session.ID,
-		MerchantID:  co.Merchant.ID,
-		OrderID:     co.Session.OrderID,
-		Amount:      co.Session.Amount,
-		Currency:    co.Session.Currency,
-		Status:      status,
-		CardToken:   card.Token,
-		Brand:       pan.Brand(),
-		Last4:       card.Last4,
-		ExpMonth:    exp.Month,
-		ExpYear:     exp.Year,
-		Fingerprint: card.Fingerprint,
-		CVCCheck:    result.CVCCheck,
-		AuthCode:    result.AuthCode,
-		Risk:        &after,
-		ThreeDS:     auth.view,
-		CreatedAt:   now,
+		ID:              NewID("pay"),
+		SessionID:       co.Session.ID,
+		MerchantID:      co.Merchant.ID,
+		OrderID:         co.Session.OrderID,
+		Amount:          co.Session.Amount,
+		Currency:        co.Session.Currency,
+		Status:          status,
+		CardToken:       card.Token,
+		Brand:           pan.Brand(),
+		Last4:           card.Last4,
+		ExpMonth:        exp.Month,
+		ExpYear:         exp.Year,
+		Fingerprint:     card.Fingerprint,
+		CVCCheck:        result.CVCCheck,
+		AuthCode:        result.AuthCode,
+		CaptureMethod:   co.Session.EffectiveCaptureMethod(),
+		AmountCaptured:  captured,
+		AuthorizedUntil: authorizedUntil,
+		Risk:            &after,
+		ThreeDS:         auth.view,
+		CreatedAt:       now,
 	}
 	events := s.events(event, payment)
 	if err := s.Store.FinishAttempt(ctx, attempt, &payment, events...); err != nil {

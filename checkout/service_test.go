@@ -274,7 +274,8 @@ func (a *recordingAuthorizer) Authorize(ctx context.Context, req *checkout.AuthR
 	return a.behave(ctx)
 }
 
-func (a *recordingAuthorizer) Reverse(context.Context, string) error { return nil }
+func (a *recordingAuthorizer) Reverse(context.Context, string) error        { return nil }
+func (a *recordingAuthorizer) Capture(context.Context, string, int64) error { return nil }
 
 // PCI DSS 3.3.1.2: the security code is zeroed as soon as authorization
 // returns, on every path.

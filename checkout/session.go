@@ -47,6 +47,11 @@ type Session struct {
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
 	ProcessingSince time.Time // when the current attempt began (status processing)
+	// CaptureMethod is when the payment is captured (CaptureAutomatic or
+	// CaptureManual), and AuthorizationDays how long an authorization
+	// awaiting capture lasts.
+	CaptureMethod     string
+	AuthorizationDays int
 }
 
 // StatusAt is the status as the shopper and merchant see it at now: an open
@@ -56,6 +61,25 @@ func (s Session) StatusAt(now time.Time) SessionStatus {
 		return SessionExpired
 	}
 	return s.Status
+}
+
+// EffectiveCaptureMethod is the session's capture method: automatic for
+// one made without the choice (before it existed, or by a store's caller
+// that left it out).
+func (s Session) EffectiveCaptureMethod() string {
+	if s.CaptureMethod == "" {
+		return CaptureAutomatic
+	}
+	return s.CaptureMethod
+}
+
+// EffectiveAuthorizationDays is how many days the session's authorization
+// awaits capture: DefaultAuthorizationDays when it says none.
+func (s Session) EffectiveAuthorizationDays() int {
+	if s.AuthorizationDays == 0 {
+		return DefaultAuthorizationDays
+	}
+	return s.AuthorizationDays
 }
 
 // AttemptRefused is the error of a BeginAttempt that could not move a
@@ -97,6 +121,13 @@ type SessionRequest struct {
 	ResultDelivery  string   `json:"result_delivery"`
 	CustomerEmail   string   `json:"customer_email"`
 	ShippingAddress *Address `json:"shipping_address"`
+	// CaptureMethod is "automatic" (the default) or "manual". Both are
+	// omitted when empty so that the idempotency hash of a request without
+	// them is what it was before they existed.
+	CaptureMethod string `json:"capture_method,omitempty"`
+	// AuthorizationTTL is how many days a manual payment's authorization
+	// (or a held one's) may wait for its capture: 1 to 60, 7 by default.
+	AuthorizationTTL int `json:"authorization_ttl,omitempty"`
 }
 
 // Currency is an ISO 4217 currency the checkout accepts.
@@ -152,6 +183,14 @@ func groupThousands(n int64) string {
 
 // Limits of a session request.
 const (
+	// An authorization awaits its capture DefaultAuthorizationDays unless
+	// the session says otherwise, from 1 to MaxAuthorizationDays: PAY.JP's
+	// range. The card networks hold an authorization for 7 to 30 days by
+	// brand and kind; past an issuer's own limit the capture is declined
+	// there, and the merchant captures earlier.
+	DefaultAuthorizationDays = 7
+	MaxAuthorizationDays     = 60
+
 	MaxAmount  = 99_999_999
 	maxOrderID = 64
 	maxEmail   = 254
@@ -199,6 +238,19 @@ func (r *SessionRequest) Validate(m Merchant) error {
 	case DeliverPost, DeliverQuery:
 	default:
 		return &Error{Code: EINVALID, Field: "result_delivery", Message: `result_delivery must be "post" or "query"`}
+	}
+	switch r.CaptureMethod {
+	case "":
+		r.CaptureMethod = CaptureAutomatic
+	case CaptureAutomatic, CaptureManual:
+	default:
+		return &Error{Code: EINVALID, Field: "capture_method", Message: `capture_method must be "automatic" or "manual"`}
+	}
+	switch {
+	case r.AuthorizationTTL == 0:
+		r.AuthorizationTTL = DefaultAuthorizationDays
+	case r.AuthorizationTTL < 1 || r.AuthorizationTTL > MaxAuthorizationDays:
+		return &Error{Code: EINVALID, Field: "authorization_ttl", Message: fmt.Sprintf("authorization_ttl must be a whole number of days from 1 to %d", MaxAuthorizationDays)}
 	}
 	if r.CustomerEmail != "" {
 		if len(r.CustomerEmail) > maxEmail || strings.Count(r.CustomerEmail, "@") != 1 ||

@@ -48,18 +48,22 @@ func merchantOf(c *gin.Context) checkout.Merchant {
 
 // sessionJSON is a checkout session as docs/API.md shows it.
 type sessionJSON struct {
-	ID        string                 `json:"id"`
-	Object    string                 `json:"object"`
-	URL       string                 `json:"url"`
-	Status    string                 `json:"status"`
-	Amount    int64                  `json:"amount"`
-	Currency  string                 `json:"currency"`
-	OrderID   string                 `json:"order_id"`
-	Locale    string                 `json:"locale"`
-	ExpiresAt string                 `json:"expires_at"`
-	Payment   *checkout.PaymentView  `json:"payment"`
-	Risk      *checkout.RiskDecision `json:"risk"`     // the latest attempt's screening decision; null before one
-	ThreeDS   *checkout.ThreeDS      `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
+	ID        string `json:"id"`
+	Object    string `json:"object"`
+	URL       string `json:"url"`
+	Status    string `json:"status"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	OrderID   string `json:"order_id"`
+	Locale    string `json:"locale"`
+	ExpiresAt string `json:"expires_at"`
+	// CaptureMethod and AuthorizationTTL (days) as the request set them,
+	// or their defaults.
+	CaptureMethod    string                 `json:"capture_method"`
+	AuthorizationTTL int                    `json:"authorization_ttl"`
+	Payment          *checkout.PaymentView  `json:"payment"`
+	Risk             *checkout.RiskDecision `json:"risk"`     // the latest attempt's screening decision; null before one
+	ThreeDS          *checkout.ThreeDS      `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
 }
 
 // cardAttemptJSON is one card submission on a session, as docs/API.md shows
@@ -97,15 +101,17 @@ func timeJSON(t time.Time) string { return t.UTC().Truncate(time.Second).Format(
 
 func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, latest *checkout.Attempt) sessionJSON {
 	out := sessionJSON{
-		ID:        sess.ID,
-		Object:    "checkout_session",
-		URL:       s.baseURL + "/pay/" + sess.ID,
-		Status:    string(sess.StatusAt(s.now())),
-		Amount:    sess.Amount,
-		Currency:  sess.Currency,
-		OrderID:   sess.OrderID,
-		Locale:    sess.Locale,
-		ExpiresAt: timeJSON(sess.ExpiresAt),
+		ID:               sess.ID,
+		Object:           "checkout_session",
+		URL:              s.baseURL + "/pay/" + sess.ID,
+		Status:           string(sess.StatusAt(s.now())),
+		Amount:           sess.Amount,
+		Currency:         sess.Currency,
+		OrderID:          sess.OrderID,
+		Locale:           sess.Locale,
+		ExpiresAt:        timeJSON(sess.ExpiresAt),
+		CaptureMethod:    sess.CaptureMethod,
+		AuthorizationTTL: sess.AuthorizationDays,
 	}
 	if latest != nil {
 		out.Risk, out.ThreeDS = latest.Risk, latest.ThreeDS
@@ -283,14 +289,26 @@ func (s *server) getPayment(c *gin.Context) {
 	writeJSON(c, http.StatusOK, p.View())
 }
 
-// capturePayment is POST /v1/payments/:id/capture: the merchant approves a
-// held payment. Capturing a captured payment answers it again.
+// capturePayment is POST /v1/payments/:id/capture: the merchant captures
+// an authorized payment, or approves a held one, in full or, with
+// {"amount": n}, in part. Capturing a captured payment answers it again.
 func (s *server) capturePayment(c *gin.Context) {
-	if err := emptyBody(c); err != nil {
+	var req struct {
+		Amount *int64 `json:"amount"`
+	}
+	if err := optionalBody(c, &req); err != nil {
 		writeError(c, s.log, err)
 		return
 	}
-	p, err := s.svc.CapturePayment(c.Request.Context(), merchantOf(c), c.Param("id"))
+	amount := int64(0) // all of it
+	if req.Amount != nil {
+		if *req.Amount < 1 {
+			writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Field: "amount", Message: "amount must be a positive integer in the currency's minor unit, at most what was authorized"})
+			return
+		}
+		amount = *req.Amount
+	}
+	p, err := s.svc.CapturePayment(c.Request.Context(), merchantOf(c), c.Param("id"), amount)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
@@ -298,8 +316,8 @@ func (s *server) capturePayment(c *gin.Context) {
 	writeJSON(c, http.StatusOK, p.View())
 }
 
-// voidPayment is POST /v1/payments/:id/void: the merchant rejects a held
-// payment and its authorization is reversed. Voiding a voided payment
+// voidPayment is POST /v1/payments/:id/void: the merchant voids an
+// authorized or held payment and its authorization is reversed. Voiding a voided payment
 // answers it again.
 func (s *server) voidPayment(c *gin.Context) {
 	if err := emptyBody(c); err != nil {
@@ -318,6 +336,12 @@ func (s *server) voidPayment(c *gin.Context) {
 // parameters takes none, and a field sent anyway is refused rather than
 // ignored.
 func emptyBody(c *gin.Context) error {
+	return optionalBody(c, &struct{}{})
+}
+
+// optionalBody decodes a JSON object into v when the request has a body;
+// no body leaves v as it is. Unknown fields are refused.
+func optionalBody(c *gin.Context, v any) error {
 	body, err := readBody(c)
 	if err != nil || len(bytes.TrimSpace(body)) == 0 {
 		return err
@@ -325,5 +349,5 @@ func emptyBody(c *gin.Context) error {
 	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
 		return errJSONMediaType
 	}
-	return decodeStrict(body, &struct{}{})
+	return decodeStrict(body, v)
 }

@@ -100,8 +100,8 @@ func TestCreateSession(t *testing.T) {
 				if exp, _ := s["expires_at"].(string); !strings.HasSuffix(exp, "Z") || len(exp) != len("2026-11-21T15:30:00Z") {
 					t.Errorf("expires_at %q", exp)
 				}
-				if _, ok := s["three_ds"]; len(s) != 12 || !ok {
-					t.Errorf("session has %d fields, docs/API.md shows 12: %v", len(s), s)
+				if _, ok := s["three_ds"]; len(s) != 14 || !ok {
+					t.Errorf("session has %d fields, docs/API.md shows 14: %v", len(s), s)
 				}
 				return
 			}

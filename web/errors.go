@@ -22,6 +22,7 @@ var statusOf = map[string]int{
 	checkout.ENOTFOUND:     http.StatusNotFound,
 	checkout.ECONFLICT:     http.StatusConflict,
 	checkout.EEXPIRED:      http.StatusGone,
+	checkout.EAUTHEXPIRED:  http.StatusGone,
 	checkout.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	checkout.EMEDIATYPE:    http.StatusUnsupportedMediaType,
 	checkout.EIDEMPOTENCY:  http.StatusUnprocessableEntity,

@@ -285,6 +285,9 @@ func TestCaptureAndVoidAPI(t *testing.T) {
 		if p["status"] != "held" || risk["verdict"] != "REVIEW" || p["risk"].(map[string]any)["verdict"] != "REVIEW" {
 			t.Fatalf("session %v; want a held payment screened REVIEW", s)
 		}
+		if until, _ := p["authorized_until"].(string); p["amount_captured"] != 0.0 || len(until) != len("2026-11-21T15:30:00Z") {
+			t.Fatalf("held payment %v; want nothing captured, and until when it may be", p)
+		}
 		reasons := risk["reasons"].([]any)
 		if len(reasons) != 1 || reasons[0].(map[string]any)["rule"] != "amount.review" {
 			t.Fatalf("reasons %v", reasons)
@@ -293,12 +296,20 @@ func TestCaptureAndVoidAPI(t *testing.T) {
 	}
 
 	id := held()
-	w, p := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", "")
-	if w.Code != 200 || p["status"] != "captured" || p["object"] != "payment" || p["risk"] == nil {
+	for body, field := range map[string]string{`{"amount":0}`: "amount", `{"amount":1501}`: "amount", `{"amount":"1000"}`: "amount", `{"amount":1000,"x":1}`: "x"} {
+		if w, m := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", body); w.Code != 400 || m["error"].(map[string]any)["field"] != field {
+			t.Fatalf("capture with %s: %d %v; want 400 on %s", body, w.Code, m, field)
+		}
+	}
+	w, p := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", `{"amount":1200}`)
+	if w.Code != 200 || p["status"] != "captured" || p["object"] != "payment" || p["risk"] == nil || p["amount_captured"] != 1200.0 || p["authorized_until"] != nil {
 		t.Fatalf("capture: %d %v", w.Code, p)
 	}
-	if w, p := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", `{}`); w.Code != 200 || p["status"] != "captured" {
+	if w, p := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", `{}`); w.Code != 200 || p["status"] != "captured" || p["amount_captured"] != 1200.0 {
 		t.Fatalf("capture again: %d %v", w.Code, p)
+	}
+	if w, m := env.api(t, env.key, "POST", "/v1/payments/"+id+"/capture", `{"amount":1000}`); w.Code != 409 {
+		t.Fatalf("capture again for another amount: %d %v", w.Code, m)
 	}
 	if w, m := env.api(t, env.key, "POST", "/v1/payments/"+id+"/void", ""); w.Code != 409 {
 		t.Fatalf("void of a captured payment: %d %v", w.Code, m)

@@ -57,6 +57,9 @@ func (a *testAuthorizer) Authorize(ctx context.Context, req *checkout.AuthReques
 }
 
 func (a *testAuthorizer) Reverse(ctx context.Context, key string) error { return nil }
+func (a *testAuthorizer) Capture(ctx context.Context, key string, amount int64) error {
+	return nil
+}
 
 // testEnv is the real web handler on a real Service, SQLite store and vault.
 type testEnv struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
+	"github.com/hostedcheckout/hostedcheckout/checkout/storetest"
 )
 
 // recordInOneBucket records n events of one bucketed key, all in one
@@ -81,4 +82,26 @@ func TestBucketShardsMigrateDownAndUp(t *testing.T) {
 	if err != nil || counts[0] != records {
 		t.Fatalf("count after up = %v, %v; want %d", counts, err, records)
 	}
+}
+
+func TestCaptureColumnsMigrateDownAndUp(t *testing.T) {
+	db, dsn := mustNewDB(t)
+	storetest.CaptureColumnsDownAndUp(t, db, func(t *testing.T) {
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlDB := stdlib.OpenDB(*cfg)
+		defer sqlDB.Close()
+		p, err := migrationProvider(sqlDB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(t.Context(), 12); err != nil {
+			t.Fatalf("down to 12: %v", err)
+		}
+		if _, err := p.Up(t.Context()); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+	})
 }

@@ -14,7 +14,7 @@ import (
 // queuePayment queues p's insert; FinishAttempt sends it inside its
 // transaction, and reads its errors through paymentError.
 func queuePayment(b *pgx.Batch, p checkout.Payment) error {
-	values, err := sqlstore.PaymentValues(p, ts(p.CreatedAt))
+	values, err := sqlstore.PaymentValues(p, ts(p.CreatedAt), ts(p.AuthorizedUntil))
 	if err != nil {
 		return err
 	}
@@ -49,16 +49,17 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 	return p, nil
 }
 
-// SetPaymentStatus moves a payment from status from to status to in one
-// conditional UPDATE (of two racing requests, from any instances, one
-// wins), with its events in the same transaction; ECONFLICT when it is not
-// in from, ENOTFOUND.
-func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events ...checkout.WebhookEvent) (checkout.Payment, error) {
+// MovePayment moves a payment from m.From to m.To in one conditional
+// UPDATE (of two racing requests, from any instances, one wins), with its
+// events in the same transaction; ECONFLICT when it is not in m.From,
+// ENOTFOUND.
+func (db *DB) MovePayment(ctx context.Context, m checkout.PaymentMove, events ...checkout.WebhookEvent) (checkout.Payment, error) {
 	var p checkout.Payment
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		p, err = scanPayment(tx.QueryRow(ctx, `UPDATE payments SET status = $3 WHERE id = $1 AND status = $2
-			RETURNING `+sqlstore.PaymentColumns, id, from, to))
+		p, err = scanPayment(tx.QueryRow(ctx, `UPDATE payments SET status = $3, amount_captured = $4, authorized_until = $5
+			WHERE id = $1 AND status = $2
+			RETURNING `+sqlstore.PaymentColumns, m.ID, m.From, m.To, m.AmountCaptured, ts(m.AuthorizedUntil)))
 		if err != nil {
 			return err
 		}
@@ -69,9 +70,9 @@ func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events 
 		return p, err
 	}
 	// Not updated: missing, or in another status.
-	p, err = db.Payment(ctx, id)
+	p, err = db.Payment(ctx, m.ID)
 	if err != nil {
 		return checkout.Payment{}, err
 	}
-	return checkout.Payment{}, &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + from}
+	return checkout.Payment{}, &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + m.From}
 }

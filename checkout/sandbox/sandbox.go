@@ -60,7 +60,8 @@ type Issuer struct {
 
 	mu       sync.Mutex
 	byKey    map[string]checkout.AuthResult
-	charges  int // approved authorizations actually made (not replays)
+	captured map[string]int64 // by key: the amount captured
+	charges  int              // approved authorizations actually made (not replays)
 	reversed int
 	calls    int
 }
@@ -69,7 +70,7 @@ var _ checkout.Authorizer = (*Issuer)(nil)
 
 // New returns a sandbox issuer.
 func New() *Issuer {
-	return &Issuer{SlowResponse: DefaultSlowResponse, byKey: map[string]checkout.AuthResult{}}
+	return &Issuer{SlowResponse: DefaultSlowResponse, byKey: map[string]checkout.AuthResult{}, captured: map[string]int64{}}
 }
 
 // Authorize answers by card number as docs/API.md lists. It compares the
@@ -107,8 +108,40 @@ func (s *Issuer) Authorize(ctx context.Context, req *checkout.AuthRequest) (chec
 	s.byKey[req.Key] = result
 	if result.Approved {
 		s.charges++
+		if req.Capture {
+			s.captured[req.Key] = req.Amount
+		}
 	}
 	return result, nil
+}
+
+// Capture captures amount of the approved authorization under key, once:
+// the same amount again answers as the first. A key this process never saw
+// is taken as an authorization another instance's sandbox (or this one
+// before a restart) approved: each process keeps its own, where a real
+// processor has one for all. One it saw declined or reversed is refused.
+func (s *Issuer) Capture(ctx context.Context, key string, amount int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.byKey[key]; ok && !r.Approved {
+		return checkout.ErrNotAuthorized
+	}
+	if got, ok := s.captured[key]; ok {
+		if got != amount {
+			return checkout.ErrCaptureConflict
+		}
+		return nil
+	}
+	s.captured[key] = amount
+	return nil
+}
+
+// Captured is the amount captured under key, and whether there was a capture.
+func (s *Issuer) Captured(key string) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	amount, ok := s.captured[key]
+	return amount, ok
 }
 
 func decide(req *checkout.AuthRequest, number []byte) checkout.AuthResult {

@@ -91,3 +91,57 @@ func TestAuthorizeIdempotentByKey(t *testing.T) {
 		t.Fatalf("reversing an unknown key: %v", err)
 	}
 }
+
+// A capture is taken once per authorization: the same amount again answers
+// as the first, another is a conflict; a declined or reversed
+// authorization has nothing to capture; a sale is captured with its
+// approval.
+func TestCapture(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	if _, err := s.Authorize(ctx, mustRequest(t, "k1", CardVisa, CorrectCode)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Captured("k1"); ok {
+		t.Fatal("an authorization without Capture was captured")
+	}
+	if err := s.Capture(ctx, "k1", 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Capture(ctx, "k1", 60); err != nil {
+		t.Fatalf("the same capture again: %v", err)
+	}
+	if err := s.Capture(ctx, "k1", 70); !errors.Is(err, checkout.ErrCaptureConflict) {
+		t.Fatalf("another amount: %v; want ErrCaptureConflict", err)
+	}
+	if amount, ok := s.Captured("k1"); !ok || amount != 60 {
+		t.Fatalf("captured %d, %v; want 60", amount, ok)
+	}
+
+	if _, err := s.Authorize(ctx, mustRequest(t, "k2", CardDeclined, CorrectCode)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Capture(ctx, "k2", 100); !errors.Is(err, checkout.ErrNotAuthorized) {
+		t.Fatalf("capture of a decline: %v; want ErrNotAuthorized", err)
+	}
+	if _, err := s.Authorize(ctx, mustRequest(t, "k3", CardVisa, CorrectCode)); err != nil {
+		t.Fatal(err)
+	}
+	s.Reverse(ctx, "k3")
+	if err := s.Capture(ctx, "k3", 100); !errors.Is(err, checkout.ErrNotAuthorized) {
+		t.Fatalf("capture of a reversal: %v; want ErrNotAuthorized", err)
+	}
+	// Another instance's authorization: this sandbox cannot know it.
+	if err := s.Capture(ctx, "elsewhere", 100); err != nil {
+		t.Fatalf("capture of another instance's authorization: %v", err)
+	}
+
+	sale := mustRequest(t, "k4", CardVisa, CorrectCode)
+	sale.Capture = true
+	if _, err := s.Authorize(ctx, sale); err != nil {
+		t.Fatal(err)
+	}
+	if amount, ok := s.Captured("k4"); !ok || amount != sale.Amount {
+		t.Fatalf("sale captured %d, %v; want %d with the approval", amount, ok, sale.Amount)
+	}
+}

@@ -12,7 +12,7 @@ import (
 
 // insertPayment stores p; FinishAttempt calls it inside its transaction.
 func insertPayment(ctx context.Context, q querier, p checkout.Payment) error {
-	values, err := sqlstore.PaymentValues(p, unixNanos(p.CreatedAt))
+	values, err := sqlstore.PaymentValues(p, unixNanos(p.CreatedAt), unixNanos(p.AuthorizedUntil))
 	if err != nil {
 		return err
 	}
@@ -42,24 +42,25 @@ func payment(ctx context.Context, q querier, id string) (checkout.Payment, error
 	return p, nil
 }
 
-// SetPaymentStatus moves a payment from status from to status to in one
-// conditional write; ECONFLICT when it is not in from, ENOTFOUND.
-func (db *DB) SetPaymentStatus(ctx context.Context, id, from, to string, events ...checkout.WebhookEvent) (checkout.Payment, error) {
+// MovePayment moves a payment from m.From to m.To in one conditional
+// write; ECONFLICT when it is not in m.From, ENOTFOUND.
+func (db *DB) MovePayment(ctx context.Context, m checkout.PaymentMove, events ...checkout.WebhookEvent) (checkout.Payment, error) {
 	var p checkout.Payment
 	err := db.write(ctx, func(tx *writeTx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ? WHERE id = ? AND status = ?`, to, id, from)
+		res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, amount_captured = ?, authorized_until = ?
+			WHERE id = ? AND status = ?`, m.To, m.AmountCaptured, unixNanos(m.AuthorizedUntil), m.ID, m.From)
 		if err != nil {
-			return fmt.Errorf("sqlite: set payment status: %w", err)
+			return fmt.Errorf("sqlite: move payment: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("sqlite: set payment status: %w", err)
+			return fmt.Errorf("sqlite: move payment: %w", err)
 		}
-		if p, err = payment(ctx, tx, id); err != nil {
+		if p, err = payment(ctx, tx, m.ID); err != nil {
 			return err
 		}
 		if n == 0 {
-			return &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + from}
+			return &checkout.Error{Code: checkout.ECONFLICT, Message: "the payment is " + p.Status + ", not " + m.From}
 		}
 		return enqueueEvents(ctx, tx, events)
 	})

@@ -170,20 +170,29 @@ func prepareFile(path string) error {
 
 // migrate applies the embedded migrations that the file has not seen yet.
 func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+	p, err := migrationProvider(db)
 	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	// The global registry holds Go migrations other packages may register
-	// with goose; this schema is only the embedded files.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
+		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	return nil
+}
+
+// migrationProvider is goose's provider of the embedded migrations on db.
+func migrationProvider(db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	// The global registry holds Go migrations other packages may register
+	// with goose; this schema is only the embedded files.
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Close closes the database. Pending writes have either committed or rolled

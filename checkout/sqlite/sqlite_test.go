@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -349,5 +351,27 @@ func TestCounterRowsStayBounded(t *testing.T) {
 	db := mustOpen(t, filepath.Join(t.TempDir(), "checkout.db"))
 	storetest.CounterRowsStayBounded(t, db, func(table, key string) (n int, err error) {
 		return n, db.r.QueryRowContext(t.Context(), `SELECT count(*) FROM `+table+` WHERE key = ?`, key).Scan(&n)
+	})
+}
+
+func TestCaptureColumnsMigrateDownAndUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkout.db")
+	storetest.CaptureColumnsDownAndUp(t, mustOpen(t, path), func(t *testing.T) {
+		// A connection of its own: the store's writer holds its one.
+		db, err := sql.Open("sqlite", dsn(path, url.Values{"_busy_timeout": {"5000"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := migrationProvider(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(t.Context(), 13); err != nil {
+			t.Fatalf("down to 13: %v", err)
+		}
+		if _, err := p.Up(t.Context()); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
 	})
 }

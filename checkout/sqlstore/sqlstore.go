@@ -10,6 +10,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -86,7 +87,7 @@ func jsonText(v any, what string) (any, error) {
 // SessionColumns are a session's, as SessionDest scans them.
 const SessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
 	result_delivery, customer_email, shipping, status, attempts, payment_id,
-	created_at, expires_at, processing_since`
+	created_at, expires_at, processing_since, capture_method, authorization_days`
 
 // SessionDest scans SessionColumns into a Session: Dest gives the scan's
 // destinations, Finish decodes what they could not hold directly.
@@ -99,7 +100,7 @@ type SessionDest struct {
 func (d *SessionDest) Dest(s *checkout.Session) []any {
 	return []any{&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
 		&s.ResultDelivery, &s.CustomerEmail, &d.shipping, (*string)(&s.Status), &s.Attempts, &d.paymentID,
-		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince)}
+		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince), &s.CaptureMethod, &s.AuthorizationDays}
 }
 
 // Finish completes s once a row was scanned into Dest(s).
@@ -144,11 +145,11 @@ func SessionValues(s checkout.Session, created, expires, processing any) ([]any,
 	}
 	return []any{s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
 		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
-		created, expires, processing}, nil
+		created, expires, processing, s.EffectiveCaptureMethod(), s.EffectiveAuthorizationDays()}, nil
 }
 
 // InsertSession stores a session's SessionValues.
-var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(17) + `)`
+var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(19) + `)`
 
 // MerchantColumns are a merchant's (alias m) and one of its origins'
 // (alias o, NULL when it has none) in a join of merchant_origins onto
@@ -350,22 +351,24 @@ func (d *judgedDest) finish(risk **checkout.RiskDecision, threeDS **checkout.Thr
 // PaymentValues gives them.
 const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
+	capture_method, amount_captured, authorized_until,
 	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
-// PaymentValues are p's values of PaymentColumns; created is its
-// created_at as the store's dialect writes a time.
-func PaymentValues(p checkout.Payment, created any) ([]any, error) {
+// PaymentValues are p's values of PaymentColumns; created and
+// authorizedUntil are its times as the store's dialect writes them (the
+// zero time as NULL).
+func PaymentValues(p checkout.Payment, created, authorizedUntil any) ([]any, error) {
 	judged, err := judgedValues(p.Risk, p.ThreeDS)
 	if err != nil {
 		return nil, err
 	}
 	return append([]any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		created}, judged...), nil
+		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil}, judged...), nil
 }
 
 // InsertPayment stores a payment's PaymentValues.
-var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(21) + `)`
+var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(24) + `)`
 
 // ScanPayment reads a row of PaymentColumns.
 func ScanPayment(row Row) (checkout.Payment, error) {
@@ -373,7 +376,7 @@ func ScanPayment(row Row) (checkout.Payment, error) {
 	var judged judgedDest
 	if err := row.Scan(append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		TimeDest(&p.CreatedAt)}, judged.dest()...)...); err != nil {
+		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil)}, judged.dest()...)...); err != nil {
 		return checkout.Payment{}, err
 	}
 	if err := judged.finish(&p.Risk, &p.ThreeDS); err != nil {

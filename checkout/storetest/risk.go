@@ -27,7 +27,7 @@ type RiskStore interface {
 
 func testRisk(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("PaymentDecision", func(t *testing.T) { testPaymentDecision(t, open) })
-	t.Run("SetPaymentStatus", func(t *testing.T) { testSetPaymentStatus(t, open) })
+	t.Run("MovePayment", func(t *testing.T) { testMovePayment(t, open) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open) })
 	t.Run("CounterBounds", func(t *testing.T) { CounterBounds(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
@@ -113,19 +113,33 @@ func testPaymentDecision(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-// testSetPaymentStatus: a conditional move, of which one of many racing
-// callers wins.
-func testSetPaymentStatus(t *testing.T, open func(t *testing.T) Store) {
+// testMovePayment: a conditional move, of which one of many racing callers
+// wins, carrying what the payment has captured and until when it may be.
+func testMovePayment(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
-	sess := mustSession(t, s, mustMerchant(t, s))
+	m := mustMerchant(t, s)
+	sess := newSession(m, base)
+	sess.CaptureMethod, sess.AuthorizationDays = checkout.CaptureManual, 30
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	if got := mustGet(t, s, sess.ID); got.CaptureMethod != checkout.CaptureManual || got.AuthorizationDays != 30 {
+		t.Fatalf("a manual session of 30 days reads back as %q, %d days", got.CaptureMethod, got.AuthorizationDays)
+	}
 	now := base.Add(time.Minute)
 	mustBegin(t, s, sess.ID, now)
 	a := newAttempt(sess, 1, checkout.AttemptApproved, now)
 	p := newPayment(sess, a, now)
-	p.Status, p.Risk = checkout.PaymentHeld, decision(checkout.VerdictReview, "amount.review")
+	p.Status, p.Risk = checkout.PaymentAuthorized, decision(checkout.VerdictOK)
+	p.CaptureMethod, p.AmountCaptured, p.AuthorizedUntil = checkout.CaptureManual, 0, now.Add(30*24*time.Hour)
 	p.ThreeDS = threeDS(checkout.ThreeDSUnavailable, "07")
 	if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
 		t.Fatalf("FinishAttempt: %v", err)
+	}
+	if got, err := s.Payment(t.Context(), p.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		wantEqual(t, "authorized payment", got, p, normPayment)
 	}
 
 	const n = 10
@@ -133,45 +147,50 @@ func testSetPaymentStatus(t *testing.T, open func(t *testing.T) Store) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range results {
-		to := checkout.PaymentCaptured
+		move := checkout.PaymentMove{ID: p.ID, From: checkout.PaymentAuthorized, To: checkout.PaymentCaptured, AmountCaptured: int64(1000 + i)}
 		if i%2 == 1 {
-			to = checkout.PaymentVoided
+			move = checkout.PaymentMove{ID: p.ID, From: checkout.PaymentAuthorized, To: checkout.PaymentVoided}
 		}
 		wg.Go(func() {
 			<-start
-			_, results[i] = s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, to)
+			_, results[i] = s.MovePayment(t.Context(), move)
 		})
 	}
 	close(start)
 	wg.Wait()
-	won := 0
-	for _, err := range results {
+	won, winner := 0, -1
+	for i, err := range results {
 		switch checkout.ErrorCode(err) {
 		case "":
-			won++
+			won, winner = won+1, i
 		case checkout.ECONFLICT:
 		default:
-			t.Fatalf("SetPaymentStatus: %v; want success or ECONFLICT", err)
+			t.Fatalf("MovePayment: %v; want success or ECONFLICT", err)
 		}
 	}
 	if won != 1 {
-		t.Fatalf("%d of %d racing SetPaymentStatus calls won; want exactly 1", won, n)
+		t.Fatalf("%d of %d racing MovePayment calls won; want exactly 1", won, n)
 	}
 	got, err := s.Payment(t.Context(), p.ID)
-	if err != nil || (got.Status != checkout.PaymentCaptured && got.Status != checkout.PaymentVoided) {
-		t.Fatalf("payment after the race: %s, %v", got.Status, err)
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := p
-	want.Status = got.Status
-	wantEqual(t, "payment", got, want, normPayment)
-
-	moved, err := s.SetPaymentStatus(t.Context(), p.ID, got.Status, checkout.PaymentHeld)
-	if err != nil || moved.Status != checkout.PaymentHeld || moved.ID != p.ID {
-		t.Fatalf("SetPaymentStatus back to held: %+v, %v", moved, err)
+	want.AuthorizedUntil = time.Time{}
+	want.Status, want.AmountCaptured = checkout.PaymentVoided, 0
+	if winner%2 == 0 {
+		want.Status, want.AmountCaptured = checkout.PaymentCaptured, int64(1000+winner)
 	}
-	want.Status = checkout.PaymentHeld
-	wantEqual(t, "payment SetPaymentStatus returns", moved, want, normPayment)
-	_, err = s.SetPaymentStatus(t.Context(), checkout.NewID("pay"), checkout.PaymentHeld, checkout.PaymentCaptured)
+	wantEqual(t, "payment after the race", got, want, normPayment)
+
+	back := checkout.PaymentMove{ID: p.ID, From: got.Status, To: checkout.PaymentHeld, AuthorizedUntil: p.AuthorizedUntil}
+	moved, err := s.MovePayment(t.Context(), back)
+	if err != nil {
+		t.Fatalf("MovePayment back to held: %+v, %v", moved, err)
+	}
+	want.Status, want.AmountCaptured, want.AuthorizedUntil = checkout.PaymentHeld, 0, p.AuthorizedUntil
+	wantEqual(t, "payment MovePayment returns", moved, want, normPayment)
+	_, err = s.MovePayment(t.Context(), checkout.PaymentMove{ID: checkout.NewID("pay"), From: checkout.PaymentHeld, To: checkout.PaymentCaptured})
 	wantCode(t, err, checkout.ENOTFOUND, "no such payment")
 }
 

@@ -75,18 +75,20 @@ func mustMerchant(tb testing.TB, s Store) checkout.Merchant {
 // newSession is an open session of m created at now, not yet stored.
 func newSession(m checkout.Merchant, now time.Time) checkout.Session {
 	return checkout.Session{
-		ID:             checkout.NewID("cs"),
-		MerchantID:     m.ID,
-		Amount:         1500,
-		Currency:       "JPY",
-		OrderID:        "order-" + checkout.NewID("o"),
-		SuccessURL:     "https://shop.example/done",
-		CancelURL:      "https://shop.example/cart",
-		Locale:         "ja",
-		ResultDelivery: checkout.DeliverPost,
-		Status:         checkout.SessionOpen,
-		CreatedAt:      now,
-		ExpiresAt:      now.Add(30 * time.Minute),
+		ID:                checkout.NewID("cs"),
+		MerchantID:        m.ID,
+		Amount:            1500,
+		Currency:          "JPY",
+		OrderID:           "order-" + checkout.NewID("o"),
+		SuccessURL:        "https://shop.example/done",
+		CancelURL:         "https://shop.example/cart",
+		Locale:            "ja",
+		ResultDelivery:    checkout.DeliverPost,
+		Status:            checkout.SessionOpen,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(30 * time.Minute),
+		CaptureMethod:     checkout.CaptureAutomatic,
+		AuthorizationDays: checkout.DefaultAuthorizationDays,
 	}
 }
 
@@ -136,22 +138,24 @@ func newAttempt(sess checkout.Session, n int, outcome string, now time.Time) che
 
 func newPayment(sess checkout.Session, a checkout.Attempt, now time.Time) checkout.Payment {
 	return checkout.Payment{
-		ID:          checkout.NewID("pay"),
-		SessionID:   sess.ID,
-		MerchantID:  sess.MerchantID,
-		OrderID:     sess.OrderID,
-		Amount:      sess.Amount,
-		Currency:    sess.Currency,
-		Status:      checkout.PaymentSucceeded,
-		CardToken:   a.CardToken,
-		Brand:       a.Brand,
-		Last4:       a.Last4,
-		ExpMonth:    12,
-		ExpYear:     2034,
-		Fingerprint: a.Fingerprint,
-		CVCCheck:    a.CVCCheck,
-		AuthCode:    "A1B2C3",
-		CreatedAt:   now,
+		ID:             checkout.NewID("pay"),
+		SessionID:      sess.ID,
+		MerchantID:     sess.MerchantID,
+		OrderID:        sess.OrderID,
+		Amount:         sess.Amount,
+		Currency:       sess.Currency,
+		Status:         checkout.PaymentSucceeded,
+		CardToken:      a.CardToken,
+		Brand:          a.Brand,
+		Last4:          a.Last4,
+		ExpMonth:       12,
+		ExpYear:        2034,
+		Fingerprint:    a.Fingerprint,
+		CVCCheck:       a.CVCCheck,
+		AuthCode:       "A1B2C3",
+		CreatedAt:      now,
+		CaptureMethod:  checkout.CaptureAutomatic,
+		AmountCaptured: sess.Amount,
 	}
 }
 

@@ -314,14 +314,15 @@ func testWebhookOutbox(t *testing.T, open func(t *testing.T) FraudStore) {
 		}
 
 		captured := newEvent(m, checkout.EventPaymentCaptured, now)
-		if _, err := s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, checkout.PaymentCaptured, captured); err != nil {
+		capture := checkout.PaymentMove{ID: p.ID, From: checkout.PaymentHeld, To: checkout.PaymentCaptured, AmountCaptured: p.Amount}
+		if _, err := s.MovePayment(t.Context(), capture, captured); err != nil {
 			t.Fatal(err)
 		}
 		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: captured.ID}); len(ds) != 1 {
 			t.Fatalf("deliveries of the capture's event: %s", show(ds))
 		}
 		lost := newEvent(m, checkout.EventPaymentCaptured, now)
-		_, err := s.SetPaymentStatus(t.Context(), p.ID, checkout.PaymentHeld, checkout.PaymentCaptured, lost)
+		_, err := s.MovePayment(t.Context(), capture, lost)
 		wantCode(t, err, checkout.ECONFLICT, "")
 		if ds := mustDeliveries(t, s, m.ID, checkout.DeliveryFilter{EventID: lost.ID}); len(ds) != 0 {
 			t.Fatalf("deliveries of a move that lost the race: %s", show(ds))
