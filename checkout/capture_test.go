@@ -197,3 +197,79 @@ func TestSessionRequestCaptureFields(t *testing.T) {
 		})
 	}
 }
+
+// Two instances sweep at once past the authorization's end: the payment
+// is expired exactly once, with one event and one reversal, and can no
+// longer be captured; one not yet due is left alone.
+func TestExpiredAuthorizationsAreVoidedOnce(t *testing.T) {
+	s := mustScreened(t, nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	s.svc.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	due, _ := s.manualPayment(t, 1)
+	later, _ := s.manualPayment(t, 3)
+	other := *s.svc // a second instance on the same store and issuer
+	clock.Add(int64(24*time.Hour + time.Second))
+	before := len(s.events.types())
+
+	counts := make([]int, 2)
+	var wg sync.WaitGroup
+	for i, svc := range []*checkout.Service{s.svc, &other} {
+		wg.Go(func() {
+			n, err := svc.ExpireAuthorizations(context.Background())
+			if err != nil {
+				t.Errorf("instance %d: %v", i, err)
+			}
+			counts[i] = n
+		})
+	}
+	wg.Wait()
+	if counts[0]+counts[1] != 1 {
+		t.Fatalf("the instances expired %v payments; want 1 in all", counts)
+	}
+	got, err := s.svc.Payment(context.Background(), s.merchant, due.ID)
+	if err != nil || got.Status != checkout.PaymentExpired || !got.AuthorizedUntil.Equal(due.AuthorizedUntil) {
+		t.Fatalf("due payment: %+v, %v; want expired, keeping when", got, err)
+	}
+	if events := s.events.types()[before:]; len(events) != 1 || events[0] != checkout.EventPaymentExpired {
+		t.Fatalf("events of the sweep: %v; want one payment.expired", events)
+	}
+	if r := s.issuer.Stats().Reversed; r != 1 {
+		t.Fatalf("%d reversals; want 1", r)
+	}
+	if still, _ := s.svc.Payment(context.Background(), s.merchant, later.ID); still.Status != checkout.PaymentAuthorized {
+		t.Fatalf("a payment not yet due is %s", still.Status)
+	}
+	if _, err := s.svc.CapturePayment(context.Background(), s.merchant, due.ID, 0); checkout.ErrorCode(err) != checkout.EAUTHEXPIRED {
+		t.Fatalf("capture of an expired payment: %v; want EAUTHEXPIRED", err)
+	}
+	if n, err := s.svc.ExpireAuthorizations(context.Background()); n != 0 || err != nil {
+		t.Fatalf("a second sweep expired %d, %v; want none", n, err)
+	}
+}
+
+// The sweep runs on its own until its context ends.
+func TestExpiryRunsEveryInterval(t *testing.T) {
+	s := mustScreened(t, nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	s.svc.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	p, _ := s.manualPayment(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.svc.ExpireAuthorizationsEvery(ctx, 10*time.Millisecond) }()
+	clock.Add(int64(48 * time.Hour))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := s.svc.Payment(context.Background(), s.merchant, p.ID)
+		if err == nil && got.Status == checkout.PaymentExpired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s the payment is %s, %v; want expired by the running sweep", got.Status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

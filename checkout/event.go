@@ -6,8 +6,9 @@ import "time"
 const (
 	EventPaymentAuthorized = "payment.authorized"      // approved and screened OK
 	EventReviewRequired    = "payment.review_required" // approved but held by screening (REVIEW)
-	EventPaymentCaptured   = "payment.captured"        // a held payment approved by the merchant
-	EventPaymentVoided     = "payment.voided"          // a held payment rejected by the merchant
+	EventPaymentCaptured   = "payment.captured"        // an authorized or held payment the merchant captured
+	EventPaymentVoided     = "payment.voided"          // an authorized or held payment the merchant voided
+	EventPaymentExpired    = "payment.expired"         // an authorization that was never captured expired, and was voided
 	EventChargebackCreated = "chargeback.created"      // the card company refused payment
 )
 

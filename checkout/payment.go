@@ -15,6 +15,7 @@ const (
 	PaymentHeld       = "held"       // approved but screened REVIEW: the merchant captures or voids it
 	PaymentCaptured   = "captured"   // an authorized or held payment the merchant captured, in full or in part
 	PaymentVoided     = "voided"     // an authorized or held payment the merchant voided: the authorization was reversed
+	PaymentExpired    = "expired"    // an authorized or held payment not captured by its AuthorizedUntil: voided
 )
 
 // Capture methods: when a session's payment is captured.
@@ -183,6 +184,10 @@ type PaymentStore interface {
 	// Attempts returns a session's attempts, oldest first (none for a
 	// session without any, or a missing one).
 	Attempts(ctx context.Context, sessionID string) ([]Attempt, error)
+	// DueAuthorizations returns up to limit payments awaiting capture
+	// (authorized or held) whose AuthorizedUntil is at or before now,
+	// the longest overdue first.
+	DueAuthorizations(ctx context.Context, now time.Time, limit int) ([]Payment, error)
 }
 
 // PaymentMove is a payment's move from one status to another: what it has

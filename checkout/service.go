@@ -262,6 +262,10 @@ func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string, amo
 		}
 		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", p.AmountCaptured)}
 	}
+	if p.Status == PaymentExpired || awaitsCapture(p.Status) && !p.AuthorizedUntil.IsZero() && !s.now().Before(p.AuthorizedUntil) {
+		return Payment{}, &Error{Code: EAUTHEXPIRED, Message: "this payment's authorization expired at " +
+			p.AuthorizedUntil.UTC().Format(time.RFC3339) + " and can no longer be captured"}
+	}
 	if !awaitsCapture(p.Status) {
 		return Payment{}, notAwaitingCapture(p.Status)
 	}
@@ -270,10 +274,6 @@ func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string, amo
 	}
 	if amount < 1 || amount > p.Amount {
 		return Payment{}, &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be from 1 to the %d authorized", p.Amount)}
-	}
-	if !p.AuthorizedUntil.IsZero() && !s.now().Before(p.AuthorizedUntil) {
-		return Payment{}, &Error{Code: EAUTHEXPIRED, Message: "this payment's authorization expired at " +
-			p.AuthorizedUntil.UTC().Format(time.RFC3339) + " and can no longer be captured"}
 	}
 	ctx = context.WithoutCancel(ctx) // a capture the issuer made must be recorded, even if the merchant hangs up
 	key, err := s.authorizationKey(ctx, p)
@@ -295,11 +295,66 @@ func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string, amo
 		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", next.AmountCaptured)}
 	}
 	if ErrorCode(err) == ECONFLICT {
-		if now, rerr := s.Store.Payment(ctx, p.ID); rerr == nil && (now.Status == PaymentVoided) {
-			s.reverse(ctx, key) // the void won: this capture is undone with it
+		if now, rerr := s.Store.Payment(ctx, p.ID); rerr == nil && (now.Status == PaymentVoided || now.Status == PaymentExpired) {
+			s.reverse(ctx, key) // a void or the expiry won: this capture is undone with it
 		}
 	}
 	return next, err
+}
+
+// expiryBatch is how many overdue authorizations one sweep takes.
+const expiryBatch = 100
+
+// ExpireAuthorizations voids the payments whose authorization passed its
+// AuthorizedUntil without a capture: each moves to expired with its
+// payment.expired event in one conditional write, so that of several
+// instances sweeping at once exactly one expires it, and that one asks
+// the issuer to reverse the authorization (which the issuer would
+// otherwise hold until its own limit; a failed reversal is logged, and
+// the hold lapses there). It returns how many it expired.
+func (s *Service) ExpireAuthorizations(ctx context.Context) (int, error) {
+	due, err := s.Store.DueAuthorizations(ctx, s.now(), expiryBatch)
+	if err != nil {
+		return 0, err
+	}
+	expired := 0
+	for _, p := range due {
+		_, moved, err := s.move(ctx, p, PaymentMove{ID: p.ID, From: p.Status, To: PaymentExpired, AuthorizedUntil: p.AuthorizedUntil}, EventPaymentExpired)
+		switch {
+		case ErrorCode(err) == ECONFLICT: // captured or voided just now
+			continue
+		case err != nil:
+			return expired, err
+		case !moved: // another instance expired it
+			continue
+		}
+		expired++
+		if key, err := s.authorizationKey(ctx, p); err == nil {
+			s.reverse(ctx, key)
+		}
+	}
+	return expired, nil
+}
+
+// ExpireAuthorizationsEvery sweeps every interval until ctx ends, logging
+// what each sweep did.
+func (s *Service) ExpireAuthorizationsEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.ExpireAuthorizations(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log().Error("expiring authorizations failed", "err", err)
+		case n > 0:
+			s.log().Info("authorizations expired", "payments", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // captureAtIssuer asks the issuer to capture amount of p's authorization.

@@ -19,6 +19,7 @@ var WebhookEventTypes = []string{
 	EventReviewRequired,
 	EventPaymentCaptured,
 	EventPaymentVoided,
+	EventPaymentExpired,
 	EventChargebackCreated,
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,6 +48,21 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 		return checkout.Payment{}, wrap("payment", err)
 	}
 	return p, nil
+}
+
+// DueAuthorizations returns up to limit payments awaiting capture past
+// their authorized_until, the longest overdue first.
+func (db *DB) DueAuthorizations(ctx context.Context, now time.Time, limit int) ([]checkout.Payment, error) {
+	rows, err := db.pool.Query(ctx, sqlstore.DueAuthorizationsQuery(limit), now)
+	if err != nil {
+		return nil, wrap("due authorizations", err)
+	}
+	defer rows.Close()
+	out, err := sqlstore.ScanPayments(rows)
+	if err != nil {
+		return nil, wrap("due authorizations", err)
+	}
+	return out, nil
 }
 
 // MovePayment moves a payment from m.From to m.To in one conditional

@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -369,6 +370,29 @@ func PaymentValues(p checkout.Payment, created, authorizedUntil any) ([]any, err
 
 // InsertPayment stores a payment's PaymentValues.
 var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(24) + `)`
+
+// DueAuthorizationsQuery reads up to limit payments awaiting capture
+// whose authorized_until is at or before $1, the longest overdue first
+// (PaymentStore.DueAuthorizations). The limit is written into the text:
+// SQLite plans a LIMIT by its bound value.
+func DueAuthorizationsQuery(limit int) string {
+	return `SELECT ` + PaymentColumns + ` FROM payments
+		WHERE status IN ('authorized', 'held') AND authorized_until <= $1
+		ORDER BY authorized_until LIMIT ` + strconv.Itoa(limit)
+}
+
+// ScanPayments reads rows of PaymentColumns.
+func ScanPayments(rows Rows) ([]checkout.Payment, error) {
+	var out []checkout.Payment
+	for rows.Next() {
+		p, err := ScanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
 
 // ScanPayment reads a row of PaymentColumns.
 func ScanPayment(row Row) (checkout.Payment, error) {

@@ -235,11 +235,15 @@ type Server struct {
 	Merchant   DemoMerchant
 	Authorizer checkout.Authorizer
 
-	log     *slog.Logger
-	deps    *deps
-	notify  *notifications
-	servers []*http.Server
-	errs    chan error
+	log    *slog.Logger
+	deps   *deps
+	notify *notifications
+	// stopSweep ends the authorizations' expiry sweep; sweepDone closes
+	// when it has.
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+	servers   []*http.Server
+	errs      chan error
 }
 
 // DemoMerchant is the merchant the demo shop plays, printed at start.
@@ -285,6 +289,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 		return nil, err
 	}
 	s.notify.start()
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	s.sweepDone = make(chan struct{})
+	s.stopSweep = stopSweep
+	go func() {
+		defer close(s.sweepDone)
+		svc.ExpireAuthorizationsEvery(sweepCtx, cfg.ExpirySweep)
+	}()
 	handler := web.New(web.Options{
 		Service:     svc,
 		Keys:        d.vault,
@@ -385,6 +396,10 @@ func (s *Server) Shutdown() error {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
+		<-s.sweepDone // before the database closes
 	}
 	s.notify.Stop() // before the vault closes: it signs
 	s.deps.Close()

@@ -39,6 +39,8 @@ func TestConfigValidationFailsFast(t *testing.T) {
 		{[]string{"-limit-card", "3", "-limit-card-window", "0s"}, nil, "rate limit card: window"},
 		{[]string{"-challenge-bits", "30"}, nil, "-challenge-bits"},
 		{[]string{"-webhook-retention", "24h"}, nil, "-webhook-retention must be at least 96h"},
+		{[]string{"-expiry-sweep", "500ms"}, nil, "-expiry-sweep must be from 1s to 1h"},
+		{[]string{"-expiry-sweep", "2h"}, nil, "-expiry-sweep must be from 1s to 1h"},
 		{nil, map[string]string{"CHECKOUT_LIMIT_SESSION": "many"}, "CHECKOUT_LIMIT_SESSION must be a whole number"},
 		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, "-trusted-proxies"},
 		{[]string{"-trusted-proxies", "nginx.internal"}, nil, "-trusted-proxies"},
