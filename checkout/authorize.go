@@ -84,6 +84,10 @@ type Authorizer interface {
 	// ErrCaptureConflict, and an authorization that is not standing (never
 	// approved, or reversed) ErrNotAuthorized.
 	Capture(ctx context.Context, key string, amount int64) error
+	// Refund sends a refund order, or, for a refund id it has seen,
+	// answers where that refund stands. Errors mean the issuer could not
+	// answer: the refund stays pending and is asked again.
+	Refund(ctx context.Context, o RefundOrder) (RefundAnswer, error)
 }
 
 // Errors of Authorizer.Capture that are answers, not failures to reach

@@ -257,7 +257,7 @@ func TestExpiryRunsEveryInterval(t *testing.T) {
 	p, _ := s.manualPayment(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); s.svc.ExpireAuthorizationsEvery(ctx, 10*time.Millisecond) }()
+	go func() { defer close(done); s.svc.SweepEvery(ctx, 10*time.Millisecond) }()
 	clock.Add(int64(48 * time.Hour))
 	deadline := time.Now().Add(5 * time.Second)
 	for {

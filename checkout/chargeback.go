@@ -225,16 +225,19 @@ func (c *Chargebacks) Create(ctx context.Context, m Merchant, paymentID string, 
 	year := GuaranteeYear(now)
 	cb, err := c.Store.CreateChargeback(ctx, m.ID, paymentID, year, func(b ChargebackBasis) (Chargeback, WebhookEvent, error) {
 		p := b.Payment
-		switch p.Status {
-		case PaymentHeld, PaymentVoided:
-			// Only money that moved can be charged back: a held payment
-			// is not captured yet, a voided one was reversed.
+		if p.AmountCaptured == 0 {
+			// Only money that moved can be charged back: an authorized or
+			// held payment is not captured yet, a voided or expired one
+			// was reversed.
 			return Chargeback{}, WebhookEvent{}, &Error{Code: ECONFLICT, Message: "a " + p.Status + " payment was never captured, so it cannot be charged back"}
 		}
-		if left := p.Amount - b.Charged; req.Amount > left {
-			msg := fmt.Sprintf("amount must be at most %d: the payment's %d less %d in earlier chargebacks", left, p.Amount, b.Charged)
+		// What was captured and not refunded (pending refunds included):
+		// a refunded amount is back on the card already.
+		if left := p.AmountCaptured - p.AmountRefunded - b.Charged; req.Amount > left {
+			msg := fmt.Sprintf("amount must be at most %d: the %d captured less %d refunded and %d in earlier chargebacks",
+				left, p.AmountCaptured, p.AmountRefunded, b.Charged)
 			if left <= 0 {
-				msg = "this payment has been charged back in full already"
+				msg = "nothing of this payment remains to charge back: it was charged back or refunded in full"
 			}
 			return Chargeback{}, WebhookEvent{}, &Error{Code: EINVALID, Field: "amount", Message: msg}
 		}

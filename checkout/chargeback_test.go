@@ -136,6 +136,9 @@ func (h *chargebackHarness) payAuthenticated(tb testing.TB, m checkout.Merchant,
 	p := checkout.Payment{ID: checkout.NewID("pay"), SessionID: s.ID, MerchantID: m.ID, OrderID: s.OrderID, Amount: amount,
 		Currency: "JPY", Status: status, CardToken: a.CardToken, Brand: a.Brand, Last4: a.Last4, ExpMonth: 12, ExpYear: 2034,
 		Fingerprint: "fp_1", CVCCheck: checkout.CVCPass, AuthCode: "A1", Risk: risk, ThreeDS: tds, CreatedAt: at}
+	if status == checkout.PaymentSucceeded || status == checkout.PaymentCaptured {
+		p.AmountCaptured = amount // taken; a held or voided one took nothing
+	}
 	if err := h.db.FinishAttempt(tb.Context(), a, &p); err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ const (
 	PaymentCaptured   = "captured"   // an authorized or held payment the merchant captured, in full or in part
 	PaymentVoided     = "voided"     // an authorized or held payment the merchant voided: the authorization was reversed
 	PaymentExpired    = "expired"    // an authorized or held payment not captured by its AuthorizedUntil: voided
+	PaymentRefunded   = "refunded"   // a captured payment refunded in full (AmountRefunded = AmountCaptured)
 )
 
 // Capture methods: when a session's payment is captured.
@@ -52,6 +53,9 @@ type Payment struct {
 	// captured at authorization, what the merchant captured (at most
 	// Amount) for one captured later, 0 while it awaits capture.
 	AmountCaptured int64
+	// AmountRefunded is what refunds have returned or are returning
+	// (pending ones included) of AmountCaptured.
+	AmountRefunded int64
 	// AuthorizedUntil is when an authorization awaiting capture expires;
 	// zero for a payment that awaits none.
 	AuthorizedUntil time.Time
@@ -83,6 +87,7 @@ type PaymentView struct {
 	// seconds; absent unless the payment awaits capture): docs/API.md.
 	CaptureMethod   string        `json:"capture_method"`
 	AmountCaptured  int64         `json:"amount_captured"`
+	AmountRefunded  int64         `json:"amount_refunded"`
 	AuthorizedUntil string        `json:"authorized_until,omitempty"`
 	Card            verify.Card   `json:"card"`
 	CVCCheck        string        `json:"cvc_check"`
@@ -100,6 +105,7 @@ func (p Payment) View() PaymentView {
 	return PaymentView{
 		CaptureMethod:   p.CaptureMethod,
 		AmountCaptured:  p.AmountCaptured,
+		AmountRefunded:  p.AmountRefunded,
 		AuthorizedUntil: until,
 		ID:              p.ID,
 		Object:          "payment",

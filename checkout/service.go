@@ -25,6 +25,7 @@ type Store interface {
 	APIKeyRotator
 	SessionStore
 	PaymentStore
+	RefundStore
 	AuthenticationStore
 }
 
@@ -336,9 +337,10 @@ func (s *Service) ExpireAuthorizations(ctx context.Context) (int, error) {
 	return expired, nil
 }
 
-// ExpireAuthorizationsEvery sweeps every interval until ctx ends, logging
-// what each sweep did.
-func (s *Service) ExpireAuthorizationsEvery(ctx context.Context, interval time.Duration) {
+// SweepEvery expires the overdue authorizations and asks the issuer about
+// the pending refunds every interval until ctx ends, logging what each
+// sweep did.
+func (s *Service) SweepEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -348,6 +350,13 @@ func (s *Service) ExpireAuthorizationsEvery(ctx context.Context, interval time.D
 			s.log().Error("expiring authorizations failed", "err", err)
 		case n > 0:
 			s.log().Info("authorizations expired", "payments", n)
+		}
+		n, err = s.SettlePendingRefunds(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log().Error("settling pending refunds failed", "err", err)
+		case n > 0:
+			s.log().Info("pending refunds settled", "refunds", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,8 @@ var WebhookEventTypes = []string{
 	EventPaymentCaptured,
 	EventPaymentVoided,
 	EventPaymentExpired,
+	EventRefundSucceeded,
+	EventRefundFailed,
 	EventChargebackCreated,
 }
 

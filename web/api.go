@@ -130,9 +130,9 @@ func (s *server) createSession(c *gin.Context) {
 		writeError(c, s.log, errJSONMediaType)
 		return
 	}
-	keys := c.Request.Header.Values("Idempotency-Key")
-	if len(keys) > 1 || (len(keys) == 1 && keys[0] == "") {
-		writeError(c, s.log, &checkout.Error{Code: checkout.EINVALID, Field: "Idempotency-Key", Message: "send one Idempotency-Key of 1 to 255 printable ASCII characters"})
+	key, err := idempotencyKey(c)
+	if err != nil {
+		writeError(c, s.log, err)
 		return
 	}
 	body, err := readBody(c)
@@ -145,7 +145,7 @@ func (s *server) createSession(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	sess, replayed, err := s.svc.CreateSession(c.Request.Context(), merchantOf(c), c.GetHeader("Idempotency-Key"), req)
+	sess, replayed, err := s.svc.CreateSession(c.Request.Context(), merchantOf(c), key, req)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
@@ -154,6 +154,16 @@ func (s *server) createSession(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	writeJSON(c, http.StatusCreated, s.sessionOf(sess, nil, nil))
+}
+
+// idempotencyKey is the request's Idempotency-Key: none, or exactly one
+// that is not empty (the Service checks its characters).
+func idempotencyKey(c *gin.Context) (string, error) {
+	keys := c.Request.Header.Values("Idempotency-Key")
+	if len(keys) > 1 || (len(keys) == 1 && keys[0] == "") {
+		return "", &checkout.Error{Code: checkout.EINVALID, Field: "Idempotency-Key", Message: "send one Idempotency-Key of 1 to 255 printable ASCII characters"}
+	}
+	return c.GetHeader("Idempotency-Key"), nil
 }
 
 var errJSONMediaType = &checkout.Error{Code: checkout.EMEDIATYPE, Message: "send the body as Content-Type: application/json"}

@@ -178,6 +178,8 @@ func (s *server) routes() *gin.Engine {
 	api.GET("/payments/:id", s.getPayment)
 	api.POST("/payments/:id/capture", s.capturePayment)
 	api.POST("/payments/:id/void", s.voidPayment)
+	api.POST("/payments/:id/refunds", s.createRefund)
+	api.GET("/payments/:id/refunds", s.listRefunds)
 	if s.webhooks != nil {
 		api.POST("/webhooks", s.createWebhook)
 		api.GET("/webhooks", s.listWebhooks)

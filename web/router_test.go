@@ -60,6 +60,9 @@ func (a *testAuthorizer) Reverse(ctx context.Context, key string) error { return
 func (a *testAuthorizer) Capture(ctx context.Context, key string, amount int64) error {
 	return nil
 }
+func (a *testAuthorizer) Refund(ctx context.Context, o checkout.RefundOrder) (checkout.RefundAnswer, error) {
+	return checkout.RefundAnswer{Status: checkout.RefundSucceeded}, nil
+}
 
 // testEnv is the real web handler on a real Service, SQLite store and vault.
 type testEnv struct {

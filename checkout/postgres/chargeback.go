@@ -50,8 +50,8 @@ func (db *DB) CreateChargeback(ctx context.Context, merchantID, paymentID string
 				b.PlatformVerdict = string(p.Risk.Platform.Verdict)
 			}
 		}
-		err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE id = $1 AND merchant_id = $2 FOR NO KEY UPDATE`,
-			paymentID, merchantID).Scan(&b.Payment.Status)
+		err := tx.QueryRow(ctx, `SELECT status, amount_captured, amount_refunded FROM payments WHERE id = $1 AND merchant_id = $2 FOR NO KEY UPDATE`,
+			paymentID, merchantID).Scan(&b.Payment.Status, &b.Payment.AmountCaptured, &b.Payment.AmountRefunded)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("payment")
 		}

@@ -60,6 +60,12 @@ func TestRiskAcrossInstances(t *testing.T) {
 	storetest.RunShared(t, a, mustOpen(t, dsn))
 }
 
+// Refunds from two instances at once never take more than was captured.
+func TestRefundsAcrossInstances(t *testing.T) {
+	a, dsn := mustNewDB(t)
+	storetest.RefundsShared(t, a, mustOpen(t, dsn))
+}
+
 var now = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func mustMerchant(tb testing.TB, db *DB) checkout.Merchant {

@@ -32,6 +32,9 @@ const (
 	CardProcessingError  = "4000000000000119"
 	CardSlow             = "4000000000003220"
 	CardWithoutCode      = "4000000000003238"
+	CardRefundFails      = "4000000000005126" // approved; its refunds fail
+	CardRefundLate       = "4000000000007726" // approved; its refunds stay pending for LateRefund, then succeed
+	DefaultLateRefund    = 3 * time.Second
 	CorrectCode          = "123"  // the code the documented 3-digit cards carry
 	CorrectAmexCode      = "1234" // the CID on the front of the AMEX test card
 	DefaultSlowResponse  = 10 * time.Second
@@ -57,11 +60,15 @@ var ErrProcessing = errors.New(errProcessingMessage)
 type Issuer struct {
 	// SlowResponse is how long CardSlow takes to answer.
 	SlowResponse time.Duration
+	// LateRefund is how long a refund of CardRefundLate stays pending.
+	LateRefund time.Duration
 
 	mu       sync.Mutex
 	byKey    map[string]checkout.AuthResult
-	captured map[string]int64 // by key: the amount captured
-	charges  int              // approved authorizations actually made (not replays)
+	captured map[string]int64     // by key: the amount captured
+	refundAs map[string]string    // by key: the refund behaviour of its card (CardRefundFails, CardRefundLate)
+	refunds  map[string]time.Time // by refund id: when it was first asked
+	charges  int                  // approved authorizations actually made (not replays)
 	reversed int
 	calls    int
 }
@@ -70,7 +77,8 @@ var _ checkout.Authorizer = (*Issuer)(nil)
 
 // New returns a sandbox issuer.
 func New() *Issuer {
-	return &Issuer{SlowResponse: DefaultSlowResponse, byKey: map[string]checkout.AuthResult{}, captured: map[string]int64{}}
+	return &Issuer{SlowResponse: DefaultSlowResponse, LateRefund: DefaultLateRefund, byKey: map[string]checkout.AuthResult{},
+		captured: map[string]int64{}, refundAs: map[string]string{}, refunds: map[string]time.Time{}}
 }
 
 // Authorize answers by card number as docs/API.md lists. It compares the
@@ -111,6 +119,9 @@ func (s *Issuer) Authorize(ctx context.Context, req *checkout.AuthRequest) (chec
 		if req.Capture {
 			s.captured[req.Key] = req.Amount
 		}
+		if n := string(number); n == CardRefundFails || n == CardRefundLate {
+			s.refundAs[req.Key] = n
+		}
 	}
 	return result, nil
 }
@@ -134,6 +145,29 @@ func (s *Issuer) Capture(ctx context.Context, key string, amount int64) error {
 	}
 	s.captured[key] = amount
 	return nil
+}
+
+// Refund answers by the card the authorization under o.Key was made with:
+// CardRefundFails fails, CardRefundLate is pending for LateRefund after it
+// was first asked, any other succeeds (an authorization this process
+// never saw, another instance's, included).
+func (s *Issuer) Refund(ctx context.Context, o checkout.RefundOrder) (checkout.RefundAnswer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first, seen := s.refunds[o.RefundID]
+	if !seen {
+		first = time.Now()
+		s.refunds[o.RefundID] = first
+	}
+	switch s.refundAs[o.Key] {
+	case CardRefundFails:
+		return checkout.RefundAnswer{Status: checkout.RefundFailed, Reason: "sandbox: the issuer refused the refund"}, nil
+	case CardRefundLate:
+		if time.Since(first) < s.LateRefund {
+			return checkout.RefundAnswer{Status: checkout.RefundPending}, nil
+		}
+	}
+	return checkout.RefundAnswer{Status: checkout.RefundSucceeded}, nil
 }
 
 // Captured is the amount captured under key, and whether there was a capture.

@@ -45,6 +45,11 @@ func TestRiskAcrossHandles(t *testing.T) {
 	storetest.RunShared(t, mustOpen(t, path), mustOpen(t, path))
 }
 
+func TestRefundsAcrossHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkout.db")
+	storetest.RefundsShared(t, mustOpen(t, path), mustOpen(t, path))
+}
+
 var now = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func mustMerchant(tb testing.TB, db *DB) checkout.Merchant {

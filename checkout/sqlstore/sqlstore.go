@@ -352,7 +352,7 @@ func (d *judgedDest) finish(risk **checkout.RiskDecision, threeDS **checkout.Thr
 // PaymentValues gives them.
 const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	capture_method, amount_captured, authorized_until,
+	capture_method, amount_captured, authorized_until, amount_refunded,
 	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // PaymentValues are p's values of PaymentColumns; created and
@@ -365,11 +365,11 @@ func PaymentValues(p checkout.Payment, created, authorizedUntil any) ([]any, err
 	}
 	return append([]any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil}, judged...), nil
+		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil, p.AmountRefunded}, judged...), nil
 }
 
 // InsertPayment stores a payment's PaymentValues.
-var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(24) + `)`
+var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(25) + `)`
 
 // DueAuthorizationsQuery reads up to limit payments awaiting capture
 // whose authorized_until is at or before $1, the longest overdue first
@@ -394,13 +394,104 @@ func ScanPayments(rows Rows) ([]checkout.Payment, error) {
 	return out, rows.Err()
 }
 
+// RefundColumns are a refund's, as ScanRefund reads them and RefundValues
+// gives them.
+const RefundColumns = `id, payment_id, merchant_id, amount, currency, reason, note, status, failure_reason,
+	created_at, updated_at`
+
+// RefundValues are r's values of RefundColumns; created and updated are
+// its times as the store's dialect writes them.
+func RefundValues(r checkout.Refund, created, updated any) []any {
+	return []any{r.ID, r.PaymentID, r.MerchantID, r.Amount, r.Currency, r.Reason, r.Note, r.Status, r.FailureReason,
+		created, updated}
+}
+
+// InsertRefund stores a refund's RefundValues, then its idempotency key
+// ($12, NULL for none) and request hash ($13).
+var InsertRefund = `INSERT INTO refunds (` + RefundColumns + `, idempotency_key, request_hash) VALUES (` + Placeholders(13) + `)`
+
+// ScanRefund reads a row of RefundColumns.
+func ScanRefund(row Row) (checkout.Refund, error) {
+	var r checkout.Refund
+	err := row.Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &r.Currency, &r.Reason, &r.Note, &r.Status,
+		&r.FailureReason, TimeDest(&r.CreatedAt), TimeDest(&r.UpdatedAt))
+	return r, err
+}
+
+// ScanRefunds reads rows of RefundColumns.
+func ScanRefunds(rows Rows) ([]checkout.Refund, error) {
+	var out []checkout.Refund
+	for rows.Next() {
+		r, err := ScanRefund(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Refundable is what of a payment a new refund may take: what was
+// captured, less what refunds took (pending ones included), less what was
+// charged back.
+func Refundable(p checkout.Payment, chargedBack int64) int64 {
+	return p.AmountCaptured - p.AmountRefunded - chargedBack
+}
+
+// CheckRefund decides a refund of amount (0: all that remains) against its
+// payment, as a store reads it under its lock: the amount to refund, or
+// the error the merchant hears.
+func CheckRefund(p checkout.Payment, chargedBack, amount int64) (int64, error) {
+	switch p.Status {
+	case checkout.PaymentSucceeded, checkout.PaymentCaptured:
+	case checkout.PaymentRefunded:
+		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "this payment is refunded in full already"}
+	default:
+		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "only a captured payment can be refunded; this one is " + p.Status}
+	}
+	left := Refundable(p, chargedBack)
+	if left <= 0 {
+		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "nothing of this payment remains to refund: it was refunded or charged back in full"}
+	}
+	if amount == 0 {
+		return left, nil
+	}
+	if amount > left {
+		return 0, &checkout.Error{Code: checkout.EINVALID, Field: "amount", Message: fmt.Sprintf(
+			"amount must be at most %d: the %d captured less %d refunded (pending refunds included) and %d charged back",
+			left, p.AmountCaptured, p.AmountRefunded, chargedBack)}
+	}
+	return amount, nil
+}
+
+// PendingRefundsQuery reads up to limit refunds pending since before $1,
+// oldest first (the limit written into the text, as DueAuthorizationsQuery's).
+func PendingRefundsQuery(limit int) string {
+	return `SELECT ` + RefundColumns + ` FROM refunds WHERE status = 'pending' AND created_at < $1
+		ORDER BY created_at LIMIT ` + strconv.Itoa(limit)
+}
+
+// SettleRefundPayment is the payment's side of a refund settled as status
+// (the refund's amount $1, its payment $2): a failed refund gives its
+// amount back to what may be refunded; a succeeded one makes the payment
+// refunded once its refunds took all that was captured and none is still
+// pending.
+func SettleRefundPayment(status string) string {
+	if status == checkout.RefundFailed {
+		return `UPDATE payments SET amount_refunded = amount_refunded - $1 WHERE id = $2`
+	}
+	return `UPDATE payments SET status = 'refunded'
+		WHERE id = $2 AND $1 > 0 AND status IN ('succeeded', 'captured') AND amount_refunded = amount_captured
+		AND NOT EXISTS (SELECT 1 FROM refunds WHERE payment_id = $2 AND status = 'pending')`
+}
+
 // ScanPayment reads a row of PaymentColumns.
 func ScanPayment(row Row) (checkout.Payment, error) {
 	var p checkout.Payment
 	var judged judgedDest
 	if err := row.Scan(append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil)}, judged.dest()...)...); err != nil {
+		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil), &p.AmountRefunded}, judged.dest()...)...); err != nil {
 		return checkout.Payment{}, err
 	}
 	if err := judged.finish(&p.Risk, &p.ThreeDS); err != nil {

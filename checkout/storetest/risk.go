@@ -29,6 +29,7 @@ func testRisk(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("PaymentDecision", func(t *testing.T) { testPaymentDecision(t, open) })
 	t.Run("MovePayment", func(t *testing.T) { testMovePayment(t, open) })
 	t.Run("DueAuthorizations", func(t *testing.T) { testDueAuthorizations(t, open) })
+	t.Run("Refunds", func(t *testing.T) { testRefunds(t, open) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open) })
 	t.Run("CounterBounds", func(t *testing.T) { CounterBounds(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })

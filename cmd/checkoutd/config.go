@@ -64,9 +64,10 @@ type Config struct {
 	WebhookAllowLoopback bool          // webhook endpoints may be on this machine (development and tests only)
 	WebhookRetention     time.Duration // how long delivered events and their log are kept
 
-	// ExpirySweep is how often an instance voids the authorizations that
-	// passed their authorized_until without a capture.
-	ExpirySweep time.Duration
+	// Sweep is how often an instance voids the authorizations that passed
+	// their authorized_until without a capture, and asks the issuer about
+	// refunds still pending.
+	Sweep time.Duration
 
 	// The card-testing defence (risk.GuardSettings): never disclosed to shoppers.
 	LockoutFailures    int           // wrong security codes for one card within LockoutWindow that lock it
@@ -129,7 +130,7 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.VaultTransitMount, "vault-transit-mount", "CHECKOUT_VAULT_TRANSIT_MOUNT", "transit", "mount path of the Transit secrets engine")
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
 	dur(&cfg.WebhookRetention, "webhook-retention", "CHECKOUT_WEBHOOK_RETENTION", webhook.DefaultRetention, "how long webhook events and their delivery log are kept once delivered (or given up); at least 96h, past the last retry")
-	dur(&cfg.ExpirySweep, "expiry-sweep", "CHECKOUT_EXPIRY_SWEEP", time.Minute, "how often authorizations past their authorized_until are voided (payment.expired); every instance sweeps, and each payment expires once")
+	dur(&cfg.Sweep, "sweep", "CHECKOUT_SWEEP", time.Minute, "how often authorizations past their authorized_until are voided (payment.expired) and pending refunds asked about again; every instance sweeps, each payment expires and each refund settles once")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
 	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
 	num := func(p *int, flagName, env string, def int, usage string) {
@@ -251,8 +252,8 @@ func (cfg *Config) Validate() error {
 	for _, env := range cfg.intErrs {
 		bad("%s must be a whole number", env)
 	}
-	if cfg.ExpirySweep < time.Second || cfg.ExpirySweep > time.Hour {
-		bad("-expiry-sweep must be from 1s to 1h: an authorization is voided at most that long after it expired")
+	if cfg.Sweep < time.Second || cfg.Sweep > time.Hour {
+		bad("-sweep must be from 1s to 1h: an authorization is voided, and a pending refund asked again, at most that long late")
 	}
 	if cfg.WebhookRetention < 96*time.Hour {
 		bad("-webhook-retention must be at least 96h: events are retried for about 2¾ days, and merchants look back at the log")

@@ -238,7 +238,8 @@ type Server struct {
 	log    *slog.Logger
 	deps   *deps
 	notify *notifications
-	// stopSweep ends the authorizations' expiry sweep; sweepDone closes
+	// stopSweep ends the sweep (authorizations' expiry, pending
+	// refunds); sweepDone closes
 	// when it has.
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -294,7 +295,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*S
 	s.stopSweep = stopSweep
 	go func() {
 		defer close(s.sweepDone)
-		svc.ExpireAuthorizationsEvery(sweepCtx, cfg.ExpirySweep)
+		svc.SweepEvery(sweepCtx, cfg.Sweep)
 	}()
 	handler := web.New(web.Options{
 		Service:     svc,
