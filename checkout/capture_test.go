@@ -133,17 +133,10 @@ func TestRacingCapturesAgreeWithTheIssuer(t *testing.T) {
 	s := mustScreened(t, nil)
 	p, key := s.manualPayment(t, 0)
 	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = s.svc.CapturePayment(context.Background(), s.merchant, p.ID, int64(1000+i))
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := atOnce(n, func(i int) error {
+		_, err := s.svc.CapturePayment(context.Background(), s.merchant, p.ID, int64(1000+i))
+		return err
+	})
 	won := 0
 	for i, err := range errs {
 		switch checkout.ErrorCode(err) {
@@ -272,4 +265,21 @@ func TestExpiryRunsEveryInterval(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// atOnce calls f(0) to f(n-1) in goroutines released together, and
+// returns their errors once all have returned.
+func atOnce(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
 }

@@ -3,7 +3,6 @@ package checkout_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,18 +101,10 @@ func TestRefundRefusals(t *testing.T) {
 func TestConcurrentRefundsNeverExceedTheCaptured(t *testing.T) {
 	s := mustScreened(t, nil)
 	p := s.paid(t, sandbox.CardVisa)
-	const n = 10
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, _, errs[i] = s.svc.RefundPayment(context.Background(), s.merchant, p.ID, "", checkout.RefundRequest{Amount: amount(400)})
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := atOnce(10, func(int) error {
+		_, _, err := s.svc.RefundPayment(context.Background(), s.merchant, p.ID, "", checkout.RefundRequest{Amount: amount(400)})
+		return err
+	})
 	won := 0
 	for _, err := range errs {
 		switch checkout.ErrorCode(err) {

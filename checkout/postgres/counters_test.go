@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/storetest"
@@ -54,16 +56,7 @@ func TestBucketShardsMigrateDownAndUp(t *testing.T) {
 	const records = 40
 	event := recordInOneBucket(t, db, records)
 
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB := stdlib.OpenDB(*cfg)
-	defer sqlDB.Close()
-	p, err := migrationProvider(sqlDB)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, sqlDB := mustProvider(t, dsn)
 	if _, err := p.DownTo(t.Context(), 11); err != nil {
 		t.Fatalf("down to 11: %v", err)
 	}
@@ -87,16 +80,7 @@ func TestBucketShardsMigrateDownAndUp(t *testing.T) {
 func TestCaptureColumnsMigrateDownAndUp(t *testing.T) {
 	db, dsn := mustNewDB(t)
 	storetest.CaptureColumnsDownAndUp(t, db, func(t *testing.T) {
-		cfg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sqlDB := stdlib.OpenDB(*cfg)
-		defer sqlDB.Close()
-		p, err := migrationProvider(sqlDB)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, _ := mustProvider(t, dsn)
 		if _, err := p.DownTo(t.Context(), 12); err != nil {
 			t.Fatalf("down to 12: %v", err)
 		}
@@ -104,4 +88,21 @@ func TestCaptureColumnsMigrateDownAndUp(t *testing.T) {
 			t.Fatalf("up again: %v", err)
 		}
 	})
+}
+
+// mustProvider is goose's provider of the migrations on a database/sql
+// handle of dsn's database, closed when t ends.
+func mustProvider(t *testing.T, dsn string) (*goose.Provider, *sql.DB) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { sqlDB.Close() })
+	p, err := migrationProvider(sqlDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sqlDB
 }
