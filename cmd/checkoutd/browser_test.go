@@ -187,6 +187,27 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 		}
 	})
 
+	// The demo shop ships later: the checkout only authorizes, and the
+	// shop captures the payment, then refunds it, through the API.
+	t.Run("ship later: capture and refund", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "buy, shipping later",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#ship-later")),
+			chromedp.Click(chromedp.CSS("#buy-redirect")),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+		)
+		within(t, ctx, 30*time.Second, "pay", fillCard("4242424242424242", "1230", "TARO YAMADA", "123")...)
+		waitText(t, ctx, "#outcome", "Payment verified")
+		waitText(t, ctx, "#status", "authorized")
+		within(t, ctx, 30*time.Second, "ship: capture", chromedp.Click(chromedp.CSS("#capture")))
+		waitText(t, ctx, "#action", "Payment captured")
+		waitText(t, ctx, "#captured", "¥1,500")
+		within(t, ctx, 30*time.Second, "take it back: refund", chromedp.Click(chromedp.CSS("#refund")))
+		waitText(t, ctx, "#action", "Payment refunded")
+		waitText(t, ctx, "#status", "refunded")
+		waitText(t, ctx, "#refunded", "¥1,500")
+	})
+
 	t.Run("unregistered origin cannot frame", func(t *testing.T) {
 		s := p.mustSession(t, "framed-by-stranger")
 		registered, _ := url.Parse(p.DemoURL)

@@ -78,9 +78,15 @@ func (s *shop) startCheckout(w http.ResponseWriter, r *http.Request) (*session, 
 		s.renderError(w, http.StatusBadRequest, "Bad request", "The language must be auto, ja or en.")
 		return nil, false
 	}
+	// Ship later: the checkout only authorizes, and the shop captures when
+	// it ships (POST /orders/capture).
+	captureMethod := "automatic"
+	if r.PostForm.Get("ship_later") == "1" {
+		captureMethod = "manual"
+	}
 	// The shop's own order reference; random, so every click is a new order.
 	orderID := "demo-" + rand.Text()
-	sess, err := s.createSession(r.Context(), orderID, greenTea, locale)
+	sess, err := s.createSession(r.Context(), orderID, greenTea, locale, captureMethod)
 	if err != nil {
 		s.log.Error("demoshop: create checkout session", "order_id", orderID, "err", err)
 		// A demo shows the developer what went wrong; the checkout's error
@@ -89,6 +95,6 @@ func (s *shop) startCheckout(w http.ResponseWriter, r *http.Request) (*session, 
 		return nil, false
 	}
 	s.orders.put(orderID, greenTea, time.Now().Add(orderTTL))
-	s.log.Info("demoshop: checkout session created", "order_id", orderID, "session_id", sess.ID, "locale", locale)
+	s.log.Info("demoshop: checkout session created", "order_id", orderID, "session_id", sess.ID, "locale", locale, "capture_method", captureMethod)
 	return sess, true
 }

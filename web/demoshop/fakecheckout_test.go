@@ -46,14 +46,17 @@ type wireSessionRequest struct {
 	CancelURL      string `json:"cancel_url"`
 	Locale         string `json:"locale"`
 	ResultDelivery string `json:"result_delivery"`
+	CaptureMethod  string `json:"capture_method"`
 }
 
 type fakeCheckout struct {
 	*httptest.Server
 	key *ecdsa.PrivateKey
 
-	mu    sync.Mutex
-	calls []sessionCall
+	mu       sync.Mutex
+	calls    []sessionCall
+	actions  []string // "POST /v1/payments/pay_x/capture", ...
+	refunded bool
 }
 
 // MustFakeCheckout starts a fake checkout with a fresh ES256 key.
@@ -67,6 +70,9 @@ func MustFakeCheckout(tb testing.TB) *fakeCheckout {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions", f.createSession)
 	mux.HandleFunc("GET /.well-known/jwks.json", f.jwks)
+	mux.HandleFunc("POST /v1/payments/{id}/capture", f.capturePayment)
+	mux.HandleFunc("POST /v1/payments/{id}/refunds", f.refundPayment)
+	mux.HandleFunc("GET /v1/payments/{id}", f.payment)
 	f.Server = httptest.NewServer(mux)
 	tb.Cleanup(f.Close)
 	return f
@@ -184,4 +190,42 @@ func MustSignWith(tb testing.TB, method jwt.SigningMethod, key any, typ string, 
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// The fake's payments: captured for 1,500 once captured, refunded in full
+// once refunded; it records the action paths it was sent.
+func (f *fakeCheckout) capturePayment(w http.ResponseWriter, r *http.Request) {
+	f.act(w, r, http.StatusOK, map[string]any{"id": r.PathValue("id"), "status": "captured", "amount": 1500,
+		"currency": "JPY", "amount_captured": 1500, "amount_refunded": 0})
+}
+
+func (f *fakeCheckout) refundPayment(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.refunded = true
+	f.mu.Unlock()
+	f.act(w, r, http.StatusCreated, map[string]any{"id": "re_test_1", "object": "refund", "amount": 1500, "status": "succeeded"})
+}
+
+func (f *fakeCheckout) payment(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	status, refunded := "captured", 0
+	if f.refunded {
+		status, refunded = "refunded", 1500
+	}
+	f.mu.Unlock()
+	f.act(w, r, http.StatusOK, map[string]any{"id": r.PathValue("id"), "status": status, "amount": 1500,
+		"currency": "JPY", "amount_captured": 1500, "amount_refunded": refunded})
+}
+
+func (f *fakeCheckout) act(w http.ResponseWriter, r *http.Request, status int, reply any) {
+	if r.Header.Get("Authorization") != "Bearer "+testAPIKey {
+		apiErrorReply(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API key")
+		return
+	}
+	f.mu.Lock()
+	f.actions = append(f.actions, r.Method+" "+r.URL.Path)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(reply)
 }

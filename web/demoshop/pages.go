@@ -33,13 +33,19 @@ func parsePages() (pages, error) {
 		if base == "layout.html" {
 			continue
 		}
-		t, err := template.ParseFS(templateFS, "templates/layout.html", name)
+		t, err := template.New(base).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("demoshop: template %s: %w", base, err)
 		}
 		p[base] = t
 	}
 	return p, nil
+}
+
+// pageFuncs are the templates' functions: actions is a result's payment,
+// for the order's buttons.
+var pageFuncs = template.FuncMap{
+	"actions": func(id, status string) payment { return payment{ID: id, Status: status} },
 }
 
 // render writes the page name with data. It renders into a buffer first,

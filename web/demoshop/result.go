@@ -43,7 +43,7 @@ func (s *shop) verifyResult(ctx context.Context, token string) (*verify.Result, 
 	if res.Subject == "" {
 		return nil, errors.New("the result names no payment (sub), so a second delivery could not be detected")
 	}
-	if !s.seen.putNew(res.Subject, struct{}{}, time.Now().Add(paidMemory)) {
+	if !s.seen.putNew(res.Subject, res.OrderID, time.Now().Add(paidMemory)) {
 		return nil, fmt.Errorf("payment %s was already recorded for its order: each payment is acted on once", res.Subject)
 	}
 	// A valid signature says the checkout issued the token, not that it is

@@ -21,6 +21,7 @@ type sessionRequest struct {
 	CancelURL      string `json:"cancel_url"`
 	Locale         string `json:"locale"`
 	ResultDelivery string `json:"result_delivery"`
+	CaptureMethod  string `json:"capture_method"`
 }
 
 // session is the part of the API's checkout session the shop uses.
@@ -50,44 +51,68 @@ const (
 )
 
 // createSession asks the checkout for a session that sells p as order
-// orderID, with the checkout's page in locale.
-func (s *shop) createSession(ctx context.Context, orderID string, p product, locale string) (*session, error) {
-	body, err := json.Marshal(sessionRequest{
-		Amount:     p.Amount,
-		Currency:   p.Currency,
-		OrderID:    orderID,
-		SuccessURL: s.shopURL + "/done",
-		CancelURL:  s.shopURL + "/",
-		Locale:     locale,
+// orderID, with the checkout's page in locale; captureMethod is
+// "automatic" or "manual" (ship later: the shop captures when it ships).
+func (s *shop) createSession(ctx context.Context, orderID string, p product, locale, captureMethod string) (*session, error) {
+	var sess session
+	err := s.call(ctx, http.MethodPost, "/v1/sessions", sessionRequest{
+		Amount:        p.Amount,
+		Currency:      p.Currency,
+		OrderID:       orderID,
+		SuccessURL:    s.shopURL + "/done",
+		CancelURL:     s.shopURL + "/",
+		Locale:        locale,
+		CaptureMethod: captureMethod,
 		// The result comes back in a POST body, which keeps it out of URLs,
 		// browser history and access logs.
 		ResultDelivery: "post",
-	})
+	}, http.StatusCreated, &sess)
 	if err != nil {
-		return nil, fmt.Errorf("demoshop: encode session request: %w", err)
+		return nil, fmt.Errorf("demoshop: create session: %w", err)
+	}
+	// The shop sends the shopper's browser to this URL: only an http(s) one.
+	if u, err := url.Parse(sess.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || sess.ID == "" {
+		return nil, fmt.Errorf("demoshop: create session: the reply has no usable id and url")
+	}
+	return &sess, nil
+}
+
+// call sends body (nil: none) to the checkout's API at path with the
+// shop's key and a new Idempotency-Key, and decodes the answer into out
+// when its status is want; any other status is the API's error.
+func (s *shop) call(ctx context.Context, method, path string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.checkoutURL+"/v1/sessions", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, s.checkoutURL+path, rd)
 	if err != nil {
-		return nil, fmt.Errorf("demoshop: session request: %w", err)
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.apiKey)
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	// A new key per click: a retry of this very request would be answered
-	// with the same session instead of creating a second one.
+	// with the same object instead of making a second one.
 	req.Header.Set("Idempotency-Key", rand.Text())
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("demoshop: create session: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIReplyBytes))
 	if err != nil {
-		return nil, fmt.Errorf("demoshop: create session: read reply: %w", err)
+		return fmt.Errorf("read reply: %w", err)
 	}
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != want {
 		var e struct {
 			Error apiError `json:"error"`
 		}
@@ -95,15 +120,10 @@ func (s *shop) createSession(ctx context.Context, orderID string, p product, loc
 			e.Error = apiError{Code: "unknown", Message: "the reply is not an API error"}
 		}
 		e.Error.Status = resp.StatusCode
-		return nil, fmt.Errorf("demoshop: create session: %w", &e.Error)
+		return &e.Error
 	}
-	var sess session
-	if err := json.Unmarshal(reply, &sess); err != nil {
-		return nil, fmt.Errorf("demoshop: create session: decode reply: %w", err)
+	if err := json.Unmarshal(reply, out); err != nil {
+		return fmt.Errorf("decode reply: %w", err)
 	}
-	// The shop sends the shopper's browser to this URL: only an http(s) one.
-	if u, err := url.Parse(sess.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || sess.ID == "" {
-		return nil, fmt.Errorf("demoshop: create session: the reply has no usable id and url")
-	}
-	return &sess, nil
+	return nil
 }

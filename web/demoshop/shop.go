@@ -77,9 +77,10 @@ type shop struct {
 	// orders the shop created: a result is accepted only for one of them,
 	// with the amount and currency the shop asked for.
 	orders *memo[product]
-	// seen holds the payment id (sub) of every result accepted, so no
-	// payment is acted on twice.
-	seen *memo[struct{}]
+	// seen holds the payment id (sub) of every result accepted, with its
+	// order: no payment is acted on twice, and the shop captures or
+	// refunds only payments it accepted.
+	seen *memo[string]
 }
 
 // New returns the demo shop's HTTP handler. It fails if an option is missing
@@ -142,7 +143,7 @@ func newShop(opts Options) (*shop, error) {
 		csp:            contentSecurityPolicy(checkoutOrigin),
 		pages:          p,
 		orders:         newMemo[product](),
-		seen:           newMemo[struct{}](),
+		seen:           newMemo[string](),
 	}, nil
 }
 
@@ -176,6 +177,8 @@ func (s *shop) routes() http.Handler {
 	mux.HandleFunc("GET /done", s.done)
 	mux.HandleFunc("POST /done", s.done)
 	mux.Handle("POST /verify", sameOrigin.Handler(http.HandlerFunc(s.verifyJSON)))
+	mux.Handle("POST /orders/capture", sameOrigin.Handler(http.HandlerFunc(s.capture)))
+	mux.Handle("POST /orders/refund", sameOrigin.Handler(http.HandlerFunc(s.refund)))
 	mux.HandleFunc("GET /static/shop.js", serveStatic("shop.js"))
 	mux.HandleFunc("GET /static/shop.css", serveStatic("shop.css"))
 	return s.securityHeaders(mux)

@@ -186,7 +186,7 @@ func TestBuyRedirect(t *testing.T) {
 	want := wireSessionRequest{
 		Amount: 1500, Currency: "JPY", OrderID: call.Body.OrderID,
 		SuccessURL: testShopURL + "/done", CancelURL: testShopURL + "/",
-		Locale: "ja", ResultDelivery: "post",
+		Locale: "ja", ResultDelivery: "post", CaptureMethod: "automatic",
 	}
 	if call.Body != want {
 		t.Errorf("session request\n got %+v\nwant %+v", call.Body, want)
