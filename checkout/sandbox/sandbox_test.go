@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,16 @@ func TestCapture(t *testing.T) {
 	}
 	if amount, ok := s.Captured("k4"); !ok || amount != sale.Amount {
 		t.Fatalf("sale captured %d, %v; want %d with the approval", amount, ok, sale.Amount)
+	}
+}
+
+// Approval codes hold no digit a sentinel security code is made of (0, 1,
+// 8, 9): stored beside everything else, a code in one would read as a leak.
+func TestAuthCodesHoldNoCodeDigits(t *testing.T) {
+	for range 200 {
+		c := authCode()
+		if len(c) != 6 || strings.ContainsAny(c, "0189") || strings.Trim(c, authCodeAlphabet) != "" {
+			t.Fatalf("approval code %q; want 6 of %s", c, authCodeAlphabet)
+		}
 	}
 }
