@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,20 @@ import (
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sandbox"
 )
+
+// nextShopper numbers the shoppers of newShopper.
+var nextShopper atomic.Int64
+
+// newShopper is a submission on sessionID by a shopper of its own: card,
+// address and browser. One shopper paying again and again would meet the
+// velocity rules.
+func newShopper(sessionID string) checkout.PayRequest {
+	n := int(nextShopper.Add(1))
+	req := payRequest(sessionID, luhnCard(n), "123")
+	req.ClientIP = netip.AddrFrom4([4]byte{198, 51, byte(n >> 8), byte(n)})
+	req.DeviceID = fmt.Sprintf("dev_shopper_%d", n)
+	return req
+}
 
 // manualPayment pays a session of the capture method and authorization
 // days given, screened OK, and returns its payment and its key at the
@@ -25,9 +40,7 @@ func (s *screened) manualPayment(tb testing.TB, days int) (checkout.Payment, str
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req := payRequest(sess.ID, sandbox.CardVisa, "123")
-	req.ClientIP, req.DeviceID = shopperIP, "dev_test"
-	res, err := s.svc.Pay(context.Background(), req)
+	res, err := s.svc.Pay(context.Background(), newShopper(sess.ID))
 	if err != nil {
 		tb.Fatalf("Pay: %v", err)
 	}
