@@ -77,10 +77,8 @@ func (db *DB) CreateRefund(ctx context.Context, r checkout.Refund, key string, r
 // request, EIDEMPOTENCY for another; not done when the key names none.
 func (db *DB) refundForKey(ctx context.Context, r checkout.Refund, key string, requestHash []byte) (checkout.Refund, bool, error) {
 	var hash []byte
-	var prior checkout.Refund
-	err := db.pool.QueryRow(ctx, `SELECT `+sqlstore.RefundColumns+`, request_hash FROM refunds WHERE merchant_id = $1 AND idempotency_key = $2`,
-		r.MerchantID, key).Scan(&prior.ID, &prior.PaymentID, &prior.MerchantID, &prior.Amount, &prior.Currency, &prior.Reason,
-		&prior.Note, &prior.Status, &prior.FailureReason, utcTime{&prior.CreatedAt}, utcTime{&prior.UpdatedAt}, &hash)
+	prior, err := sqlstore.ScanRefund(db.pool.QueryRow(ctx, `SELECT `+sqlstore.RefundColumns+`, request_hash FROM refunds
+		WHERE merchant_id = $1 AND idempotency_key = $2`, r.MerchantID, key), &hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return checkout.Refund{}, false, nil

@@ -75,10 +75,8 @@ func (db *DB) CreateRefund(ctx context.Context, r checkout.Refund, key string, r
 
 func refundByKey(ctx context.Context, q querier, merchantID, key string) (checkout.Refund, []byte, error) {
 	var hash []byte
-	var r checkout.Refund
-	err := q.QueryRowContext(ctx, `SELECT `+sqlstore.RefundColumns+`, request_hash FROM refunds WHERE merchant_id = ? AND idempotency_key = ?`,
-		merchantID, key).Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &r.Currency, &r.Reason, &r.Note, &r.Status,
-		&r.FailureReason, sqlstore.TimeDest(&r.CreatedAt), sqlstore.TimeDest(&r.UpdatedAt), &hash)
+	r, err := sqlstore.ScanRefund(q.QueryRowContext(ctx, `SELECT `+sqlstore.RefundColumns+`, request_hash FROM refunds
+		WHERE merchant_id = ? AND idempotency_key = ?`, merchantID, key), &hash)
 	return r, hash, err
 }
 

@@ -410,11 +410,12 @@ func RefundValues(r checkout.Refund, created, updated any) []any {
 // ($12, NULL for none) and request hash ($13).
 var InsertRefund = `INSERT INTO refunds (` + RefundColumns + `, idempotency_key, request_hash) VALUES (` + Placeholders(13) + `)`
 
-// ScanRefund reads a row of RefundColumns.
-func ScanRefund(row Row) (checkout.Refund, error) {
+// ScanRefund reads a row of RefundColumns, and into extra the columns the
+// query selected after them.
+func ScanRefund(row Row, extra ...any) (checkout.Refund, error) {
 	var r checkout.Refund
-	err := row.Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &r.Currency, &r.Reason, &r.Note, &r.Status,
-		&r.FailureReason, TimeDest(&r.CreatedAt), TimeDest(&r.UpdatedAt))
+	err := row.Scan(append([]any{&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &r.Currency, &r.Reason, &r.Note, &r.Status,
+		&r.FailureReason, TimeDest(&r.CreatedAt), TimeDest(&r.UpdatedAt)}, extra...)...)
 	return r, err
 }
 
