@@ -3,6 +3,7 @@ package checkout
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,6 +135,15 @@ func DetectBrand(digits string) Brand {
 	}
 	return BrandUnknown
 }
+
+// CardNumberShaped matches 12 or more digits with anything but letters
+// between them: a PAN typed with any separators ("4761+7390+7402+5028",
+// dots, underscores, spaces, newlines, slashes), in any script's digits.
+// It errs on the side of caution: no path or free text the product keeps
+// needs 12 digits without a letter to be read, so logs mask such runs and
+// free-text fields refuse them (PCI DSS 3.4.1: no readable card number
+// where nobody expects one).
+var CardNumberShaped = regexp.MustCompile(`\p{Nd}(?:[^\p{L}\p{Nd}]*\p{Nd}){11,}`)
 
 // Luhn reports whether digits pass the Luhn (mod 10) check.
 func Luhn(digits []byte) bool {

@@ -288,6 +288,9 @@ func (r ChargebackRequest) check(now time.Time) (time.Time, error) {
 	if utf8.RuneCountInString(r.Reason) > maxChargebackReason || !printable(r.Reason) {
 		return time.Time{}, &Error{Code: EINVALID, Field: "reason", Message: fmt.Sprintf("reason must be at most %d printable characters", maxChargebackReason)}
 	}
+	if CardNumberShaped.MatchString(r.Reason) {
+		return time.Time{}, &Error{Code: EINVALID, Field: "reason", Message: "reason must not hold a card number (12 or more digits in a row)"}
+	}
 	if r.OccurredAt == "" {
 		return time.Time{}, nil
 	}

@@ -166,6 +166,7 @@ func TestChargebackRequestValidation(t *testing.T) {
 		{"reason code too long", p.ID, with(func(r *checkout.ChargebackRequest) { r.ReasonCode = strings.Repeat("1", 33) }), checkout.EINVALID, "reason_code"},
 		{"reason too long", p.ID, with(func(r *checkout.ChargebackRequest) { r.Reason = strings.Repeat("詐", 501) }), checkout.EINVALID, "reason"},
 		{"reason with control characters", p.ID, with(func(r *checkout.ChargebackRequest) { r.Reason = "a\x00b" }), checkout.EINVALID, "reason"},
+		{"reason holding a card number", p.ID, with(func(r *checkout.ChargebackRequest) { r.Reason = "cardholder 4242-4242-4242-4242 disputes" }), checkout.EINVALID, "reason"},
 		{"occurred_at not RFC 3339", p.ID, with(func(r *checkout.ChargebackRequest) { r.OccurredAt = "2031/05/06" }), checkout.EINVALID, "occurred_at"},
 		{"occurred_at in the future", p.ID, with(func(r *checkout.ChargebackRequest) { r.OccurredAt = "2031-05-06T13:00:00Z" }), checkout.EINVALID, "occurred_at"},
 		{"occurred_at before the payment", p.ID, with(func(r *checkout.ChargebackRequest) { r.OccurredAt = "2031-05-06T10:00:00Z" }), checkout.EINVALID, "occurred_at"},

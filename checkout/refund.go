@@ -89,6 +89,11 @@ func (r RefundRequest) Validate() error {
 	if utf8.RuneCountInString(r.Note) > maxRefundNote || !printable(r.Note) {
 		return &Error{Code: EINVALID, Field: "note", Message: fmt.Sprintf("note must be at most %d printable characters", maxRefundNote)}
 	}
+	if CardNumberShaped.MatchString(r.Note) {
+		// Staff paste what they have: a card number kept in a note would be
+		// readable at rest.
+		return &Error{Code: EINVALID, Field: "note", Message: "note must not hold a card number (12 or more digits in a row)"}
+	}
 	return nil
 }
 

@@ -82,7 +82,7 @@ func TestRefundRefusals(t *testing.T) {
 	p := s.paid(t, sandbox.CardVisa)
 	for _, req := range []checkout.RefundRequest{
 		{Amount: amount(0)}, {Amount: amount(-5)}, {Reason: "changed_mind"},
-		{Note: strings.Repeat("あ", 501)}, {Note: "a\x00b"},
+		{Note: strings.Repeat("あ", 501)}, {Note: "a\x00b"}, {Note: "card 4242 4242 4242 4242 returned"},
 	} {
 		if _, _, err := s.svc.RefundPayment(ctx, s.merchant, p.ID, "", req); checkout.ErrorCode(err) != checkout.EINVALID {
 			t.Fatalf("refund %+v: %v; want EINVALID", req, err)

@@ -236,12 +236,6 @@ func (s *server) requestLog(c *gin.Context) {
 	)
 }
 
-// digitRun is 12 or more digits with anything but letters between them: a
-// PAN typed with any separators ("4761+7390+7402+5028", dots, underscores,
-// spaces, newlines, slashes), in any script's digits. It errs on the side
-// of masking: a path never needs 12 digits without a letter to be read.
-var digitRun = regexp.MustCompile(`\p{Nd}(?:[^\p{L}\p{Nd}]*\p{Nd}){11,}`)
-
 // maskDigitRuns replaces PAN-shaped digit runs, so that a card number pasted
 // into a URL does not reach the logs (PCI DSS 3.4.1). Percent-encoding is
 // undone first (up to three layers), so that "%20" or "%2B" between the
@@ -257,7 +251,7 @@ func maskDigitRuns(s string) string {
 		}
 		s = decoded
 	}
-	return digitRun.ReplaceAllString(s, "[digits]")
+	return checkout.CardNumberShaped.ReplaceAllString(s, "[digits]")
 }
 
 // percentDecode undoes every well-formed %XX and leaves the rest as it is
