@@ -233,7 +233,7 @@ func (c *Chargebacks) Create(ctx context.Context, m Merchant, paymentID string, 
 		}
 		// What was captured and not refunded (pending refunds included):
 		// a refunded amount is back on the card already.
-		if left := p.AmountCaptured - p.AmountRefunded - b.Charged; req.Amount > left {
+		if left := p.Remaining(b.Charged); req.Amount > left {
 			msg := fmt.Sprintf("amount must be at most %d: the %d captured less %d refunded and %d in earlier chargebacks",
 				left, p.AmountCaptured, p.AmountRefunded, b.Charged)
 			if left <= 0 {

@@ -68,6 +68,13 @@ type Payment struct {
 	CreatedAt time.Time
 }
 
+// Remaining is what of the payment a refund or a chargeback may still
+// take: what was captured, less what refunds took (pending ones included),
+// less chargedBack.
+func (p Payment) Remaining(chargedBack int64) int64 {
+	return p.AmountCaptured - p.AmountRefunded - chargedBack
+}
+
 // LiabilityShift reports whether 3-D Secure moved a fraud chargeback on
 // this payment to the issuer.
 func (p Payment) LiabilityShift() bool { return p.ThreeDS != nil && p.ThreeDS.LiabilityShift }

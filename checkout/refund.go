@@ -97,6 +97,32 @@ func (r RefundRequest) Validate() error {
 	return nil
 }
 
+// RefundAmount decides a refund of amount (0: all that remains) against
+// its payment and what was charged back of it, as a store reads them under
+// its lock: the amount to refund, or the error the merchant hears.
+func RefundAmount(p Payment, chargedBack, amount int64) (int64, error) {
+	switch p.Status {
+	case PaymentSucceeded, PaymentCaptured:
+	case PaymentRefunded:
+		return 0, &Error{Code: ECONFLICT, Message: "this payment is refunded in full already"}
+	default:
+		return 0, &Error{Code: ECONFLICT, Message: "only a captured payment can be refunded; this one is " + p.Status}
+	}
+	left := p.Remaining(chargedBack)
+	if left <= 0 {
+		return 0, &Error{Code: ECONFLICT, Message: "nothing of this payment remains to refund: it was refunded or charged back in full"}
+	}
+	if amount == 0 {
+		return left, nil
+	}
+	if amount > left {
+		return 0, &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf(
+			"amount must be at most %d: the %d captured less %d refunded (pending refunds included) and %d charged back",
+			left, p.AmountCaptured, p.AmountRefunded, chargedBack)}
+	}
+	return amount, nil
+}
+
 // RefundStore keeps refunds and the amounts they take from their payment.
 type RefundStore interface {
 	// CreateRefund stores r, pending, and adds its amount to the payment's

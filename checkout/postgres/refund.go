@@ -36,7 +36,7 @@ func (db *DB) CreateRefund(ctx context.Context, r checkout.Refund, key string, r
 		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::bigint FROM chargebacks WHERE payment_id = $1`, p.ID).Scan(&charged); err != nil {
 			return wrap("chargebacks of the payment", err)
 		}
-		if r.Amount, err = sqlstore.CheckRefund(p, charged, r.Amount); err != nil {
+		if r.Amount, err = checkout.RefundAmount(p, charged, r.Amount); err != nil {
 			return err // fn runs once: the transaction is rolled back with it
 		}
 		if key != "" {

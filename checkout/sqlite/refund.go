@@ -50,7 +50,7 @@ func (db *DB) CreateRefund(ctx context.Context, r checkout.Refund, key string, r
 		}
 		// r itself stays as asked: the write may run again (writer.go).
 		next := r
-		if next.Amount, err = sqlstore.CheckRefund(p, charged, r.Amount); err != nil {
+		if next.Amount, err = checkout.RefundAmount(p, charged, r.Amount); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE payments SET amount_refunded = amount_refunded + ? WHERE id = ?`, next.Amount, p.ID); err != nil {

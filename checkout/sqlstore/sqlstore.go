@@ -432,39 +432,6 @@ func ScanRefunds(rows Rows) ([]checkout.Refund, error) {
 	return out, rows.Err()
 }
 
-// Refundable is what of a payment a new refund may take: what was
-// captured, less what refunds took (pending ones included), less what was
-// charged back.
-func Refundable(p checkout.Payment, chargedBack int64) int64 {
-	return p.AmountCaptured - p.AmountRefunded - chargedBack
-}
-
-// CheckRefund decides a refund of amount (0: all that remains) against its
-// payment, as a store reads it under its lock: the amount to refund, or
-// the error the merchant hears.
-func CheckRefund(p checkout.Payment, chargedBack, amount int64) (int64, error) {
-	switch p.Status {
-	case checkout.PaymentSucceeded, checkout.PaymentCaptured:
-	case checkout.PaymentRefunded:
-		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "this payment is refunded in full already"}
-	default:
-		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "only a captured payment can be refunded; this one is " + p.Status}
-	}
-	left := Refundable(p, chargedBack)
-	if left <= 0 {
-		return 0, &checkout.Error{Code: checkout.ECONFLICT, Message: "nothing of this payment remains to refund: it was refunded or charged back in full"}
-	}
-	if amount == 0 {
-		return left, nil
-	}
-	if amount > left {
-		return 0, &checkout.Error{Code: checkout.EINVALID, Field: "amount", Message: fmt.Sprintf(
-			"amount must be at most %d: the %d captured less %d refunded (pending refunds included) and %d charged back",
-			left, p.AmountCaptured, p.AmountRefunded, chargedBack)}
-	}
-	return amount, nil
-}
-
 // PendingRefundsQuery reads up to limit refunds pending since before $1,
 // oldest first (the limit written into the text, as DueAuthorizationsQuery's).
 func PendingRefundsQuery(limit int) string {
