@@ -177,8 +177,8 @@ const (
 // (SettlePendingRefunds). With an Idempotency-Key the same request answers
 // the same refund (replayed true).
 func (s *Service) RefundPayment(ctx context.Context, m Merchant, paymentID, idempotencyKey string, req RefundRequest) (Refund, bool, error) {
-	if idempotencyKey != "" && (len(idempotencyKey) > 255 || !printableASCII(idempotencyKey)) {
-		return Refund{}, false, &Error{Code: EINVALID, Field: "Idempotency-Key", Message: "Idempotency-Key must be 1 to 255 printable ASCII characters"}
+	if err := checkIdempotencyKey(idempotencyKey); err != nil {
+		return Refund{}, false, err
 	}
 	if err := req.Validate(); err != nil {
 		return Refund{}, false, err

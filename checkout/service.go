@@ -152,8 +152,8 @@ func (s *Service) CreateMerchant(ctx context.Context, name string, origins []str
 // idempotency key, the same key and body answer the first session again
 // (replayed is true), and the same key with another body is EIDEMPOTENCY.
 func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey string, req SessionRequest) (sess Session, replayed bool, err error) {
-	if idempotencyKey != "" && (len(idempotencyKey) > 255 || !printableASCII(idempotencyKey)) {
-		return Session{}, false, &Error{Code: EINVALID, Field: "Idempotency-Key", Message: "Idempotency-Key must be 1 to 255 printable ASCII characters"}
+	if err := checkIdempotencyKey(idempotencyKey); err != nil {
+		return Session{}, false, err
 	}
 	// Hash the request as the merchant sent it, before defaults are filled in.
 	canonical, err := json.Marshal(req)
@@ -1088,6 +1088,15 @@ func (s *Service) signResult(ctx context.Context, co Checkout, p Payment) (strin
 }
 
 func attemptKey(sessionID string, n int) string { return sessionID + ":" + strconv.Itoa(n) }
+
+// checkIdempotencyKey refuses an Idempotency-Key other than none or 1 to
+// 255 printable ASCII characters.
+func checkIdempotencyKey(key string) error {
+	if key != "" && (len(key) > 255 || !printableASCII(key)) {
+		return &Error{Code: EINVALID, Field: "Idempotency-Key", Message: "Idempotency-Key must be 1 to 255 printable ASCII characters"}
+	}
+	return nil
+}
 
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
