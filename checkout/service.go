@@ -292,15 +292,16 @@ func (s *Service) CapturePayment(ctx context.Context, m Merchant, id string, amo
 		}
 	}
 	next, moved, err := s.move(ctx, p, PaymentMove{ID: p.ID, From: p.Status, To: PaymentCaptured, AmountCaptured: amount}, EventPaymentCaptured)
-	if err == nil && !moved && next.AmountCaptured != amount {
-		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", next.AmountCaptured)}
-	}
-	if ErrorCode(err) == ECONFLICT {
-		if now, rerr := s.Store.Payment(ctx, p.ID); rerr == nil && (now.Status == PaymentVoided || now.Status == PaymentExpired) {
+	switch {
+	case err != nil:
+		if next.Status == PaymentVoided || next.Status == PaymentExpired {
 			s.reverse(ctx, key) // a void or the expiry won: this capture is undone with it
 		}
+		return Payment{}, err
+	case !moved && next.AmountCaptured != amount:
+		return Payment{}, &Error{Code: ECONFLICT, Message: fmt.Sprintf("this payment is already captured, for %d", next.AmountCaptured)}
 	}
-	return next, err
+	return next, nil
 }
 
 // expiryBatch is how many overdue authorizations one sweep takes.
@@ -433,7 +434,8 @@ func (s *Service) authorizationKey(ctx context.Context, p Payment) (string, erro
 
 // move makes m, with its event in the same transaction. moved is false
 // when another request had already moved the payment to m.To: that
-// payment is answered.
+// payment is answered. When another request moved it elsewhere, the
+// error comes with the payment as it now is.
 func (s *Service) move(ctx context.Context, p Payment, m PaymentMove, event string) (Payment, bool, error) {
 	next := p
 	next.Status, next.AmountCaptured, next.AuthorizedUntil = m.To, m.AmountCaptured, m.AuthorizedUntil
@@ -448,7 +450,7 @@ func (s *Service) move(ctx context.Context, p Payment, m PaymentMove, event stri
 		if now.Status == m.To {
 			return now, false, nil
 		}
-		return Payment{}, false, notAwaitingCapture(now.Status)
+		return now, false, notAwaitingCapture(now.Status)
 	}
 	if err != nil {
 		return Payment{}, false, err
