@@ -218,7 +218,7 @@ func (s *Service) askRefund(ctx context.Context, p Payment, r Refund) (Refund, e
 	if err != nil {
 		return r, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	rctx, cancel := s.withAuthDeadline(ctx)
 	ans, err := s.Authorizer.Refund(rctx, RefundOrder{Key: key, RefundID: r.ID, Amount: r.Amount})
 	cancel()
 	if err != nil {

@@ -369,7 +369,7 @@ func (s *Service) SweepEvery(ctx context.Context, interval time.Duration) {
 
 // captureAtIssuer asks the issuer to capture amount of p's authorization.
 func (s *Service) captureAtIssuer(ctx context.Context, p Payment, key string, amount int64) error {
-	cctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	cctx, cancel := s.withAuthDeadline(ctx)
 	defer cancel()
 	err := s.Authorizer.Capture(cctx, key, amount)
 	switch {
@@ -412,7 +412,7 @@ func (s *Service) VoidPayment(ctx context.Context, m Merchant, id string) (Payme
 	if err != nil {
 		return Payment{}, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	rctx, cancel := s.withAuthDeadline(ctx)
 	defer cancel()
 	if err := s.Authorizer.Reverse(rctx, key); err != nil {
 		s.log().Error("reversal of a voided payment failed", "payment", p.ID, "err", err)
@@ -969,7 +969,7 @@ func digitsOnly(b []byte, n int) []byte {
 // authorize calls the Authorizer with a deadline, turns a panic into an
 // error, and zeroes the security code as soon as the call returns.
 func (s *Service) authorize(ctx context.Context, req *AuthRequest) (result AuthResult, err error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	ctx, cancel := s.withAuthDeadline(ctx)
 	defer cancel()
 	defer func() {
 		wipe(req.CVC) // PCI DSS 3.3.1.2: on every path, panics included
@@ -988,8 +988,14 @@ func (s *Service) authorize(ctx context.Context, req *AuthRequest) (result AuthR
 
 // reverse cancels an authorization that may have happened; failures are
 // logged for the operator, since the shopper's answer is already decided.
+// withAuthDeadline is ctx with the authorization deadline, which every
+// call to the issuer or the 3-D Secure directory gets.
+func (s *Service) withAuthDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+}
+
 func (s *Service) reverse(ctx context.Context, key string) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	ctx, cancel := s.withAuthDeadline(ctx)
 	defer cancel()
 	if err := s.Authorizer.Reverse(ctx, key); err != nil {
 		s.log().Error("reversal failed; reconcile by hand", "key", key, "err", err)

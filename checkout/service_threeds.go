@@ -29,7 +29,7 @@ func (s *Service) authenticate(ctx context.Context, co Checkout, req PayRequest,
 	}
 
 	id := NewID("3ds")
-	actx, cancel := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+	actx, cancel := s.withAuthDeadline(ctx)
 	defer cancel()
 	ans, err := s.Authenticator.Authenticate(actx, &ThreeDSRequest{
 		ID:                 id,
@@ -156,7 +156,7 @@ func (s *Service) AnswerThreeDSChallenge(ctx context.Context, id, code string, c
 	if cancel {
 		ans = ThreeDSAnswer{Status: ThreeDSFailed}
 	} else {
-		actx, stop := context.WithTimeout(ctx, orDefault(s.AuthTimeout, DefaultAuthTimeout))
+		actx, stop := s.withAuthDeadline(ctx)
 		defer stop()
 		if ans, err = s.Authenticator.AnswerChallenge(actx, a, code); err != nil {
 			s.log().Error("3-D Secure challenge answer failed", "authentication", a.ID, "err", err)
