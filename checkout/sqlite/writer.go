@@ -12,13 +12,13 @@ import (
 
 // The writer: one goroutine owns SQLite's one write connection and runs every
 // write of the process through it, grouping the writes that queued while the
-// previous group was committing into one transaction. A group is one fsync (synchronous=FULL is unchanged) where one
-// transaction per write was one fsync each: under load, concurrent requests
-// share the disk's flush instead of queueing for one each (group commit). A
-// write still sees exactly the state every earlier write left, and its caller
-// hears back only after the group has committed, so nothing reported as
-// stored can be lost.
-//
+// previous group was committing into one transaction. A group is one fsync
+// (synchronous=FULL is unchanged) where one transaction per write was one
+// fsync each: under load, concurrent requests share the disk's flush
+// instead of queueing for one each (group commit). A write still sees
+// exactly the state every earlier write left, and its caller hears back
+// only after the group has committed, so nothing reported as stored can be
+// lost.
 //
 // A write that fails must not take its group's other writes with it. A
 // savepoint around each write would isolate it, but costs two statements a
