@@ -282,11 +282,7 @@ func (s *server) getAttempts(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	out := itemsJSON[cardAttemptJSON]{Object: "list", Data: make([]cardAttemptJSON, 0, len(attempts))}
-	for _, a := range attempts {
-		out.Data = append(out.Data, attemptOf(a))
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, listOf(attempts, attemptOf))
 }
 
 // getPayment is GET /v1/payments/:id. Another merchant's id is not_found.

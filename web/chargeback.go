@@ -63,15 +63,7 @@ func (s *server) listChargebacks(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, chargebackList(cbs))
-}
-
-func chargebackList(cbs []checkout.Chargeback) itemsJSON[checkout.ChargebackView] {
-	out := itemsJSON[checkout.ChargebackView]{Object: "list", Data: make([]checkout.ChargebackView, 0, len(cbs))}
-	for _, cb := range cbs {
-		out.Data = append(out.Data, cb.View())
-	}
-	return out
+	writeJSON(c, http.StatusOK, listOf(cbs, checkout.Chargeback.View))
 }
 
 // guaranteeJSON is the guarantee as docs/API.md shows it: the year's cap,
@@ -108,7 +100,7 @@ func guaranteeOf(st checkout.GuaranteeStatus) guaranteeJSON {
 		Used:             st.Used,
 		Remaining:        st.Remaining,
 		LiabilityShifted: st.LiabilityShifted,
-		Chargebacks:      chargebackList(st.Chargebacks),
+		Chargebacks:      listOf(st.Chargebacks, checkout.Chargeback.View),
 		HasMore:          st.HasMore,
 	}
 }

@@ -42,9 +42,5 @@ func (s *server) listRefunds(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	out := itemsJSON[checkout.RefundView]{Object: "list", Data: make([]checkout.RefundView, 0, len(refunds))}
-	for _, r := range refunds {
-		out.Data = append(out.Data, r.View())
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, listOf(refunds, checkout.Refund.View))
 }

@@ -18,6 +18,16 @@ type itemsJSON[T any] struct {
 	Data   []T    `json:"data"`
 }
 
+// listOf is items as the API shows a list, each by view (an empty list is
+// [], not null).
+func listOf[T, V any](items []T, view func(T) V) itemsJSON[V] {
+	out := itemsJSON[V]{Object: "list", Data: make([]V, 0, len(items))}
+	for _, it := range items {
+		out.Data = append(out.Data, view(it))
+	}
+	return out
+}
+
 // webhookEndpointJSON is an endpoint as docs/API.md shows it. Secret is
 // set only in the answer to its creation: it is shown once.
 type webhookEndpointJSON struct {
@@ -109,11 +119,7 @@ func (s *server) listWebhooks(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	out := itemsJSON[webhookEndpointJSON]{Object: "list", Data: make([]webhookEndpointJSON, 0, len(es))}
-	for _, e := range es {
-		out.Data = append(out.Data, webhookEndpointOf(e))
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, listOf(es, webhookEndpointOf))
 }
 
 // deleteWebhook is DELETE /v1/webhooks/:id. Its pending deliveries are
@@ -147,11 +153,7 @@ func (s *server) listDeliveries(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	out := itemsJSON[deliveryJSON]{Object: "list", Data: make([]deliveryJSON, 0, len(ds))}
-	for _, d := range ds {
-		out.Data = append(out.Data, deliveryOf(d))
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, listOf(ds, deliveryOf))
 }
 
 // bindJSON reads the body as exactly one JSON object of v's fields and
