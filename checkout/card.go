@@ -25,79 +25,61 @@ const (
 	BrandUnknown    Brand = ""
 )
 
-// brandRule says how to recognise a brand by its leading digits and what its
-// cards look like. Ranges come from the networks' published IIN tables. The
-// payment page checks numbers with the same table (BrandRules).
-type brandRule struct {
-	brand   Brand
-	name    string
-	lengths []int // ascending
-	cvcLen  int
-	front   bool // security code printed on the front (American Express CID)
-	// luhn: the number ends with a Luhn check digit. UnionPay's need not
+// BrandRule says how to recognise a brand by its leading digits and what
+// its cards look like. Ranges come from the networks' published IIN
+// tables. ParsePAN checks numbers with the table, and the payment page's
+// script with the same table while the shopper types (BrandRules, served
+// in the page's data).
+type BrandRule struct {
+	Brand   Brand  `json:"brand"`
+	Name    string `json:"name"`
+	Lengths []int  `json:"lengths"` // ascending
+	CVC     int    `json:"cvc"`     // digits of the security code
+	Front   bool   `json:"front"`   // security code printed on the front (American Express CID)
+	// Luhn: the number ends with a Luhn check digit. UnionPay's need not
 	// (its own rules allow numbers that fail it), so only its length is
 	// checked and a mistyped digit is left to the issuer.
-	luhn   bool
-	ranges [][2]int // inclusive prefix ranges; both ends have the same number of digits
-	// groups is how a number of a given length is printed, where it is not
-	// in fours.
-	groups map[int][]int
+	Luhn   bool     `json:"luhn"`
+	Ranges [][2]int `json:"ranges"` // inclusive prefix ranges; both ends have the same number of digits
+	// Groups is how a number of a given length is printed, where it is
+	// not in fours.
+	Groups map[int][]int `json:"groups,omitempty"`
 }
 
 // brandRules are tried in order. Diners Club's 36, 38 and 39 ranges, which
 // Discover's network also carries, stay Diners Club (the brand on the
 // card); UnionPay takes all of 62, its 622126-622925 cards that Discover's
 // network also accepts included.
-var brandRules = []brandRule{
-	{brand: BrandAmex, name: "American Express", lengths: []int{15}, cvcLen: 4, front: true, luhn: true,
-		ranges: [][2]int{{34, 34}, {37, 37}}, groups: map[int][]int{15: {4, 6, 5}}},
-	{brand: BrandDiners, name: "Diners Club", lengths: []int{14, 16}, cvcLen: 3, luhn: true,
-		ranges: [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}, groups: map[int][]int{14: {4, 6, 4}}},
-	{brand: BrandJCB, name: "JCB", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{3528, 3589}}},
-	{brand: BrandMastercard, name: "Mastercard", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{51, 55}, {2221, 2720}}},
-	{brand: BrandVisa, name: "Visa", lengths: []int{16}, cvcLen: 3, luhn: true, ranges: [][2]int{{4, 4}}},
-	{brand: BrandDiscover, name: "Discover", lengths: []int{16, 17, 18, 19}, cvcLen: 3, luhn: true,
-		ranges: [][2]int{{6011, 6011}, {644, 649}, {65, 65}}},
-	{brand: BrandUnionPay, name: "UnionPay", lengths: []int{16, 17, 18, 19}, cvcLen: 3, ranges: [][2]int{{62, 62}}},
+var brandRules = []BrandRule{
+	{Brand: BrandAmex, Name: "American Express", Lengths: []int{15}, CVC: 4, Front: true, Luhn: true,
+		Ranges: [][2]int{{34, 34}, {37, 37}}, Groups: map[int][]int{15: {4, 6, 5}}},
+	{Brand: BrandDiners, Name: "Diners Club", Lengths: []int{14, 16}, CVC: 3, Luhn: true,
+		Ranges: [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}, Groups: map[int][]int{14: {4, 6, 4}}},
+	{Brand: BrandJCB, Name: "JCB", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{3528, 3589}}},
+	{Brand: BrandMastercard, Name: "Mastercard", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{51, 55}, {2221, 2720}}},
+	{Brand: BrandVisa, Name: "Visa", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{4, 4}}},
+	{Brand: BrandDiscover, Name: "Discover", Lengths: []int{16, 17, 18, 19}, CVC: 3, Luhn: true,
+		Ranges: [][2]int{{6011, 6011}, {644, 649}, {65, 65}}},
+	{Brand: BrandUnionPay, Name: "UnionPay", Lengths: []int{16, 17, 18, 19}, CVC: 3, Ranges: [][2]int{{62, 62}}},
 }
 
-// BrandRule is a brand's rule as the payment page's script applies it while
-// the shopper types: the one table ParsePAN checks with, served in the
-// page's data.
-type BrandRule struct {
-	Brand   Brand         `json:"brand"`
-	Name    string        `json:"name"`
-	Lengths []int         `json:"lengths"`
-	CVC     int           `json:"cvc"`
-	Front   bool          `json:"front"`
-	Luhn    bool          `json:"luhn"`
-	Ranges  [][2]int      `json:"ranges"`
-	Groups  map[int][]int `json:"groups,omitempty"`
-}
+// BrandRules is the table of accepted brands, in the order they are tried:
+// a copy of the slice, whose rules the caller reads and does not change.
+func BrandRules() []BrandRule { return slices.Clone(brandRules) }
 
-// BrandRules is the table of accepted brands, in the order they are tried.
-func BrandRules() []BrandRule {
-	out := make([]BrandRule, len(brandRules))
-	for i, r := range brandRules {
-		out[i] = BrandRule{Brand: r.brand, Name: r.name, Lengths: r.lengths, CVC: r.cvcLen, Front: r.front,
-			Luhn: r.luhn, Ranges: r.ranges, Groups: r.groups}
-	}
-	return out
-}
-
-func (b Brand) rule() (brandRule, bool) {
+func (b Brand) rule() (BrandRule, bool) {
 	for _, r := range brandRules {
-		if r.brand == b {
+		if r.Brand == b {
 			return r, true
 		}
 	}
-	return brandRule{}, false
+	return BrandRule{}, false
 }
 
 // Name is the brand as printed for people ("American Express").
 func (b Brand) Name() string {
 	if r, ok := b.rule(); ok {
-		return r.name
+		return r.Name
 	}
 	return "unknown"
 }
@@ -106,7 +88,7 @@ func (b Brand) Name() string {
 // American Express (CID on the front), 3 for the others (on the back).
 func (b Brand) CVCLength() int {
 	if r, ok := b.rule(); ok {
-		return r.cvcLen
+		return r.CVC
 	}
 	return 3
 }
@@ -114,7 +96,7 @@ func (b Brand) CVCLength() int {
 // CVCOnFront reports whether the brand prints its security code on the front.
 func (b Brand) CVCOnFront() bool {
 	r, _ := b.rule()
-	return r.front
+	return r.Front
 }
 
 // DetectBrand recognises the brand from the leading digits of a card number.
@@ -122,14 +104,14 @@ func (b Brand) CVCOnFront() bool {
 // while the shopper types.
 func DetectBrand(digits string) Brand {
 	for _, r := range brandRules {
-		for _, rg := range r.ranges {
+		for _, rg := range r.Ranges {
 			n := len(strconv.Itoa(rg[0]))
 			if len(digits) < n {
 				continue
 			}
 			p, err := strconv.Atoi(digits[:n])
 			if err == nil && p >= rg[0] && p <= rg[1] {
-				return r.brand
+				return r.Brand
 			}
 		}
 	}
@@ -206,11 +188,11 @@ func ParsePAN(input []byte) (PAN, error) {
 		wipe(digits)
 		return PAN{}, FieldError("number", "card.number.brand", "This card brand is not accepted. We accept Visa, Mastercard, JCB, American Express, Diners Club, Discover and UnionPay.", nil)
 	}
-	if !slices.Contains(rule.lengths, len(digits)) {
+	if !slices.Contains(rule.Lengths, len(digits)) {
 		wipe(digits)
 		return PAN{}, rule.lengthError()
 	}
-	if rule.luhn && !Luhn(digits) {
+	if rule.Luhn && !Luhn(digits) {
 		wipe(digits)
 		return PAN{}, FieldError("number", "card.number.luhn", "This card number is not valid. Check it for a mistyped digit.", nil)
 	}
@@ -220,19 +202,19 @@ func ParsePAN(input []byte) (PAN, error) {
 // lengthError says how many digits the brand's numbers have: one length,
 // two ("14 or 16") or a run ("16 to 19"), each a message of its own so that
 // every language words it.
-func (r brandRule) lengthError() error {
-	first, last := r.lengths[0], r.lengths[len(r.lengths)-1]
-	switch len(r.lengths) {
+func (r BrandRule) lengthError() error {
+	first, last := r.Lengths[0], r.Lengths[len(r.Lengths)-1]
+	switch len(r.Lengths) {
 	case 1:
-		return FieldError("number", "card.number.length_brand", fmt.Sprintf("%s card numbers have %d digits.", r.name, first),
-			map[string]string{"Brand": r.name, "Digits": strconv.Itoa(first)})
+		return FieldError("number", "card.number.length_brand", fmt.Sprintf("%s card numbers have %d digits.", r.Name, first),
+			map[string]string{"Brand": r.Name, "Digits": strconv.Itoa(first)})
 	case 2:
-		return FieldError("number", "card.number.length_brand_or", fmt.Sprintf("%s card numbers have %d or %d digits.", r.name, first, last),
-			map[string]string{"Brand": r.name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
+		return FieldError("number", "card.number.length_brand_or", fmt.Sprintf("%s card numbers have %d or %d digits.", r.Name, first, last),
+			map[string]string{"Brand": r.Name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
 	}
 	// More than two lengths are a run (a test holds the table to it).
-	return FieldError("number", "card.number.length_brand_range", fmt.Sprintf("%s card numbers have %d to %d digits.", r.name, first, last),
-		map[string]string{"Brand": r.name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
+	return FieldError("number", "card.number.length_brand_range", fmt.Sprintf("%s card numbers have %d to %d digits.", r.Name, first, last),
+		map[string]string{"Brand": r.Name, "A": strconv.Itoa(first), "B": strconv.Itoa(last)})
 }
 
 // Brand is the card's network.
