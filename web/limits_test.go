@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
@@ -101,7 +102,7 @@ func TestRiskSettingsCardTesting(t *testing.T) {
 	sameJSONValue(t, "GET after the stricter PUT", got["card_testing"], want)
 	log = env.auditLog(t, env.key)
 	if len(log) != 3 || log[0]["action"] != "risk.limits.update" || log[1]["action"] != "risk.settings.update" ||
-		log[0]["actor"] != risk.APIActor(env.merchant) || log[0]["before"] != nil {
+		log[0]["actor"] != checkout.APIActor(env.merchant) || log[0]["before"] != nil {
 		t.Fatalf("audit after the stricter PUT: %v", log)
 	}
 	// The card's 5 is the operator's own: not kept as the merchant's.

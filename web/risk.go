@@ -16,7 +16,7 @@ import (
 // The merchant API of fraud screening (docs/API.md, "Rules and lists" and
 // "Audit"): a merchant's settings, its blocklists and the audit log of every
 // change to either. Changes are attributed to the API key that made them by
-// its fingerprint, never by the key (risk.APIActor).
+// its fingerprint, never by the key (checkout.APIActor).
 
 // listEntryJSON is a blocklist entry as docs/API.md shows it.
 type listEntryJSON struct {
@@ -109,7 +109,7 @@ func (s *server) putRiskSettings(c *gin.Context) {
 			writeError(c, s.log, err)
 			return
 		}
-		saved, err := s.risk.PutSettings(c.Request.Context(), risk.APIActor(m), m.ID, settings)
+		saved, err := s.risk.PutSettings(c.Request.Context(), checkout.APIActor(m), m.ID, settings)
 		if err != nil {
 			writeError(c, s.log, err)
 			return
@@ -129,7 +129,7 @@ func (s *server) putRiskSettings(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	saved, limits, err := s.risk.PutSettingsAndLimits(c.Request.Context(), risk.APIActor(m), m.ID, req.Settings, req.CardTesting)
+	saved, limits, err := s.risk.PutSettingsAndLimits(c.Request.Context(), checkout.APIActor(m), m.ID, req.Settings, req.CardTesting)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
@@ -185,7 +185,7 @@ func (s *server) postRiskList(c *gin.Context) {
 		return
 	}
 	m := merchantOf(c)
-	entry, created, err := s.risk.AddEntry(c.Request.Context(), risk.APIActor(m), m.ID, req.Kind, req.Value)
+	entry, created, err := s.risk.AddEntry(c.Request.Context(), checkout.APIActor(m), m.ID, req.Kind, req.Value)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
@@ -204,7 +204,7 @@ func (s *server) postRiskList(c *gin.Context) {
 func (s *server) deleteRiskList(c *gin.Context) {
 	m := merchantOf(c)
 	value := strings.TrimPrefix(c.Param("value"), "/")
-	key, err := s.risk.RemoveEntry(c.Request.Context(), risk.APIActor(m), m.ID, c.Param("kind"), value)
+	key, err := s.risk.RemoveEntry(c.Request.Context(), checkout.APIActor(m), m.ID, c.Param("kind"), value)
 	if err != nil {
 		writeError(c, s.log, err)
 		return

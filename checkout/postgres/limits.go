@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
@@ -44,7 +45,7 @@ func (db *DB) MerchantLimits(ctx context.Context, merchantID string) (operator, 
 // replaced as a.Before, in one transaction. The merchant's row lock (as
 // PutRiskSettings takes it) orders changes of one merchant's limits and
 // settings from every instance and the operator's command.
-func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a risk.AuditEntry) error {
+func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := riskSettings(ctx, tx, merchantID, true); err != nil { // ENOTFOUND for no merchant
 			return err
@@ -55,7 +56,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 
 // PutRiskSettingsAndLimits replaces the merchant's settings and its own
 // layer of limits, appending both audit entries, in one transaction.
-func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa risk.AuditEntry, limits []byte, la risk.AuditEntry) error {
+func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
 			return err
@@ -67,7 +68,7 @@ func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, s
 // putLimits replaces (or, with nil limits, removes) a layer of a merchant
 // whose row the transaction holds, and appends a with the layer it
 // replaced.
-func putLimits(ctx context.Context, tx pgx.Tx, merchantID, layer string, limits []byte, a risk.AuditEntry) error {
+func putLimits(ctx context.Context, tx pgx.Tx, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	if layer != risk.LayerOperator && layer != risk.LayerMerchant {
 		return fmt.Errorf("postgres: no limits layer %q", layer)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
@@ -116,12 +117,12 @@ func riskSettings(ctx context.Context, q querier, merchantID string, lock bool) 
 // settings it replaced as a.Before, in one transaction. The merchant's row
 // is locked first, so that of two updates from any instances each audits
 // the other's settings as its before.
-func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
+func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
 }
 
 // putRiskSettings is PutRiskSettings inside the caller's transaction.
-func putRiskSettings(ctx context.Context, tx pgx.Tx, merchantID string, settings []byte, a risk.AuditEntry) error {
+func putRiskSettings(ctx context.Context, tx pgx.Tx, merchantID string, settings []byte, a checkout.AuditEntry) error {
 	before, err := riskSettings(ctx, tx, merchantID, true)
 	if err != nil {
 		return err
@@ -159,7 +160,7 @@ func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.List
 
 // AddListEntry puts e on the merchant's list and appends a, in one
 // transaction; an entry already there is answered as stored, unaudited.
-func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a risk.AuditEntry) (risk.ListEntry, bool, error) {
+func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a checkout.AuditEntry) (risk.ListEntry, bool, error) {
 	stored, created := e, false
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO risk_lists (merchant_id, kind, value, created_at) VALUES ($1, $2, $3, $4)
@@ -187,7 +188,7 @@ func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEn
 
 // RemoveListEntry takes k off the merchant's list and appends a, in one
 // transaction; ENOTFOUND when k is not on it.
-func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a risk.AuditEntry) error {
+func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM risk_lists WHERE merchant_id = $1 AND kind = $2 AND value = $3`,
 			merchantID, string(k.Kind), k.Value)
@@ -201,7 +202,7 @@ func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.Lis
 	})
 }
 
-func insertAudit(ctx context.Context, tx pgx.Tx, a risk.AuditEntry) error {
+func insertAudit(ctx context.Context, tx pgx.Tx, a checkout.AuditEntry) error {
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (id, merchant_id, actor, action, before_state, after_state, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		a.ID, a.MerchantID, a.Actor, a.Action, []byte(a.Before), []byte(a.After), ts(a.At))
@@ -212,7 +213,7 @@ func insertAudit(ctx context.Context, tx pgx.Tx, a risk.AuditEntry) error {
 }
 
 // AuditEntries returns a page of the merchant's audit log, newest first.
-func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]risk.AuditEntry, error) {
+func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]checkout.AuditEntry, error) {
 	cursor := int64(math.MaxInt64)
 	if before != "" {
 		err := db.pool.QueryRow(ctx, `SELECT seq FROM audit_log WHERE id = $1 AND merchant_id = $2`, before, merchantID).Scan(&cursor)
@@ -229,9 +230,9 @@ func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit
 		return nil, wrap("audit entries", err)
 	}
 	defer rows.Close()
-	var out []risk.AuditEntry
+	var out []checkout.AuditEntry
 	for rows.Next() {
-		var a risk.AuditEntry
+		var a checkout.AuditEntry
 		var before, after []byte
 		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, sqlstore.TimeDest(&a.At)); err != nil {
 			return nil, wrap("audit entries", err)

@@ -18,27 +18,6 @@ const (
 	AuditListRemove     = "risk.list.remove"
 )
 
-// AuditEntry is one change to a merchant's screening rules: who made it,
-// when, and the state before and after, as JSON (null where there was
-// nothing: settings never saved before, an entry not yet or no longer on a
-// list). It is appended in the same transaction as the change itself, so
-// that no change goes unrecorded (PCI DSS 10.2.1.2, 10.2.2).
-type AuditEntry struct {
-	ID         string          // "aud_..."
-	MerchantID string          // whose rules changed
-	Actor      string          // who changed them: APIActor, never a secret
-	Action     string          // one of the Audit* actions
-	Before     json.RawMessage // nil is JSON null
-	After      json.RawMessage // nil is JSON null
-	At         time.Time
-}
-
-// APIActor names a merchant's API key as the actor of a change: the
-// merchant id and the key's fingerprint, never the key.
-func APIActor(m checkout.Merchant) string {
-	return m.ID + "/" + m.APIKeyFingerprint()
-}
-
 // ListEntry is one value on a merchant's blocklist.
 type ListEntry struct {
 	ListKey
@@ -52,7 +31,7 @@ type SettingsStore interface {
 	// and appends a, with a.Before set to the JSON it replaced (nil when
 	// there was none), in one transaction. ENOTFOUND when the merchant does
 	// not exist.
-	PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a AuditEntry) error
+	PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error
 }
 
 // ListStore keeps the merchants' blocklist entries (Lists looks them up).
@@ -64,10 +43,10 @@ type ListStore interface {
 	// AddListEntry puts e on the merchant's list and appends a, in one
 	// transaction. When the key is already there nothing changes and no
 	// entry is appended: it returns the stored entry and created false.
-	AddListEntry(ctx context.Context, merchantID string, e ListEntry, a AuditEntry) (stored ListEntry, created bool, err error)
+	AddListEntry(ctx context.Context, merchantID string, e ListEntry, a checkout.AuditEntry) (stored ListEntry, created bool, err error)
 	// RemoveListEntry takes k off the merchant's list and appends a, in one
 	// transaction; ENOTFOUND when k is not on it.
-	RemoveListEntry(ctx context.Context, merchantID string, k ListKey, a AuditEntry) error
+	RemoveListEntry(ctx context.Context, merchantID string, k ListKey, a checkout.AuditEntry) error
 }
 
 // AuditLog reads the audit entries.
@@ -75,7 +54,7 @@ type AuditLog interface {
 	// AuditEntries returns up to limit of the merchant's entries, newest
 	// first, older than the entry with id before ("" for the newest).
 	// ENOTFOUND when before is not one of the merchant's entries.
-	AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]AuditEntry, error)
+	AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]checkout.AuditEntry, error)
 }
 
 // Admin is what merchants manage through the API: their settings, their
@@ -123,7 +102,7 @@ func (a *Admin) PutSettings(ctx context.Context, actor, merchantID string, s Set
 	if err != nil {
 		return Settings{}, fmt.Errorf("risk: encode settings: %w", err)
 	}
-	entry := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
+	entry := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
 		Action: AuditSettingsUpdate, After: b, At: a.now()}
 	if err := a.Settings.PutRiskSettings(ctx, merchantID, b, entry); err != nil {
 		return Settings{}, err
@@ -194,7 +173,7 @@ func (a *Admin) AddEntry(ctx context.Context, actor, merchantID, kind, value str
 		return ListEntry{}, false, err
 	}
 	now := a.now()
-	entry := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
+	entry := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
 		Action: AuditListAdd, After: keyJSON(key), At: now}
 	return a.Lists.AddListEntry(ctx, merchantID, ListEntry{ListKey: key, CreatedAt: now}, entry)
 }
@@ -210,7 +189,7 @@ func (a *Admin) RemoveEntry(ctx context.Context, actor, merchantID, kind, value 
 	if err != nil {
 		return ListKey{}, err
 	}
-	entry := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
+	entry := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
 		Action: AuditListRemove, Before: keyJSON(key), At: a.now()}
 	if err := a.Lists.RemoveListEntry(ctx, merchantID, key, entry); err != nil {
 		return ListKey{}, err
@@ -220,7 +199,7 @@ func (a *Admin) RemoveEntry(ctx context.Context, actor, merchantID, kind, value 
 
 // AuditEntries returns a page of the merchant's audit log, newest first,
 // older than the entry before ("" for the newest).
-func (a *Admin) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]AuditEntry, error) {
+func (a *Admin) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]checkout.AuditEntry, error) {
 	limit, err := pageSize(limit)
 	if err != nil {
 		return nil, err

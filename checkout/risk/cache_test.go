@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
 // memSettings is a SettingsStore in memory that counts its reads and can
@@ -26,7 +28,7 @@ func (m *memSettings) RiskSettings(_ context.Context, merchantID string) ([]byte
 	return m.settings[merchantID], m.fail
 }
 
-func (m *memSettings) PutRiskSettings(_ context.Context, merchantID string, settings []byte, _ AuditEntry) error {
+func (m *memSettings) PutRiskSettings(_ context.Context, merchantID string, settings []byte, _ checkout.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.settings == nil {
@@ -77,7 +79,7 @@ func TestSettingsCache(t *testing.T) {
 	elsewhere := DefaultSettings()
 	elsewhere.ReviewScore = def - 20
 	b, _ := json.Marshal(elsewhere)
-	store.PutRiskSettings(t.Context(), "mer_a", b, AuditEntry{})
+	store.PutRiskSettings(t.Context(), "mer_a", b, checkout.AuditEntry{})
 	clock.Advance(DefaultLimitsTTL - time.Millisecond)
 	if got := reviewAt(t, cache, "mer_a"); got != changed.ReviewScore {
 		t.Fatalf("within the TTL: %d; want the cached %d", got, changed.ReviewScore)

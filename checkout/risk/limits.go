@@ -260,11 +260,11 @@ type LimitStore interface {
 	// LayerMerchant) with limits (nil removes it) and appends a, with
 	// a.Before set to the layer it replaced (nil when none), in one
 	// transaction. ENOTFOUND when the merchant does not exist.
-	PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a AuditEntry) error
+	PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a checkout.AuditEntry) error
 	// PutRiskSettingsAndLimits is PutRiskSettings(settings, sa) and
 	// PutMerchantLimits(LayerMerchant, limits, la) in one transaction.
 	// ENOTFOUND when the merchant does not exist.
-	PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa AuditEntry, limits []byte, la AuditEntry) error
+	PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error
 }
 
 // Limits decide each merchant's card-testing rate limits over the
@@ -358,7 +358,7 @@ func (l *Limits) SetOperator(ctx context.Context, actor, merchantID string, o Li
 	if err != nil {
 		return RateLimits{}, fmt.Errorf("risk: encode limits: %w", err)
 	}
-	a := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor, Action: AuditLimitsSet, After: b, At: l.now()}
+	a := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor, Action: AuditLimitsSet, After: b, At: l.now()}
 	if err := l.Store.PutMerchantLimits(ctx, merchantID, LayerOperator, b, a); err != nil {
 		return RateLimits{}, err
 	}
@@ -375,7 +375,7 @@ func (l *Limits) ResetOperator(ctx context.Context, actor, merchantID string) (l
 		return RateLimits{}, false, err
 	}
 	if !operator.IsZero() {
-		a := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor, Action: AuditLimitsReset, At: l.now()}
+		a := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor, Action: AuditLimitsReset, At: l.now()}
 		if err := l.Store.PutMerchantLimits(ctx, merchantID, LayerOperator, nil, a); err != nil {
 			return RateLimits{}, false, err
 		}
@@ -456,7 +456,7 @@ func (a *Admin) PutSettingsAndLimits(ctx context.Context, actor, merchantID stri
 		return Settings{}, RateLimits{}, fmt.Errorf("risk: encode settings: %w", err)
 	}
 	now := a.now()
-	sa := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
+	sa := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
 		Action: AuditSettingsUpdate, After: b, At: now}
 	if bytes.Equal(next, prev) {
 		if err := a.Settings.PutRiskSettings(ctx, merchantID, b, sa); err != nil {
@@ -465,7 +465,7 @@ func (a *Admin) PutSettingsAndLimits(ctx context.Context, actor, merchantID stri
 		a.Cached.Forget(merchantID)
 		return s, in, nil
 	}
-	la := AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
+	la := checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: actor,
 		Action: AuditLimitsUpdate, After: next, At: now}
 	if err := a.Limits.Store.PutRiskSettingsAndLimits(ctx, merchantID, b, sa, next, la); err != nil {
 		return Settings{}, RateLimits{}, err

@@ -17,7 +17,7 @@ import (
 type memLimits struct {
 	mu     sync.Mutex
 	layers map[string]map[string][]byte // merchant -> layer -> JSON
-	audit  []AuditEntry
+	audit  []checkout.AuditEntry
 	reads  atomic.Int64
 }
 
@@ -28,7 +28,7 @@ func (m *memLimits) MerchantLimits(_ context.Context, merchantID string) (operat
 	return m.layers[merchantID][LayerOperator], m.layers[merchantID][LayerMerchant], nil
 }
 
-func (m *memLimits) PutMerchantLimits(_ context.Context, merchantID, layer string, limits []byte, a AuditEntry) error {
+func (m *memLimits) PutMerchantLimits(_ context.Context, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.layers == nil {
@@ -47,7 +47,7 @@ func (m *memLimits) PutMerchantLimits(_ context.Context, merchantID, layer strin
 	return nil
 }
 
-func (m *memLimits) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, _ []byte, sa AuditEntry, limits []byte, la AuditEntry) error {
+func (m *memLimits) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, _ []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error {
 	m.mu.Lock()
 	m.audit = append(m.audit, sa)
 	m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 )
 
@@ -40,7 +41,7 @@ func (db *DB) MerchantLimits(ctx context.Context, merchantID string) (operator, 
 
 // PutMerchantLimits replaces one layer and appends a, with the layer it
 // replaced as a.Before, in one transaction.
-func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a risk.AuditEntry) error {
+func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error {
 		var exists int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM merchants WHERE id = ?`, merchantID).Scan(&exists)
@@ -56,7 +57,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 
 // PutRiskSettingsAndLimits replaces the merchant's settings and its own
 // layer of limits, appending both audit entries, in one transaction.
-func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa risk.AuditEntry, limits []byte, la risk.AuditEntry) error {
+func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error {
 		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
 			return err
@@ -67,7 +68,7 @@ func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, s
 
 // putLimits replaces (or, with nil limits, removes) a layer of a merchant
 // known to exist, and appends a with the layer it replaced.
-func putLimits(ctx context.Context, tx *writeTx, merchantID, layer string, limits []byte, a risk.AuditEntry) error {
+func putLimits(ctx context.Context, tx *writeTx, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	if layer != risk.LayerOperator && layer != risk.LayerMerchant {
 		return fmt.Errorf("sqlite: no limits layer %q", layer)
 	}

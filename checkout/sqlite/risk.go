@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/risk"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 )
@@ -82,13 +83,13 @@ func riskSettings(ctx context.Context, q querier, merchantID string) ([]byte, er
 
 // PutRiskSettings replaces the merchant's settings and appends a, with the
 // settings it replaced as a.Before, in one transaction.
-func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a risk.AuditEntry) error {
+func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
 }
 
 // putRiskSettings is PutRiskSettings inside the caller's write; ENOTFOUND
 // when the merchant does not exist.
-func putRiskSettings(ctx context.Context, tx *writeTx, merchantID string, settings []byte, a risk.AuditEntry) error {
+func putRiskSettings(ctx context.Context, tx *writeTx, merchantID string, settings []byte, a checkout.AuditEntry) error {
 	before, err := riskSettings(ctx, tx, merchantID)
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func (db *DB) ListEntries(ctx context.Context, merchantID string, kind risk.List
 
 // AddListEntry puts e on the merchant's list and appends a, in one
 // transaction; an entry already there is answered as stored, unaudited.
-func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a risk.AuditEntry) (risk.ListEntry, bool, error) {
+func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEntry, a checkout.AuditEntry) (risk.ListEntry, bool, error) {
 	stored, created := e, false
 	err := db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO risk_lists (merchant_id, kind, value, created_at) VALUES (?, ?, ?, ?)
@@ -155,7 +156,7 @@ func (db *DB) AddListEntry(ctx context.Context, merchantID string, e risk.ListEn
 
 // RemoveListEntry takes k off the merchant's list and appends a, in one
 // transaction; ENOTFOUND when k is not on it.
-func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a risk.AuditEntry) error {
+func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.ListKey, a checkout.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM risk_lists WHERE merchant_id = ? AND kind = ? AND value = ?`,
 			merchantID, string(k.Kind), k.Value)
@@ -169,7 +170,7 @@ func (db *DB) RemoveListEntry(ctx context.Context, merchantID string, k risk.Lis
 	})
 }
 
-func insertAudit(ctx context.Context, tx *writeTx, a risk.AuditEntry) error {
+func insertAudit(ctx context.Context, tx *writeTx, a checkout.AuditEntry) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, merchant_id, actor, action, before_state, after_state, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.MerchantID, a.Actor, a.Action, nullJSON(a.Before), nullJSON(a.After), unixNanos(a.At))
@@ -187,7 +188,7 @@ func nullJSON(b []byte) any {
 }
 
 // AuditEntries returns a page of the merchant's audit log, newest first.
-func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]risk.AuditEntry, error) {
+func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit int) ([]checkout.AuditEntry, error) {
 	cursor := int64(math.MaxInt64)
 	if before != "" {
 		err := db.r.QueryRowContext(ctx, `SELECT seq FROM audit_log WHERE id = ? AND merchant_id = ?`, before, merchantID).Scan(&cursor)
@@ -204,9 +205,9 @@ func (db *DB) AuditEntries(ctx context.Context, merchantID, before string, limit
 		return nil, fmt.Errorf("sqlite: audit entries: %w", err)
 	}
 	defer rows.Close()
-	var out []risk.AuditEntry
+	var out []checkout.AuditEntry
 	for rows.Next() {
-		var a risk.AuditEntry
+		var a checkout.AuditEntry
 		var before, after sql.NullString
 		if err := rows.Scan(&a.ID, &a.MerchantID, &a.Actor, &a.Action, &before, &after, sqlstore.TimeDest(&a.At)); err != nil {
 			return nil, fmt.Errorf("sqlite: audit entries: %w", err)

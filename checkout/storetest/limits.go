@@ -72,7 +72,7 @@ func testMerchantLimits(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("AuditEntries: %d, %v; want 5", len(entries), err)
 	}
 	for i, want := range []struct {
-		a             risk.AuditEntry
+		a             checkout.AuditEntry
 		before, after []byte
 	}{
 		{a3, op2, nil}, {la, nil, mine}, {sa, nil, settings}, {a2, op1, op2}, {a1, nil, op1},

@@ -313,8 +313,8 @@ func RunShared(t *testing.T, a, b RiskStore) {
 	raceSlots(t, []risk.LockoutBudget{a, b}, at)
 }
 
-func audit(merchantID, action string, at time.Time) risk.AuditEntry {
-	return risk.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: merchantID + "/key_0123456789ab",
+func audit(merchantID, action string, at time.Time) checkout.AuditEntry {
+	return checkout.AuditEntry{ID: checkout.NewID("aud"), MerchantID: merchantID, Actor: merchantID + "/key_0123456789ab",
 		Action: action, At: at}
 }
 
