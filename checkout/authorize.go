@@ -14,7 +14,8 @@ const (
 	DeclineInsufficientFunds = "insufficient_funds"
 	DeclineExpiredCard       = "expired_card"
 	DeclineIncorrectCVC      = "incorrect_cvc"
-	DeclineCVCRequired       = "cvc_required" // "X" for a card that has a code
+	DeclineCVCRequired       = "cvc_required"           // "X" for a card that has a code
+	DeclineMethodRefused     = "payment_method_refused" // the issuer does not take the chosen payment method for this card
 )
 
 // AuthRequest asks the issuer to authorize an amount on a card. It lives only
@@ -42,6 +43,8 @@ type AuthRequest struct {
 	// approval is an authorization that Capture takes later, or Reverse
 	// releases.
 	Capture bool
+	// Method is how the shopper pays the card back (sent as its JCCA code).
+	Method PaymentMethod
 }
 
 // String leaves out the card number and security code.

@@ -44,24 +44,42 @@ type BrandRule struct {
 	// Groups is how a number of a given length is printed, where it is
 	// not in fours.
 	Groups map[int][]int `json:"groups,omitempty"`
+	// Methods are the payment methods besides lump sum that the brand's
+	// cards issued in Japan take, and MaxInstallments the most
+	// installments they are split into (PaymentMethodSet.ForCard).
+	Methods         []PaymentMethodType `json:"methods,omitempty"`
+	MaxInstallments int                 `json:"max_installments,omitempty"`
 }
 
 // brandRules are tried in order. Diners Club's 36, 38 and 39 ranges, which
 // Discover's network also carries, stay Diners Club (the brand on the
 // card); UnionPay takes all of 62, its 622126-622925 cards that Discover's
 // network also accepts included.
+//
+// Japanese payment methods by brand: Visa, Mastercard, JCB and Diners Club
+// cards issued in Japan take all of them, installments up to 24; American
+// Express has not offered installments on its own cards since 2022, and
+// takes bonus and revolving payments; Discover and UnionPay are issued
+// abroad and paid in one payment.
 var brandRules = []BrandRule{
 	{Brand: BrandAmex, Name: "American Express", Lengths: []int{15}, CVC: 4, Front: true, Luhn: true,
-		Ranges: [][2]int{{34, 34}, {37, 37}}, Groups: map[int][]int{15: {4, 6, 5}}},
+		Ranges: [][2]int{{34, 34}, {37, 37}}, Groups: map[int][]int{15: {4, 6, 5}},
+		Methods: []PaymentMethodType{MethodBonusLumpSum, MethodRevolving}},
 	{Brand: BrandDiners, Name: "Diners Club", Lengths: []int{14, 16}, CVC: 3, Luhn: true,
-		Ranges: [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}, Groups: map[int][]int{14: {4, 6, 4}}},
-	{Brand: BrandJCB, Name: "JCB", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{3528, 3589}}},
-	{Brand: BrandMastercard, Name: "Mastercard", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{51, 55}, {2221, 2720}}},
-	{Brand: BrandVisa, Name: "Visa", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{4, 4}}},
+		Ranges: [][2]int{{300, 305}, {3095, 3095}, {36, 36}, {38, 39}}, Groups: map[int][]int{14: {4, 6, 4}},
+		Methods: allJapaneseMethods, MaxInstallments: 24},
+	{Brand: BrandJCB, Name: "JCB", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{3528, 3589}},
+		Methods: allJapaneseMethods, MaxInstallments: 24},
+	{Brand: BrandMastercard, Name: "Mastercard", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{51, 55}, {2221, 2720}},
+		Methods: allJapaneseMethods, MaxInstallments: 24},
+	{Brand: BrandVisa, Name: "Visa", Lengths: []int{16}, CVC: 3, Luhn: true, Ranges: [][2]int{{4, 4}},
+		Methods: allJapaneseMethods, MaxInstallments: 24},
 	{Brand: BrandDiscover, Name: "Discover", Lengths: []int{16, 17, 18, 19}, CVC: 3, Luhn: true,
 		Ranges: [][2]int{{6011, 6011}, {644, 649}, {65, 65}}},
 	{Brand: BrandUnionPay, Name: "UnionPay", Lengths: []int{16, 17, 18, 19}, CVC: 3, Ranges: [][2]int{{62, 62}}},
 }
+
+var allJapaneseMethods = []PaymentMethodType{MethodInstallments, MethodBonusLumpSum, MethodRevolving}
 
 // BrandRules is the table of accepted brands, in the order they are tried:
 // a copy of the slice, whose rules the caller reads and does not change.

@@ -16,7 +16,7 @@ const (
 	EIDEMPOTENCY  = "idempotency_mismatch"   // Idempotency-Key reused with another body
 	ETOOLARGE     = "too_large"              // body over the size cap
 	EMEDIATYPE    = "unsupported_media_type" // wrong Content-Type
-	EDECLINED     = "card_declined"          // the issuer said no; one message for every reason (no oracle)
+	EDECLINED     = "card_declined"          // the issuer said no; one message for every reason (no oracle) but a refused payment method
 	EEXPIRED      = "session_expired"        // the checkout session is past its expiry
 	EAUTHEXPIRED  = "authorization_expired"  // a payment's authorization is past its authorized_until
 	ETIMEOUT      = "processor_timeout"      // authorization did not answer before its deadline

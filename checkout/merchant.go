@@ -18,6 +18,9 @@ type Merchant struct {
 	Origins    []Origin
 	APIKeyHash []byte // SHA-256 of the secret key; the key itself is shown once and never stored
 	CreatedAt  time.Time
+	// PaymentMethods are the methods its shoppers may choose in Japan
+	// (DefaultPaymentMethodSettings until it saves its own).
+	PaymentMethods PaymentMethodSettings
 }
 
 // MerchantStore keeps merchants.

@@ -64,7 +64,9 @@ type Payment struct {
 	Risk *RiskDecision
 	// ThreeDS is the 3-D Secure authentication the authorization carried;
 	// nil when none was made (no Authenticator configured).
-	ThreeDS   *ThreeDS
+	ThreeDS *ThreeDS
+	// Method is how the shopper pays the card back (lump sum unless chosen).
+	Method    PaymentMethod
 	CreatedAt time.Time
 }
 
@@ -92,15 +94,16 @@ type PaymentView struct {
 	Status    string `json:"status"`
 	// CaptureMethod, AmountCaptured and AuthorizedUntil (RFC 3339, UTC,
 	// seconds; absent unless the payment awaits capture): docs/API.md.
-	CaptureMethod   string        `json:"capture_method"`
-	AmountCaptured  int64         `json:"amount_captured"`
-	AmountRefunded  int64         `json:"amount_refunded"`
-	AuthorizedUntil string        `json:"authorized_until,omitempty"`
-	Card            verify.Card   `json:"card"`
-	CVCCheck        string        `json:"cvc_check"`
-	Risk            *RiskDecision `json:"risk"`
-	ThreeDS         *ThreeDS      `json:"three_ds"`
-	CreatedAt       string        `json:"created_at"` // RFC 3339, UTC, seconds
+	CaptureMethod   string               `json:"capture_method"`
+	AmountCaptured  int64                `json:"amount_captured"`
+	AmountRefunded  int64                `json:"amount_refunded"`
+	AuthorizedUntil string               `json:"authorized_until,omitempty"`
+	Card            verify.Card          `json:"card"`
+	CVCCheck        string               `json:"cvc_check"`
+	Risk            *RiskDecision        `json:"risk"`
+	ThreeDS         *ThreeDS             `json:"three_ds"`
+	PaymentMethod   verify.PaymentMethod `json:"payment_method"`
+	CreatedAt       string               `json:"created_at"` // RFC 3339, UTC, seconds
 }
 
 // View is the payment as merchants see it.
@@ -125,6 +128,7 @@ func (p Payment) View() PaymentView {
 		CVCCheck:        string(p.CVCCheck),
 		Risk:            p.Risk,
 		ThreeDS:         p.ThreeDS,
+		PaymentMethod:   p.Method.View(),
 		CreatedAt:       p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}
 }

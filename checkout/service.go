@@ -27,6 +27,7 @@ type Store interface {
 	PaymentStore
 	RefundStore
 	AuthenticationStore
+	PaymentMethodStore
 }
 
 // Tokenizer keeps card numbers. vault.Vault implements it.
@@ -179,6 +180,7 @@ func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey 
 		Shipping:          req.ShippingAddress,
 		CaptureMethod:     req.CaptureMethod,
 		AuthorizationDays: req.AuthorizationTTL,
+		PaymentMethods:    req.PaymentMethods,
 		Status:            SessionOpen,
 		CreatedAt:         now,
 		ExpiresAt:         now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
@@ -497,6 +499,9 @@ type PayRequest struct {
 	// AuthenticationID names the 3-D Secure authentication whose challenge
 	// the shopper has answered (the page sends the card again with it).
 	AuthenticationID string
+	// Method is the shopper's choice of how to pay the card back; the zero
+	// value is lump sum. It must be one the checkout offers for the card.
+	Method PaymentMethod
 	// Checkout is the session and merchant as the caller read them just
 	// before (the web layer needs the session's language first), so that
 	// Pay does not read them again; nil makes Pay read them. Its session
@@ -552,6 +557,9 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, err
 	}
 	defer pan.Wipe()
+	if err := checkMethod(co, pan, req.Method); err != nil {
+		return PayResult{}, err
+	}
 
 	nearLimitInRound, err := s.challenge(ctx, co, req, now)
 	if err != nil {
@@ -705,6 +713,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		CVCPresence:         presence,
 		ThreeDS:             auth.view,
 		AuthenticationValue: auth.value,
+		Method:              req.Method.Effective(),
 	})
 	attempt.CVCCheck = result.CVCCheck
 	s.settle(ctx, gin, err == nil && (result.CVCCheck == CVCFail || result.DeclineReason == DeclineIncorrectCVC))
@@ -734,6 +743,13 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		}
 		attempt.Outcome, attempt.DeclineReason = AttemptDeclined, result.DeclineReason
 		s.finish(ctx, attempt, nil)
+		if result.DeclineReason == DeclineMethodRefused {
+			// The shopper can pay by choosing again. It tells a card
+			// tester no more than an approval would: the issuer refuses a
+			// method only for a card it would otherwise take.
+			return PayResult{}, &Error{Code: EDECLINED, Field: "payment_method", MsgID: "pay.method_refused",
+				Message: "the card issuer does not accept this payment method for this card; choose another, such as lump sum"}
+		}
 		// One message for every reason, so the page is no oracle for card testers.
 		return PayResult{}, declined()
 	case rerr != nil:
@@ -789,6 +805,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		AuthorizedUntil: authorizedUntil,
 		Risk:            &after,
 		ThreeDS:         auth.view,
+		Method:          req.Method.Effective(),
 		CreatedAt:       now,
 	}
 	events := s.events(event, payment)
@@ -1054,15 +1071,16 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 			ExpiresAt: jwt.NewNumericDate(now.Add(orDefault(s.ResultTTL, DefaultResultTTL))),
 			ID:        ResultID(p.ID),
 		},
-		SessionID: co.Session.ID,
-		OrderID:   p.OrderID,
-		Amount:    p.Amount,
-		Currency:  p.Currency,
-		Status:    p.Status,
-		Card:      p.Card(),
-		CVCCheck:  string(p.CVCCheck),
-		Risk:      riskClaim(p.Risk),
-		ThreeDS:   p.ThreeDS.Claim(),
+		SessionID:     co.Session.ID,
+		OrderID:       p.OrderID,
+		Amount:        p.Amount,
+		Currency:      p.Currency,
+		Status:        p.Status,
+		Card:          p.Card(),
+		CVCCheck:      string(p.CVCCheck),
+		Risk:          riskClaim(p.Risk),
+		ThreeDS:       p.ThreeDS.Claim(),
+		PaymentMethod: p.Method.View(),
 	}
 }
 

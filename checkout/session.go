@@ -52,6 +52,9 @@ type Session struct {
 	// awaiting capture lasts.
 	CaptureMethod     string
 	AuthorizationDays int
+	// PaymentMethods restricts the merchant's payment methods for this
+	// session; nil offers all of them.
+	PaymentMethods *PaymentMethodSet
 }
 
 // StatusAt is the status as the shopper and merchant see it at now: an open
@@ -128,6 +131,9 @@ type SessionRequest struct {
 	// AuthorizationTTL is how many days a manual payment's authorization
 	// (or a held one's) may wait for its capture: 1 to 60, 7 by default.
 	AuthorizationTTL int `json:"authorization_ttl,omitempty"`
+	// PaymentMethods restricts the merchant's payment methods (JPY only);
+	// absent, the shopper may choose any the merchant offers.
+	PaymentMethods *PaymentMethodSet `json:"payment_methods,omitempty"`
 }
 
 // Currency is an ISO 4217 currency the checkout accepts.
@@ -251,6 +257,13 @@ func (r *SessionRequest) Validate(m Merchant) error {
 		r.AuthorizationTTL = DefaultAuthorizationDays
 	case r.AuthorizationTTL < 1 || r.AuthorizationTTL > MaxAuthorizationDays:
 		return &Error{Code: EINVALID, Field: "authorization_ttl", Message: fmt.Sprintf("authorization_ttl must be a whole number of days from 1 to %d", MaxAuthorizationDays)}
+	}
+	if r.PaymentMethods != nil {
+		set, err := r.PaymentMethods.restrictFor(r.Currency, m.PaymentMethods)
+		if err != nil {
+			return err
+		}
+		r.PaymentMethods = &set
 	}
 	if r.CustomerEmail != "" {
 		if len(r.CustomerEmail) > maxEmail || strings.Count(r.CustomerEmail, "@") != 1 ||

@@ -59,11 +59,14 @@ type sessionJSON struct {
 	ExpiresAt string `json:"expires_at"`
 	// CaptureMethod and AuthorizationTTL (days) as the request set them,
 	// or their defaults.
-	CaptureMethod    string                 `json:"capture_method"`
-	AuthorizationTTL int                    `json:"authorization_ttl"`
-	Payment          *checkout.PaymentView  `json:"payment"`
-	Risk             *checkout.RiskDecision `json:"risk"`     // the latest attempt's screening decision; null before one
-	ThreeDS          *checkout.ThreeDS      `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
+	CaptureMethod    string `json:"capture_method"`
+	AuthorizationTTL int    `json:"authorization_ttl"`
+	// PaymentMethods is the session's restriction of the merchant's
+	// payment methods; null: all of them.
+	PaymentMethods *checkout.PaymentMethodSet `json:"payment_methods"`
+	Payment        *checkout.PaymentView      `json:"payment"`
+	Risk           *checkout.RiskDecision     `json:"risk"`     // the latest attempt's screening decision; null before one
+	ThreeDS        *checkout.ThreeDS          `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
 }
 
 // cardAttemptJSON is one card submission on a session, as docs/API.md shows
@@ -112,6 +115,7 @@ func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, latest *c
 		ExpiresAt:        timeJSON(sess.ExpiresAt),
 		CaptureMethod:    sess.CaptureMethod,
 		AuthorizationTTL: sess.AuthorizationDays,
+		PaymentMethods:   sess.PaymentMethods,
 	}
 	if latest != nil {
 		out.Risk, out.ThreeDS = latest.Risk, latest.ThreeDS
@@ -197,6 +201,19 @@ func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 // decodeStrict reads exactly one JSON object into v (over what v already
 // holds), refusing unknown fields and values of the wrong type with an
 // EINVALID error naming the field (OWASP API3:2023, mass assignment).
+// withoutEmbedded takes an embedded struct's Go name (embedded, "Settings.")
+// off the field a decoding error names: encoding/json names a value of an
+// embedded struct by its Go path (Settings.review_score), and the
+// merchant knows the JSON one.
+func withoutEmbedded(err error, embedded string) error {
+	var e *checkout.Error
+	if errors.As(err, &e) {
+		e.Field = strings.TrimPrefix(e.Field, embedded)
+		e.Message = strings.TrimPrefix(e.Message, embedded)
+	}
+	return err
+}
+
 func decodeStrict(body []byte, v any) error {
 	invalid := invalidJSON
 	trimmed := bytes.TrimLeft(body, " \t\r\n")

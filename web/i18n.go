@@ -174,14 +174,15 @@ var clientMessageIDs = []string{
 	"card.cvc.required", "card.cvc.chars", "card.cvc.length_front", "card.cvc.length_back",
 	"cvc.hint.back", "cvc.hint.front", "cvc.hint.generic",
 	"cvc.help.back_brand", "cvc.help.back_generic",
-	"field.number.brand",
+	"field.number.brand", "field.method.available",
+	"method.lump_sum", "method.installments", "method.bonus_lump_sum", "method.revolving",
 	"pay.busy", "pay.success", "pay.success_embed",
 	"error.network", "error.internal",
 	"threeds.frame_title", "threeds.status",
 }
 
 // placeholders are the parameters of client messages, rendered as {Name}.
-var placeholders = map[string]string{"Brand": "{Brand}", "Digits": "{Digits}", "A": "{A}", "B": "{B}"}
+var placeholders = map[string]string{"Brand": "{Brand}", "Digits": "{Digits}", "A": "{A}", "B": "{B}", "Count": "{Count}"}
 
 // clientMessages is clientMessageIDs rendered for the page's JSON data
 // block, as JSON.

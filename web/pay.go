@@ -54,8 +54,32 @@ type clientData struct {
 	Embed     bool            `json:"embed"`
 	Parent    string          `json:"parent,omitempty"` // the exact origin postMessage targets
 	ErrorCode string          `json:"error_code,omitempty"`
-	Messages  json.RawMessage `json:"-"` // translator.clientMessages, written in by JSON
+	Methods   *methodOffer    `json:"methods,omitempty"` // absent: lump sum is all the checkout takes
+	Messages  json.RawMessage `json:"-"`                 // translator.clientMessages, written in by JSON
 }
+
+// methodOffer is what pay.js needs to offer a card Japan's payment
+// methods as soon as it recognises the number: the checkout's offer
+// (checkout.Checkout.Offer) and the BIN prefixes of cards issued in Japan;
+// with the brands' table (methods, max_installments) it applies
+// checkout.PaymentMethodSet.ForCard's rule. The server checks the choice
+// again with the same tables.
+type methodOffer struct {
+	checkout.PaymentMethodSet
+	JapanPrefixes []string `json:"jp_prefixes"`
+}
+
+// methodOfferOf is the checkout's offer for the page; nil when it offers
+// nothing but lump sum.
+func methodOfferOf(co checkout.Checkout) *methodOffer {
+	offer := co.Offer()
+	if !offer.Choice() {
+		return nil
+	}
+	return &methodOffer{PaymentMethodSet: offer, JapanPrefixes: japanPrefixes}
+}
+
+var japanPrefixes = checkout.IssuerPrefixes("JP")
 
 // brandRulesJSON is the card brands' table (checkout.BrandRules) that
 // pay.js checks numbers with as the shopper types: the server's own, so
@@ -149,6 +173,7 @@ func (s *server) payPage(c *gin.Context) {
 			CSRF:     s.csrfToken(sess.ID),
 			Embed:    embed,
 			Parent:   parent,
+			Methods:  methodOfferOf(co),
 			Messages: tr.clientMessages(),
 		},
 	}
@@ -318,6 +343,10 @@ func (s *server) paySubmit(c *gin.Context) {
 		s.payError(c, tr, err)
 		return
 	}
+	if form.method, err = checkout.ParsePaymentMethod(string(form.methodType), string(form.installments)); err != nil {
+		s.payError(c, tr, err)
+		return
+	}
 	res, err := s.svc.Pay(ctx, checkout.PayRequest{
 		SessionID: id,
 		Number:    form.number,
@@ -330,6 +359,7 @@ func (s *server) paySubmit(c *gin.Context) {
 		// Not card data: an id the page got from us, copied before the
 		// buffer is cleared.
 		AuthenticationID: string(form.authentication),
+		Method:           form.method,
 		Checkout:         &co,
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
@@ -389,10 +419,14 @@ var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card fo
 
 // payForm is the card form's fields, sub-slices of the request buffer.
 // authentication is optional: the 3-D Secure authentication whose challenge
-// the shopper has answered, on the submission that follows it.
+// the shopper has answered, on the submission that follows it. So are
+// payment_method and installments, the shopper's choice of how to pay
+// (lump sum when absent), parsed into method.
 type payForm struct {
 	number, expiry, name, cvc []byte
 	authentication            []byte
+	methodType, installments  []byte
+	method                    checkout.PaymentMethod
 }
 
 // payFormOf picks the card fields. An unknown or repeated field refuses the
@@ -401,7 +435,7 @@ type payForm struct {
 // is not the shape of an id we make refuses it too: it is a lookup key.
 func payFormOf(fields []formField) (payForm, error) {
 	var f payForm
-	var seen [5]bool
+	var seen [7]bool
 	for _, fl := range fields {
 		var dst *[]byte
 		var i int
@@ -419,6 +453,10 @@ func payFormOf(fields []formField) (payForm, error) {
 				return payForm{}, formInvalid
 			}
 			dst, i = &f.authentication, 4
+		case "payment_method":
+			dst, i = &f.methodType, 5
+		case "installments":
+			dst, i = &f.installments, 6
 		default:
 			return payForm{}, formInvalid
 		}

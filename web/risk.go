@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,14 +118,7 @@ func (s *server) putRiskSettings(c *gin.Context) {
 	}
 	req := riskSettingsRequest{Settings: risk.DefaultSettings()}
 	if err := decodeStrict(body, &req); err != nil {
-		// encoding/json names a value of the embedded settings by its Go
-		// path (Settings.review_score); the merchant knows the JSON one.
-		var e *checkout.Error
-		if errors.As(err, &e) {
-			e.Field = strings.TrimPrefix(e.Field, "Settings.")
-			e.Message = strings.TrimPrefix(e.Message, "Settings.")
-		}
-		writeError(c, s.log, err)
+		writeError(c, s.log, withoutEmbedded(err, "Settings."))
 		return
 	}
 	saved, limits, err := s.risk.PutSettingsAndLimits(c.Request.Context(), checkout.APIActor(m), m.ID, req.Settings, req.CardTesting)

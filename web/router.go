@@ -180,6 +180,8 @@ func (s *server) routes() *gin.Engine {
 	api.POST("/payments/:id/void", s.voidPayment)
 	api.POST("/payments/:id/refunds", s.createRefund)
 	api.GET("/payments/:id/refunds", s.listRefunds)
+	api.GET("/payment_methods", s.getPaymentMethods)
+	api.PUT("/payment_methods", s.putPaymentMethods)
 	if s.webhooks != nil {
 		api.POST("/webhooks", s.createWebhook)
 		api.GET("/webhooks", s.listWebhooks)

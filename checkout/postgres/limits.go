@@ -47,7 +47,7 @@ func (db *DB) MerchantLimits(ctx context.Context, merchantID string) (operator, 
 // settings from every instance and the operator's command.
 func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, limits []byte, a checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := riskSettings(ctx, tx, merchantID, true); err != nil { // ENOTFOUND for no merchant
+		if _, err := merchantSetting(ctx, tx, merchantID, "risk_settings", true); err != nil { // ENOTFOUND for no merchant
 			return err
 		}
 		return putLimits(ctx, tx, merchantID, layer, limits, a)
@@ -58,7 +58,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 // layer of limits, appending both audit entries, in one transaction.
 func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
+		if err := putMerchantSetting(ctx, tx, merchantID, "risk_settings", settings, sa); err != nil {
 			return err
 		}
 		return putLimits(ctx, tx, merchantID, risk.LayerMerchant, limits, la)

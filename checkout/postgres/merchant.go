@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -83,4 +84,51 @@ func (db *DB) SetMerchantAPIKeyHash(ctx context.Context, merchantID string, hash
 		return notFound("merchant")
 	}
 	return nil
+}
+
+// A merchant's settings are jsonb columns of its row: risk_settings
+// (risk.Settings) and payment_methods (checkout.PaymentMethodSettings),
+// NULL until first saved. Each change is audited in the transaction that
+// makes it.
+
+// merchantSetting reads the merchant's settings column, locking its row
+// when lock is set; nil when never saved, ENOTFOUND when the merchant
+// does not exist.
+func merchantSetting(ctx context.Context, q querier, merchantID, column string, lock bool) ([]byte, error) {
+	query := `SELECT ` + column + ` FROM merchants WHERE id = $1`
+	if lock {
+		query += ` FOR UPDATE`
+	}
+	var s []byte
+	err := q.QueryRow(ctx, query, merchantID).Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("merchant")
+	}
+	if err != nil {
+		return nil, wrap("merchant "+column, err)
+	}
+	return s, nil
+}
+
+// putMerchantSetting replaces the merchant's settings column with value
+// and appends a, with the value it replaced as a.Before, inside the
+// caller's transaction. The merchant's row is locked first, so that of
+// two updates from any instances each audits the other's value as its
+// before.
+func putMerchantSetting(ctx context.Context, tx pgx.Tx, merchantID, column string, value []byte, a checkout.AuditEntry) error {
+	before, err := merchantSetting(ctx, tx, merchantID, column, true)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE merchants SET `+column+` = $2 WHERE id = $1`, merchantID, value); err != nil {
+		return wrap("put merchant "+column, err)
+	}
+	a.Before = before
+	return insertAudit(ctx, tx, a)
+}
+
+// PutPaymentMethods replaces the merchant's payment methods and appends a,
+// with the settings it replaced as a.Before, in one transaction.
+func (db *DB) PutPaymentMethods(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error { return putMerchantSetting(ctx, tx, merchantID, "payment_methods", settings, a) })
 }

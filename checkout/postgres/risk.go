@@ -94,23 +94,7 @@ func scanMatches(rows pgx.Rows) ([]risk.ListMatch, error) {
 // RiskSettings returns the merchant's settings JSON, nil when it has none;
 // ENOTFOUND when the merchant does not exist.
 func (db *DB) RiskSettings(ctx context.Context, merchantID string) ([]byte, error) {
-	return riskSettings(ctx, db.pool, merchantID, false)
-}
-
-func riskSettings(ctx context.Context, q querier, merchantID string, lock bool) ([]byte, error) {
-	query := `SELECT risk_settings FROM merchants WHERE id = $1`
-	if lock {
-		query += ` FOR UPDATE`
-	}
-	var s []byte
-	err := q.QueryRow(ctx, query, merchantID).Scan(&s)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("merchant")
-	}
-	if err != nil {
-		return nil, wrap("risk settings", err)
-	}
-	return s, nil
+	return merchantSetting(ctx, db.pool, merchantID, "risk_settings", false)
 }
 
 // PutRiskSettings replaces the merchant's settings and appends a, with the
@@ -118,20 +102,7 @@ func riskSettings(ctx context.Context, q querier, merchantID string, lock bool) 
 // is locked first, so that of two updates from any instances each audits
 // the other's settings as its before.
 func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
-}
-
-// putRiskSettings is PutRiskSettings inside the caller's transaction.
-func putRiskSettings(ctx context.Context, tx pgx.Tx, merchantID string, settings []byte, a checkout.AuditEntry) error {
-	before, err := riskSettings(ctx, tx, merchantID, true)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE merchants SET risk_settings = $2 WHERE id = $1`, merchantID, settings); err != nil {
-		return wrap("put risk settings", err)
-	}
-	a.Before = before
-	return insertAudit(ctx, tx, a)
+	return db.inTx(ctx, func(tx pgx.Tx) error { return putMerchantSetting(ctx, tx, merchantID, "risk_settings", settings, a) })
 }
 
 // ListEntries returns a page of the merchant's entries, by kind then value.

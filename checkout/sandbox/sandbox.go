@@ -24,6 +24,9 @@ const (
 	CardAmex             = "378282246310005"
 	CardDiscover         = "6011111111111117"
 	CardUnionPay         = "6200000000000005"
+	CardVisaJP           = "4111111111111111" // issued in Japan: takes every Japanese payment method
+	CardAmexJP           = "371449635398431"  // issued in Japan: bonus and revolving, no installments
+	CardMethodRefused    = "4111110000000062" // issued in Japan; the issuer refuses anything but lump sum
 	CardDeclined         = "4000000000000002"
 	CardInsufficient     = "4000000000009995"
 	CardExpiredAtIssuer  = "4000000000000069"
@@ -42,13 +45,16 @@ const (
 
 // knownCode says which cards have a documented security code.
 var knownCode = map[string]string{
-	CardVisa:       CorrectCode,
-	CardMastercard: CorrectCode,
-	CardJCB:        CorrectCode,
-	CardDiners:     CorrectCode,
-	CardAmex:       CorrectAmexCode,
-	CardDiscover:   CorrectCode,
-	CardUnionPay:   CorrectCode,
+	CardVisa:          CorrectCode,
+	CardMastercard:    CorrectCode,
+	CardJCB:           CorrectCode,
+	CardDiners:        CorrectCode,
+	CardAmex:          CorrectAmexCode,
+	CardDiscover:      CorrectCode,
+	CardUnionPay:      CorrectCode,
+	CardVisaJP:        CorrectCode,
+	CardAmexJP:        CorrectAmexCode,
+	CardMethodRefused: CorrectCode,
 }
 
 // ErrProcessing is what the issuer answers for CardProcessingError.
@@ -64,10 +70,11 @@ type Issuer struct {
 
 	mu       sync.Mutex
 	byKey    map[string]checkout.AuthResult
-	captured map[string]int64     // by key: the amount captured
-	refundAs map[string]string    // by key: the refund behaviour of its card (CardRefundFails, CardRefundLate)
-	refunds  map[string]time.Time // by refund id: when it was first asked
-	charges  int                  // approved authorizations actually made (not replays)
+	captured map[string]int64                  // by key: the amount captured
+	refundAs map[string]string                 // by key: the refund behaviour of its card (CardRefundFails, CardRefundLate)
+	refunds  map[string]time.Time              // by refund id: when it was first asked
+	methods  map[string]checkout.PaymentMethod // by key: the payment method of an approval
+	charges  int                               // approved authorizations actually made (not replays)
 	reversed int
 	calls    int
 }
@@ -77,7 +84,8 @@ var _ checkout.Authorizer = (*Issuer)(nil)
 // New returns a sandbox issuer.
 func New() *Issuer {
 	return &Issuer{SlowResponse: DefaultSlowResponse, LateRefund: DefaultLateRefund, byKey: map[string]checkout.AuthResult{},
-		captured: map[string]int64{}, refundAs: map[string]string{}, refunds: map[string]time.Time{}}
+		captured: map[string]int64{}, refundAs: map[string]string{}, refunds: map[string]time.Time{},
+		methods: map[string]checkout.PaymentMethod{}}
 }
 
 // Authorize answers by card number as docs/API.md lists. It compares the
@@ -115,6 +123,7 @@ func (s *Issuer) Authorize(ctx context.Context, req *checkout.AuthRequest) (chec
 	s.byKey[req.Key] = result
 	if result.Approved {
 		s.charges++
+		s.methods[req.Key] = req.Method.Effective()
 		if req.Capture {
 			s.captured[req.Key] = req.Amount
 		}
@@ -169,6 +178,15 @@ func (s *Issuer) Refund(ctx context.Context, o checkout.RefundOrder) (checkout.R
 	return checkout.RefundAnswer{Status: checkout.RefundSucceeded}, nil
 }
 
+// Method is the payment method the approval under key was asked with, and
+// whether there was one.
+func (s *Issuer) Method(key string) (checkout.PaymentMethod, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.methods[key]
+	return m, ok
+}
+
 // Captured is the amount captured under key, and whether there was a capture.
 func (s *Issuer) Captured(key string) (int64, bool) {
 	s.mu.Lock()
@@ -217,6 +235,10 @@ func decide(req *checkout.AuthRequest, number []byte) checkout.AuthResult {
 		return decline(checkout.DeclineInsufficientFunds, check)
 	case CardExpiredAtIssuer:
 		return decline(checkout.DeclineExpiredCard, check)
+	case CardMethodRefused:
+		if req.Method.Effective().Type != checkout.MethodLumpSum {
+			return decline(checkout.DeclineMethodRefused, check)
+		}
 	}
 	return checkout.AuthResult{Approved: true, AuthCode: authCode(), CVCCheck: check}
 }

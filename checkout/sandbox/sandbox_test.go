@@ -48,7 +48,7 @@ func TestAuthorizeTestCards(t *testing.T) {
 		{CardWithoutCode, "X", true, "", checkout.CVCCheckNone},
 		{CardVisa, "X", false, checkout.DeclineCVCRequired, checkout.CVCCheckNone},
 		{CardVisa, "I", true, "", checkout.CVCCheckIlg},
-		{"4111111111111111", "777", true, "", checkout.CVCPass},
+		{"4012888888881881", "777", true, "", checkout.CVCPass},
 	}
 	s := New()
 	for i, tt := range tests {

@@ -59,7 +59,7 @@ func (db *DB) PutMerchantLimits(ctx context.Context, merchantID, layer string, l
 // layer of limits, appending both audit entries, in one transaction.
 func (db *DB) PutRiskSettingsAndLimits(ctx context.Context, merchantID string, settings []byte, sa checkout.AuditEntry, limits []byte, la checkout.AuditEntry) error {
 	return db.write(ctx, func(tx *writeTx) error {
-		if err := putRiskSettings(ctx, tx, merchantID, settings, sa); err != nil {
+		if err := putMerchantSetting(ctx, tx, merchantID, "risk_settings", settings, sa); err != nil {
 			return err
 		}
 		return putLimits(ctx, tx, merchantID, risk.LayerMerchant, limits, la)

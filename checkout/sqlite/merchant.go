@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
@@ -85,4 +87,47 @@ func (db *DB) SetMerchantAPIKeyHash(ctx context.Context, merchantID string, hash
 		return notFound("merchant")
 	}
 	return nil
+}
+
+// A merchant's settings are JSON columns of its row: risk_settings
+// (risk.Settings) and payment_methods (checkout.PaymentMethodSettings),
+// NULL until first saved. Each change is audited in the write that makes
+// it.
+
+// merchantSetting reads the merchant's settings column; nil when never
+// saved, ENOTFOUND when the merchant does not exist.
+func merchantSetting(ctx context.Context, q querier, merchantID, column string) ([]byte, error) {
+	var s sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT `+column+` FROM merchants WHERE id = ?`, merchantID).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("merchant")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: merchant %s: %w", column, err)
+	}
+	if !s.Valid {
+		return nil, nil
+	}
+	return []byte(s.String), nil
+}
+
+// putMerchantSetting replaces the merchant's settings column with value
+// and appends a, with the value it replaced as a.Before, inside the
+// caller's write; ENOTFOUND when the merchant does not exist.
+func putMerchantSetting(ctx context.Context, tx *writeTx, merchantID, column string, value []byte, a checkout.AuditEntry) error {
+	before, err := merchantSetting(ctx, tx, merchantID, column)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE merchants SET `+column+` = ? WHERE id = ?`, string(value), merchantID); err != nil {
+		return fmt.Errorf("sqlite: put merchant %s: %w", column, err)
+	}
+	a.Before = before
+	return insertAudit(ctx, tx, a)
+}
+
+// PutPaymentMethods replaces the merchant's payment methods and appends a,
+// with the settings it replaced as a.Before, in one transaction.
+func (db *DB) PutPaymentMethods(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
+	return db.write(ctx, func(tx *writeTx) error { return putMerchantSetting(ctx, tx, merchantID, "payment_methods", settings, a) })
 }

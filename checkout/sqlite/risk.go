@@ -63,42 +63,13 @@ func match(ctx context.Context, q querier, merchantID string, keys []risk.ListKe
 // RiskSettings returns the merchant's settings JSON, nil when it has none;
 // ENOTFOUND when the merchant does not exist.
 func (db *DB) RiskSettings(ctx context.Context, merchantID string) ([]byte, error) {
-	return riskSettings(ctx, db.r, merchantID)
-}
-
-func riskSettings(ctx context.Context, q querier, merchantID string) ([]byte, error) {
-	var s sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT risk_settings FROM merchants WHERE id = ?`, merchantID).Scan(&s)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("merchant")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: risk settings: %w", err)
-	}
-	if !s.Valid {
-		return nil, nil
-	}
-	return []byte(s.String), nil
+	return merchantSetting(ctx, db.r, merchantID, "risk_settings")
 }
 
 // PutRiskSettings replaces the merchant's settings and appends a, with the
 // settings it replaced as a.Before, in one transaction.
 func (db *DB) PutRiskSettings(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
-	return db.write(ctx, func(tx *writeTx) error { return putRiskSettings(ctx, tx, merchantID, settings, a) })
-}
-
-// putRiskSettings is PutRiskSettings inside the caller's write; ENOTFOUND
-// when the merchant does not exist.
-func putRiskSettings(ctx context.Context, tx *writeTx, merchantID string, settings []byte, a checkout.AuditEntry) error {
-	before, err := riskSettings(ctx, tx, merchantID)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE merchants SET risk_settings = ? WHERE id = ?`, string(settings), merchantID); err != nil {
-		return fmt.Errorf("sqlite: put risk settings: %w", err)
-	}
-	a.Before = before
-	return insertAudit(ctx, tx, a)
+	return db.write(ctx, func(tx *writeTx) error { return putMerchantSetting(ctx, tx, merchantID, "risk_settings", settings, a) })
 }
 
 // ListEntries returns a page of the merchant's entries, by kind then value.

@@ -88,20 +88,21 @@ func jsonText(v any, what string) (any, error) {
 // SessionColumns are a session's, as SessionDest scans them.
 const SessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
 	result_delivery, customer_email, shipping, status, attempts, payment_id,
-	created_at, expires_at, processing_since, capture_method, authorization_days`
+	created_at, expires_at, processing_since, capture_method, authorization_days, payment_methods`
 
 // SessionDest scans SessionColumns into a Session: Dest gives the scan's
 // destinations, Finish decodes what they could not hold directly.
 type SessionDest struct {
-	shipping  sql.NullString
-	paymentID sql.NullString
+	shipping       sql.NullString
+	paymentID      sql.NullString
+	paymentMethods sql.NullString
 }
 
 // Dest is the destinations of SessionColumns for s.
 func (d *SessionDest) Dest(s *checkout.Session) []any {
 	return []any{&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
 		&s.ResultDelivery, &s.CustomerEmail, &d.shipping, (*string)(&s.Status), &s.Attempts, &d.paymentID,
-		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince), &s.CaptureMethod, &s.AuthorizationDays}
+		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince), &s.CaptureMethod, &s.AuthorizationDays, &d.paymentMethods}
 }
 
 // Finish completes s once a row was scanned into Dest(s).
@@ -114,6 +115,13 @@ func (d *SessionDest) Finish(s *checkout.Session) error {
 		}
 	}
 	s.PaymentID = d.paymentID.String
+	s.PaymentMethods = nil
+	if d.paymentMethods.Valid {
+		s.PaymentMethods = new(checkout.PaymentMethodSet)
+		if err := json.Unmarshal([]byte(d.paymentMethods.String), s.PaymentMethods); err != nil {
+			return fmt.Errorf("sqlstore: session payment methods: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -134,10 +142,16 @@ func ScanSession(row Row) (checkout.Session, error) {
 // processing are its times as the store's dialect writes them. No
 // shipping address and no payment are NULL.
 func SessionValues(s checkout.Session, created, expires, processing any) ([]any, error) {
-	var shipping, paymentID any
+	var shipping, paymentID, paymentMethods any
 	if s.Shipping != nil {
 		var err error
 		if shipping, err = jsonText(s.Shipping, "shipping address"); err != nil {
+			return nil, err
+		}
+	}
+	if s.PaymentMethods != nil {
+		var err error
+		if paymentMethods, err = jsonText(s.PaymentMethods, "session payment methods"); err != nil {
 			return nil, err
 		}
 	}
@@ -146,27 +160,28 @@ func SessionValues(s checkout.Session, created, expires, processing any) ([]any,
 	}
 	return []any{s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
 		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
-		created, expires, processing, s.EffectiveCaptureMethod(), s.EffectiveAuthorizationDays()}, nil
+		created, expires, processing, s.EffectiveCaptureMethod(), s.EffectiveAuthorizationDays(), paymentMethods}, nil
 }
 
 // InsertSession stores a session's SessionValues.
-var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(19) + `)`
+var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(20) + `)`
 
 // MerchantColumns are a merchant's (alias m) and one of its origins'
 // (alias o, NULL when it has none) in a join of merchant_origins onto
 // merchants, ordered by o.position, as MerchantDest scans them: a row per
 // origin.
-const MerchantColumns = `m.id, m.name, m.api_key_hash, m.created_at, o.scheme, o.host, o.port`
+const MerchantColumns = `m.id, m.name, m.api_key_hash, m.created_at, m.payment_methods, o.scheme, o.host, o.port`
 
 // MerchantDest scans MerchantColumns, a row per origin.
 type MerchantDest struct {
-	scheme, host sql.NullString
-	port         sql.NullInt64
+	paymentMethods sql.NullString
+	scheme, host   sql.NullString
+	port           sql.NullInt64
 }
 
 // Dest is the destinations of MerchantColumns for m.
 func (d *MerchantDest) Dest(m *checkout.Merchant) []any {
-	return []any{&m.ID, &m.Name, &m.APIKeyHash, TimeDest(&m.CreatedAt), &d.scheme, &d.host, &d.port}
+	return []any{&m.ID, &m.Name, &m.APIKeyHash, TimeDest(&m.CreatedAt), &d.paymentMethods, &d.scheme, &d.host, &d.port}
 }
 
 // AddOrigin appends the row's origin, if it had one, to m.
@@ -174,6 +189,13 @@ func (d *MerchantDest) AddOrigin(m *checkout.Merchant) {
 	if d.scheme.Valid {
 		m.Origins = append(m.Origins, checkout.Origin{Scheme: d.scheme.String, Host: d.host.String, Port: int(d.port.Int64)})
 	}
+}
+
+// Finish completes m once its rows were scanned: its payment methods,
+// decoded once, not per origin.
+func (d *MerchantDest) Finish(m *checkout.Merchant) (err error) {
+	m.PaymentMethods, err = checkout.DecodePaymentMethods([]byte(d.paymentMethods.String))
+	return err
 }
 
 // MerchantQuery reads the merchant that where (on alias m, its argument $1)
@@ -195,7 +217,10 @@ func ScanMerchant(rows Rows) (m checkout.Merchant, found bool, err error) {
 		found = true
 		d.AddOrigin(&m)
 	}
-	return m, found, rows.Err()
+	if err := rows.Err(); err != nil || !found {
+		return m, found, err
+	}
+	return m, found, d.Finish(&m)
 }
 
 // CheckoutQuery reads a session (its id the query's only argument, $1),
@@ -225,6 +250,9 @@ func ScanCheckout(rows Rows) (co checkout.Checkout, found bool, err error) {
 		return checkout.Checkout{}, false, nil
 	}
 	if err := sd.Finish(&co.Session); err != nil {
+		return checkout.Checkout{}, false, err
+	}
+	if err := md.Finish(&co.Merchant); err != nil {
 		return checkout.Checkout{}, false, err
 	}
 	return co, true, nil
@@ -352,7 +380,7 @@ func (d *judgedDest) finish(risk **checkout.RiskDecision, threeDS **checkout.Thr
 // PaymentValues gives them.
 const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
-	capture_method, amount_captured, authorized_until, amount_refunded,
+	capture_method, amount_captured, authorized_until, amount_refunded, payment_method, installments,
 	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // PaymentValues are p's values of PaymentColumns; created and
@@ -363,13 +391,15 @@ func PaymentValues(p checkout.Payment, created, authorizedUntil any) ([]any, err
 	if err != nil {
 		return nil, err
 	}
+	method := p.Method.Effective()
 	return append([]any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
-		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil, p.AmountRefunded}, judged...), nil
+		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil, p.AmountRefunded,
+		string(method.Type), method.Installments}, judged...), nil
 }
 
 // InsertPayment stores a payment's PaymentValues.
-var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(25) + `)`
+var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(27) + `)`
 
 // DueAuthorizationsQuery reads up to limit payments awaiting capture
 // whose authorized_until is at or before $1, the longest overdue first
@@ -459,7 +489,8 @@ func ScanPayment(row Row) (checkout.Payment, error) {
 	var judged judgedDest
 	if err := row.Scan(append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
-		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil), &p.AmountRefunded}, judged.dest()...)...); err != nil {
+		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil), &p.AmountRefunded,
+		(*string)(&p.Method.Type), &p.Method.Installments}, judged.dest()...)...); err != nil {
 		return checkout.Payment{}, err
 	}
 	if err := judged.finish(&p.Risk, &p.ThreeDS); err != nil {

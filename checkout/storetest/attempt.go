@@ -328,6 +328,7 @@ func normAttempts(as []checkout.Attempt) []checkout.Attempt {
 func normPayment(p checkout.Payment) checkout.Payment {
 	p.CreatedAt = utc(p.CreatedAt)
 	p.AuthorizedUntil = utc(p.AuthorizedUntil)
+	p.Method = p.Method.Effective()
 	return p
 }
 

@@ -8,6 +8,9 @@ import (
 
 func normMerchant(m checkout.Merchant) checkout.Merchant {
 	m.CreatedAt = utc(m.CreatedAt)
+	if m.PaymentMethods.Types == nil {
+		m.PaymentMethods = checkout.DefaultPaymentMethodSettings()
+	}
 	return m
 }
 

@@ -26,6 +26,18 @@ type Result struct {
 	// ThreeDS is the 3-D Secure authentication. With liability_shift true,
 	// a fraud chargeback on this payment is the issuer's loss.
 	ThreeDS *ThreeDS `json:"three_ds,omitempty"`
+	// PaymentMethod is how the shopper pays the card back (Japan's 支払方法):
+	// lump sum unless the shopper chose otherwise.
+	PaymentMethod PaymentMethod `json:"payment_method"`
+}
+
+// PaymentMethod is the shopper's choice of how to pay the card back, with
+// its JCCA (CAFIS) code: lump_sum "10", installments "61" with the count,
+// bonus_lump_sum "21", revolving "80".
+type PaymentMethod struct {
+	Type         string `json:"type"`
+	Installments int    `json:"installments,omitempty"` // the count, for installments only
+	JCCACode     string `json:"jcca_code"`
 }
 
 // ThreeDS is the payment's 3-D Secure authentication as the result shows
