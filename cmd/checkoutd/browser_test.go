@@ -208,6 +208,107 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 		waitText(t, ctx, "#refunded", "¥1,500")
 	})
 
+	// Japan's payment methods: the choice appears once a card issued in
+	// Japan is recognised (and only then), the shopper picks 6
+	// installments, and the shop's verified result says so.
+	installmentsIn := func(t *testing.T, choose string, in ...chromedp.QueryOption) {
+		t.Helper()
+		within(t, ctx, 10*time.Second, "type a Visa number issued abroad", chromedp.SendKeys(chromedp.CSS("#number"), "4242424242424242", in...))
+		waitText(t, ctx, "#number-brand", "Visa", in...)
+		if visible := methodFieldShown(t, ctx, in...); visible {
+			t.Fatal("the payment methods show for a card issued abroad")
+		}
+		within(t, ctx, 10*time.Second, "type a JCB number issued in Japan",
+			chromedp.SetValue(chromedp.CSS("#number"), "", in...),
+			chromedp.SendKeys(chromedp.CSS("#number"), "3530111333300000", in...))
+		for deadline := time.Now().Add(10 * time.Second); !methodFieldShown(t, ctx, in...); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the payment methods do not show for a JCB card issued in Japan")
+			}
+		}
+		// Announced to screen readers, and in the shopper's language.
+		note, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#method-note"), in...))
+		options, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#method"), in...))
+		if !strings.Contains(note, "installments") || !strings.Contains(options, "6 installments") || strings.Contains(options, "36") {
+			t.Fatalf("announced %q; options %q", note, options)
+		}
+		within(t, ctx, 30*time.Second, "choose 6 installments and pay",
+			chromedp.SetValue(chromedp.CSS("#method"), choose, in...),
+			chromedp.SendKeys(chromedp.CSS("#expiry"), "1230", in...),
+			chromedp.SendKeys(chromedp.CSS("#name"), "TARO YAMADA", in...),
+			chromedp.SendKeys(chromedp.CSS("#cvc"), "123", in...),
+			chromedp.Click(chromedp.CSS("#pay-button"), in...))
+		waitText(t, ctx, "#outcome", "Payment verified")
+		waitText(t, ctx, "#payment-method", "installments × 6 (JCCA 61)")
+		claims, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#claims")))
+		if !strings.Contains(claims, `"installments": 6`) || !strings.Contains(claims, `"jcca_code": "61"`) {
+			t.Fatalf("the verified claims do not carry 6 installments: %s", claims)
+		}
+	}
+	t.Run("installments on the page", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose redirect",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-redirect")),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+		)
+		installmentsIn(t, "installments:6")
+	})
+	t.Run("installments in the iframe", func(t *testing.T) {
+		within(t, ctx, 30*time.Second, "open the shop and choose iframe",
+			chromedp.Navigate(p.DemoURL+"/"),
+			chromedp.Click(chromedp.CSS("#buy-iframe")),
+			chromedp.WaitVisible(chromedp.CSS("#pay iframe")),
+		)
+		installmentsIn(t, "installments:6", chromedp.FromNode(mustFrameNode(t, ctx, "#pay iframe")))
+	})
+
+	// In Japanese, on a session that allows only 3 or 6 installments: the
+	// issuer refuses installments on this card, the page says so next to
+	// the choice, and the same card paid in one payment goes through.
+	t.Run("installments refused, in Japanese", func(t *testing.T) {
+		var s session
+		p.api(t, "POST", "/v1/sessions", map[string]any{
+			"amount": 30000, "currency": "JPY", "order_id": "installments-refused", "locale": "ja",
+			"success_url": p.Shop + "/done",
+			"payment_methods": map[string]any{"types": []string{"installments"}, "installment_counts": []int{3, 6}},
+		}, &s)
+		within(t, ctx, 30*time.Second, "open the page and type a card issued in Japan",
+			chromedp.Navigate(s.URL),
+			chromedp.WaitVisible(chromedp.CSS("#number")),
+			chromedp.SendKeys(chromedp.CSS("#number"), "4111110000000062"),
+		)
+		for deadline := time.Now().Add(10 * time.Second); !methodFieldShown(t, ctx); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the payment methods do not show")
+			}
+		}
+		options, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#method")))
+		if !strings.Contains(options, "一括払い") || !strings.Contains(options, "分割払い（3回）") || !strings.Contains(options, "分割払い（6回）") ||
+			strings.Contains(options, "12回") || strings.Contains(options, "リボ払い") {
+			t.Fatalf("options %q; want 一括 and 3 or 6 installments only", options)
+		}
+		within(t, ctx, 30*time.Second, "choose 3 installments and pay",
+			chromedp.SetValue(chromedp.CSS("#method"), "installments:3"),
+			chromedp.SendKeys(chromedp.CSS("#expiry"), "1230"),
+			chromedp.SendKeys(chromedp.CSS("#name"), "TARO YAMADA"),
+			chromedp.SendKeys(chromedp.CSS("#cvc"), "123"),
+			chromedp.Click(chromedp.CSS("#pay-button")))
+		waitText(t, ctx, "#method-error", "カード発行会社")
+		within(t, ctx, 30*time.Second, "choose a single payment and pay again",
+			chromedp.SetValue(chromedp.CSS("#method"), "lump_sum"),
+			chromedp.Click(chromedp.CSS("#pay-button")))
+		var got struct {
+			Status  string                `json:"status"`
+			Payment *checkout.PaymentView `json:"payment"`
+		}
+		for deadline := time.Now().Add(15 * time.Second); got.Status != "paid" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			p.api(t, "GET", "/v1/sessions/"+s.ID, nil, &got)
+		}
+		if got.Status != "paid" || got.Payment == nil || got.Payment.PaymentMethod.Type != "lump_sum" || got.Payment.PaymentMethod.JCCACode != "10" {
+			t.Fatalf("the session is %q with payment %+v", got.Status, got.Payment)
+		}
+	})
+
 	t.Run("unregistered origin cannot frame", func(t *testing.T) {
 		s := p.mustSession(t, "framed-by-stranger")
 		registered, _ := url.Parse(p.DemoURL)
@@ -244,6 +345,19 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 			t.Fatalf("control: child frames on the registered shop: %v", child)
 		}
 	})
+}
+
+// methodFieldShown reports whether the page shows its payment methods.
+func methodFieldShown(tb testing.TB, ctx context.Context, opts ...chromedp.QueryOption) bool {
+	tb.Helper()
+	var hidden bool
+	within(tb, ctx, 10*time.Second, "read the payment methods' field",
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			attrs, err := chromedp.Attributes(chromedp.CSS("#method-field"), opts...)(ctx, tgt)
+			_, hidden = attrs["hidden"]
+			return err
+		}))
+	return !hidden
 }
 
 // waitText waits up to 10 s for the element's text to contain want.

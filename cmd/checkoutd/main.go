@@ -408,6 +408,14 @@ func (s *Server) Shutdown() error {
 	return errors.Join(errs...)
 }
 
+// demoPaymentMethods are the demo merchant's: all of them, every count.
+func demoPaymentMethods() checkout.PaymentMethodSettings {
+	return checkout.PaymentMethodSettings{PaymentMethodSet: checkout.PaymentMethodSet{
+		Types:             []checkout.PaymentMethodType{checkout.MethodLumpSum, checkout.MethodInstallments, checkout.MethodBonusLumpSum, checkout.MethodRevolving},
+		InstallmentCounts: checkout.InstallmentCounts(),
+	}}
+}
+
 // ensureDemoMerchant creates the demo merchant on first start and gives it a
 // fresh key on every start, so the key can be printed without being stored.
 // Its id is derived from the demo shop's URL, so a demo shop on another port
@@ -430,6 +438,11 @@ func ensureDemoMerchant(ctx context.Context, svc *checkout.Service, db store, de
 		}
 		m.ID, m.APIKeyHash = id, checkout.HashAPIKey(key)
 		if err := db.CreateMerchant(ctx, m); err != nil {
+			return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
+		}
+		// The demo shop offers every Japanese payment method, so that a
+		// test card issued in Japan shows the choice (docs/API.md).
+		if _, err := svc.PutPaymentMethods(ctx, "checkoutd/demo", m, demoPaymentMethods()); err != nil {
 			return DemoMerchant{}, fmt.Errorf("demo merchant: %w", err)
 		}
 	case "":

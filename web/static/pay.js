@@ -105,6 +105,38 @@
     return msg(l.length === 2 ? "card.number.length_brand_or" : "card.number.length_brand_range", p);
   }
 
+  // ---- How to pay: checkout/paymethod.go's ForCard, with its tables -----
+  // cfg.methods is the checkout's offer (absent: lump sum only) with the BIN
+  // prefixes of cards issued in Japan; each brand's rule says which methods
+  // its Japanese cards take and up to how many installments. The server
+  // checks the choice again.
+  var OFFER = cfg.methods || null;
+
+  function issuedInJapan(d) {
+    if (d.length < 6) return false;
+    for (var i = 0; i < OFFER.jp_prefixes.length; i++) {
+      var p = OFFER.jp_prefixes[i];
+      if (d.slice(0, p.length) === p) return true;
+    }
+    return false;
+  }
+  // methodChoices lists the card's choices as [value, label] pairs, lump
+  // sum first; an empty list when it has no choice.
+  function methodChoices(d, rule) {
+    if (!OFFER || !rule || !rule.methods || !issuedInJapan(d)) return [];
+    var out = [["lump_sum", msg("method.lump_sum")]];
+    for (var i = 0; i < OFFER.types.length; i++) {
+      var t = OFFER.types[i];
+      if (t === "lump_sum" || rule.methods.indexOf(t) < 0) continue;
+      if (t !== "installments") { out.push([t, msg("method." + t)]); continue; }
+      for (var j = 0; j < OFFER.installment_counts.length; j++) {
+        var n = OFFER.installment_counts[j];
+        if (n <= rule.max_installments) out.push(["installments:" + n, msg("method.installments", { Count: n })]);
+      }
+    }
+    return out.length > 1 ? out : [];
+  }
+
   // ---- Checks: each returns a message or "" ------------------------------
   function checkNumber(d) {
     if (!d) return msg("card.number.required");
@@ -159,7 +191,10 @@
   var formError = $("form-error");
   var status = $("pay-status");
   var number = $("number"), expiry = $("expiry"), name = $("name"), cvc = $("cvc");
+  var method = $("method"), methodField = $("method-field");
   var FIELDS = ["number", "expiry", "cvc", "name"];
+  // The server names the choice by its form fields; the page has one select.
+  var FIELD_OF = { payment_method: "method", installments: "method" };
   var busy = false, done = false;
 
   function setError(field, text) {
@@ -209,6 +244,39 @@
       : msg("cvc.help.back_generic");
   }
 
+  // updateMethods shows the card's choices once its number is recognised,
+  // keeping the shopper's choice while the card can still take it.
+  var lastChoices = "";
+  function updateMethods(d, rule) {
+    if (!method) return;
+    var choices = methodChoices(d, rule), key = JSON.stringify(choices);
+    if (key === lastChoices) return;
+    lastChoices = key;
+    var kept = method.value;
+    while (method.firstChild) method.removeChild(method.firstChild);
+    for (var i = 0; i < choices.length; i++) {
+      var o = document.createElement("option");
+      o.value = choices[i][0];
+      o.textContent = choices[i][1];
+      method.appendChild(o);
+    }
+    var keep = false;
+    for (var k = 0; k < choices.length; k++) keep = keep || choices[k][0] === kept;
+    method.value = keep ? kept : (choices.length ? "lump_sum" : "");
+    var shown = choices.length > 0;
+    if (methodField.hidden === shown) $("method-note").textContent = shown ? msg("field.method.available") : "";
+    methodField.hidden = !shown;
+    setError("method", "");
+  }
+  // methodParams adds the chosen method to the form: nothing for lump sum.
+  function methodParams(p) {
+    var v = method && !methodField.hidden ? method.value : "";
+    if (!v || v === "lump_sum") return;
+    var parts = v.split(":");
+    p.set("payment_method", parts[0]);
+    if (parts[1]) p.set("installments", parts[1]);
+  }
+
   // ---- Input formatting ----------------------------------------------------
   function onNumberInput() {
     var v = number.value, caret = number.selectionStart == null ? v.length : number.selectionStart;
@@ -226,6 +294,7 @@
       if (document.activeElement === number) number.setSelectionRange(pos, pos);
     }
     updateBrand(rule);
+    updateMethods(d, rule);
     if (hasError("number")) setError("number", check("number"));
     if (hasError("cvc")) setError("cvc", check("cvc"));
   }
@@ -261,6 +330,7 @@
     status.textContent = on ? msg("pay.busy") : "";
     if (form) {
       for (var i = 0; i < FIELDS.length; i++) $(FIELDS[i]).readOnly = on || done;
+      method.disabled = on || done; // a select cannot be read-only
     }
   }
 
@@ -410,9 +480,9 @@
     var details = err.details && err.details.length ? err.details : [{ field: err.field, message: err.message }];
     var first = null, general = [];
     for (var i = 0; i < details.length; i++) {
-      var d = details[i];
-      if (form && d.field && FIELDS.indexOf(d.field) >= 0 && setError(d.field, d.message)) {
-        if (!first) first = $(d.field);
+      var d = details[i], field = FIELD_OF[d.field] || d.field;
+      if (form && field && (FIELDS.indexOf(field) >= 0 || (field === "method" && !methodField.hidden)) && setError(field, d.message)) {
+        if (!first) first = $(field);
       } else {
         general.push(d.message);
       }
@@ -430,6 +500,7 @@
       number.value = "";
       cvc.value = "";
       updateBrand(null);
+      updateMethods("", null);
     }
     setBusy(false);
     status.textContent = cfg.embed ? msg("pay.success_embed") : msg("pay.success");
@@ -474,6 +545,7 @@
   });
   $("cvc-none").addEventListener("click", function () { cvc.value = "X"; setError("cvc", ""); cvc.focus(); });
   $("cvc-illegible").addEventListener("click", function () { cvc.value = "I"; setError("cvc", ""); cvc.focus(); });
+  method.addEventListener("change", function () { setError("method", ""); });
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
@@ -490,6 +562,7 @@
     p.set("expiry", expiry.value.replace(/\s+/g, ""));
     p.set("name", name.value.trim());
     p.set("cvc", cvc.value.trim());
+    methodParams(p);
     submit(p.toString());
   });
 

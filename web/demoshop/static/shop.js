@@ -37,6 +37,8 @@
     set('brand', r.card && r.card.brand);
     set('last4', r.card && r.card.last4);
     set('cvc-check', r.cvc_check);
+    var pm = r.payment_method;
+    set('payment-method', pm ? pm.type + (pm.installments ? ' × ' + pm.installments : '') + ' (JCCA ' + pm.jcca_code + ')' : '');
     set('status', r.status);
     set('risk', r.risk ? r.risk.verdict + ' (score ' + r.risk.score + ')' : '');
     var t = r.three_ds;
