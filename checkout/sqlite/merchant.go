@@ -129,5 +129,7 @@ func putMerchantSetting(ctx context.Context, tx *writeTx, merchantID, column str
 // PutPaymentMethods replaces the merchant's payment methods and appends a,
 // with the settings it replaced as a.Before, in one transaction.
 func (db *DB) PutPaymentMethods(ctx context.Context, merchantID string, settings []byte, a checkout.AuditEntry) error {
-	return db.write(ctx, func(tx *writeTx) error { return putMerchantSetting(ctx, tx, merchantID, "payment_methods", settings, a) })
+	return db.write(ctx, func(tx *writeTx) error {
+		return putMerchantSetting(ctx, tx, merchantID, "payment_methods", settings, a)
+	})
 }

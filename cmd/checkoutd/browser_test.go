@@ -269,7 +269,7 @@ func TestBrowserPaysThroughRedirectAndIframe(t *testing.T) {
 		var s session
 		p.api(t, "POST", "/v1/sessions", map[string]any{
 			"amount": 30000, "currency": "JPY", "order_id": "installments-refused", "locale": "ja",
-			"success_url": p.Shop + "/done",
+			"success_url":     p.Shop + "/done",
 			"payment_methods": map[string]any{"types": []string{"installments"}, "installment_counts": []int{3, 6}},
 		}, &s)
 		within(t, ctx, 30*time.Second, "open the page and type a card issued in Japan",
