@@ -54,6 +54,30 @@ func TestParsePaymentMethod(t *testing.T) {
 	}
 }
 
+// FuzzParsePaymentMethod: the page's fields never panic the parser; what
+// it accepts is a method every issuer takes, and what it refuses is an
+// invalid error on one of the two fields.
+func FuzzParsePaymentMethod(f *testing.F) {
+	for _, s := range [][2]string{{"", ""}, {"installments", "6"}, {"installments", "06"}, {"installments", "+6"},
+		{"revolving", ""}, {"bonus_lump_sum", "0"}, {"installments", "9999999999999999999999"}, {"\x00", "\xff"}} {
+		f.Add(s[0], s[1])
+	}
+	all := checkout.PaymentMethodSet{Types: []checkout.PaymentMethodType{"lump_sum", "installments", "bonus_lump_sum", "revolving"},
+		InstallmentCounts: checkout.InstallmentCounts()}
+	f.Fuzz(func(t *testing.T, typ, count string) {
+		m, err := checkout.ParsePaymentMethod(typ, count)
+		if err != nil {
+			if e, ok := err.(*checkout.Error); !ok || e.Code != checkout.EINVALID || (e.Field != "payment_method" && e.Field != "installments") {
+				t.Fatalf("%q/%q: %v", typ, count, err)
+			}
+			return
+		}
+		if !all.Allows(m) || (m.Type == checkout.MethodInstallments) != (m.Installments > 0) {
+			t.Fatalf("%q/%q accepted as %+v", typ, count, m)
+		}
+	})
+}
+
 func TestJCCACodes(t *testing.T) {
 	for m, want := range map[checkout.PaymentMethod]string{
 		{}: "10", lumpSum: "10", installments(6): "61", bonus: "21", revolver: "80",

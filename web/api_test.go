@@ -198,7 +198,8 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 		strings.Replace(sessionBody, "%s", "auto", 1),
 		`{"amount":1,"shipping_address":{"name":"山田 太郎","line1":"1-2-3","country":"JP"}}`,
 		`{"amount":"1"}`, `{"x":1}`, `{} {}`, `[]`, `null`, ``, `{"amount":1e400}`, "{\"order_id\":\"\xff\"}",
-		`{"shipping_address":null}`, `{"amount":-1}`, `  {"amount":1}  `, `{"AMOUNT":7}`, `{"amount":1,"amount":2}`,
+		`{"shipping_address":null}`, `{"amount":-1}`, `{"payment_methods":{"types":["installments"],"installment_counts":[3,6]}}`,
+		`{"payment_methods":null}`, `{"payment_methods":{"types":"installments"}}`, `  {"amount":1}  `, `{"AMOUNT":7}`, `{"amount":1,"amount":2}`,
 	} {
 		f.Add([]byte(s))
 	}

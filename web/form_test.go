@@ -90,6 +90,7 @@ func FuzzParsePayForm(f *testing.F) {
 		"number=3782+822463+10005&expiry=12+%2F+2030&name=%E5%B1%B1%E7%94%B0&cvc=1234",
 		"cvc=X", "cvc=I", "a=%", "a=%zz", "%", "&&&", "=", "a==", "+=+", "a=1;b=2",
 		"%00=%00", "number=%ff%fe", "a&b&c&d&e&f&g&h", "a&b&c&d&e&f&g&h&i",
+		"number=3530111333300000&expiry=12%2F30&name=TARO&cvc=123&payment_method=installments&installments=6",
 	} {
 		f.Add([]byte(s))
 	}

@@ -21,7 +21,7 @@ import (
 // Resource Consumption).
 const (
 	maxAPIBody = 16 << 10 // merchant JSON API (docs/API.md)
-	maxPayBody = 4 << 10  // the card form: four short fields and an optional authentication id
+	maxPayBody = 4 << 10  // the card form: four short fields, an optional authentication id and payment method
 )
 
 const nonceKey = "web.csp-nonce"

@@ -263,6 +263,11 @@ func TestPaySubmitRefusals(t *testing.T) {
 		{"malformed escape", "number=4242%zz", nil, 400, "invalid"},
 		{"unknown field", good + "&pin=1234", nil, 400, "invalid"},
 		{"repeated field", good + "&cvc=999", nil, 400, "invalid"},
+		{"repeated payment method", good + "&payment_method=lump_sum&payment_method=revolving", nil, 400, "invalid"},
+		{"unknown payment method", good + "&payment_method=ribo", nil, 400, "invalid"},
+		{"installments without a count", good + "&payment_method=installments", nil, 400, "invalid"},
+		{"a count issuers do not take", good + "&payment_method=installments&installments=7", nil, 400, "invalid"},
+		{"a method this card cannot take", good + "&payment_method=revolving", nil, 400, "invalid"},
 		{"too many fields", strings.Repeat("a=1&", 9), nil, 400, "invalid"},
 		{"unknown session", good, []string{}, 404, "not_found"},
 	}

@@ -161,13 +161,15 @@ func TestWebhooksAndChargebackOnPostgres(t *testing.T) {
 	var authorized, charged struct {
 		ID   string `json:"id"`
 		Data struct {
-			ID        string `json:"id"`
-			PaymentID string `json:"payment_id"`
+			ID            string                `json:"id"`
+			PaymentID     string                `json:"payment_id"`
+			PaymentMethod *verify.PaymentMethod `json:"payment_method"`
 		} `json:"data"`
 	}
 	json.Unmarshal(got["payment.authorized"].body, &authorized)
 	json.Unmarshal(got["chargeback.created"].body, &charged)
-	if authorized.Data.ID != sess.Payment.ID || charged.Data.ID != cb.ID || charged.Data.PaymentID != sess.Payment.ID {
+	if authorized.Data.ID != sess.Payment.ID || charged.Data.ID != cb.ID || charged.Data.PaymentID != sess.Payment.ID ||
+		authorized.Data.PaymentMethod == nil || *authorized.Data.PaymentMethod != (verify.PaymentMethod{Type: "lump_sum", JCCACode: "10"}) {
 		t.Fatalf("event data: %s\n%s", got["payment.authorized"].body, got["chargeback.created"].body)
 	}
 
