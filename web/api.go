@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -201,19 +202,6 @@ func decodeSessionRequest(body []byte) (checkout.SessionRequest, error) {
 // decodeStrict reads exactly one JSON object into v (over what v already
 // holds), refusing unknown fields and values of the wrong type with an
 // EINVALID error naming the field (OWASP API3:2023, mass assignment).
-// withoutEmbedded takes an embedded struct's Go name (embedded, "Settings.")
-// off the field a decoding error names: encoding/json names a value of an
-// embedded struct by its Go path (Settings.review_score), and the
-// merchant knows the JSON one.
-func withoutEmbedded(err error, embedded string) error {
-	var e *checkout.Error
-	if errors.As(err, &e) {
-		e.Field = strings.TrimPrefix(e.Field, embedded)
-		e.Message = strings.TrimPrefix(e.Message, embedded)
-	}
-	return err
-}
-
 func decodeStrict(body []byte, v any) error {
 	invalid := invalidJSON
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
@@ -228,7 +216,8 @@ func decodeStrict(body []byte, v any) error {
 		var domainErr *checkout.Error
 		switch {
 		case errors.As(err, &typeErr):
-			return invalid(typeErr.Field, typeErr.Field+" must be a JSON "+jsonTypeName(typeErr.Type.String()))
+			field := jsonPath(typeErr.Field)
+			return invalid(field, field+" must be a JSON "+jsonTypeName(typeErr.Type.String()))
 		case errors.As(err, &syntaxErr):
 			return invalid("", "the body is not valid JSON (at byte "+strconv.FormatInt(syntaxErr.Offset, 10)+")")
 		case errors.As(err, &domainErr) && domainErr.Code == checkout.EINVALID:
@@ -250,6 +239,21 @@ func decodeStrict(body []byte, v any) error {
 	return checkJSONKeys(body, v)
 }
 
+// jsonPath is the path of a value as the merchant wrote it: encoding/json
+// names a value of an embedded struct by its Go path
+// (Settings.review_score), and every name of the API's JSON is lower case,
+// so the segments in upper case are the embedded structs' Go names.
+func jsonPath(goPath string) string {
+	segments := strings.Split(goPath, ".")
+	kept := segments[:0]
+	for _, s := range segments {
+		if s == "" || !unicode.IsUpper(rune(s[0])) {
+			kept = append(kept, s)
+		}
+	}
+	return strings.Join(kept, ".")
+}
+
 func invalidJSON(field, msg string) error {
 	return &checkout.Error{Code: checkout.EINVALID, Field: field, Message: msg}
 }
@@ -263,6 +267,8 @@ func jsonTypeName(goType string) string {
 		return "string"
 	case goType == "bool":
 		return "boolean"
+	case strings.HasPrefix(goType, "[]"):
+		return "array"
 	case strings.Contains(goType, "Address"), strings.HasPrefix(goType, "risk."), strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"):
 		return "object"
 	}

@@ -30,18 +30,8 @@ func (s *server) getPaymentMethods(c *gin.Context) {
 // defaults, not their current values, so that the body alone says what is
 // in force.
 func (s *server) putPaymentMethods(c *gin.Context) {
-	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
-		writeError(c, s.log, errJSONMediaType)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		writeError(c, s.log, err)
-		return
-	}
 	req := paymentMethodsJSON{PaymentMethodSettings: checkout.DefaultPaymentMethodSettings()}
-	if err := decodeStrict(body, &req); err != nil {
-		writeError(c, s.log, withoutEmbedded(err, "PaymentMethodSettings.PaymentMethodSet."))
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	if req.Object != "" && req.Object != "payment_method_settings" {

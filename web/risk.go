@@ -92,20 +92,10 @@ func (s *server) getRiskSettings(c *gin.Context) {
 // values), so that the body alone says what is in force: for card_testing,
 // the operator's limits, which the merchant may only make stricter.
 func (s *server) putRiskSettings(c *gin.Context) {
-	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
-		writeError(c, s.log, errJSONMediaType)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		writeError(c, s.log, err)
-		return
-	}
 	m := merchantOf(c)
 	if s.risk.Limits == nil {
 		settings := risk.DefaultSettings()
-		if err := decodeStrict(body, &settings); err != nil {
-			writeError(c, s.log, err)
+		if !s.bindJSON(c, &settings) {
 			return
 		}
 		saved, err := s.risk.PutSettings(c.Request.Context(), checkout.APIActor(m), m.ID, settings)
@@ -117,8 +107,7 @@ func (s *server) putRiskSettings(c *gin.Context) {
 		return
 	}
 	req := riskSettingsRequest{Settings: risk.DefaultSettings()}
-	if err := decodeStrict(body, &req); err != nil {
-		writeError(c, s.log, withoutEmbedded(err, "Settings."))
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	saved, limits, err := s.risk.PutSettingsAndLimits(c.Request.Context(), checkout.APIActor(m), m.ID, req.Settings, req.CardTesting)
@@ -162,18 +151,8 @@ type listEntryRequest struct {
 // normalised (an address spelled another way is the same entry). 201 when
 // added; 200 with the existing entry when it was already there.
 func (s *server) postRiskList(c *gin.Context) {
-	if !hasMediaType(c.GetHeader("Content-Type"), "application/json") {
-		writeError(c, s.log, errJSONMediaType)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		writeError(c, s.log, err)
-		return
-	}
 	var req listEntryRequest
-	if err := decodeStrict(body, &req); err != nil {
-		writeError(c, s.log, err)
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	m := merchantOf(c)
