@@ -72,7 +72,7 @@ func TestPaymentMethodsAPI(t *testing.T) {
 		sameJSONValue(t, "the session's restriction", got["payment_methods"], `{"types": ["lump_sum", "installments"], "installment_counts": [6]}`)
 	}
 	for restriction, field := range map[string]string{
-		`{"types": ["bonus_lump_sum"]}`:                          "payment_methods.types",
+		`{"types": ["bonus_lump_sum"]}`:                           "payment_methods.types",
 		`{"types": ["installments"], "installment_counts": [24]}`: "payment_methods.installment_counts",
 	} {
 		code, got := session(restriction)
