@@ -25,7 +25,7 @@ var binCountries = []struct {
 	{"305693", "US", "sandbox test card: Diners Club"},
 	{"378282", "US", "sandbox test card: American Express"},
 	{"411111", "JP", "sandbox test cards: Visa issued in Japan (CardVisaJP, CardMethodRefused)"},
-	{"371449", "JP", "sandbox test card: American Express issued in Japan (CardAmexJP)"},
+	{"378734", "JP", "sandbox test card: American Express issued in Japan (CardAmexJP)"},
 }
 
 // IssuerCountry is the ISO 3166-1 alpha-2 country of the issuer of a card

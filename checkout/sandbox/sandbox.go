@@ -25,7 +25,7 @@ const (
 	CardDiscover         = "6011111111111117"
 	CardUnionPay         = "6200000000000005"
 	CardVisaJP           = "4111111111111111" // issued in Japan: takes every Japanese payment method
-	CardAmexJP           = "371449635398431"  // issued in Japan: bonus and revolving, no installments
+	CardAmexJP           = "378734493671000"  // issued in Japan: bonus and revolving, no installments
 	CardMethodRefused    = "4111110000000062" // issued in Japan; the issuer refuses anything but lump sum
 	CardDeclined         = "4000000000000002"
 	CardInsufficient     = "4000000000009995"

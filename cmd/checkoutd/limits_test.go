@@ -105,8 +105,11 @@ func TestLimitsCommand(t *testing.T) {
 		}
 	}
 	p.api(t, "GET", "/v1/risk/audit", nil, &audit)
-	if len(audit.Data) != 2 || audit.Data[0].Action != "risk.limits.set" || audit.Data[0].Actor != "operator" ||
-		string(audit.Data[0].After) != `{"merchant":{"max":4}}` || string(audit.Data[1].After) != `{"merchant":{"max":1000000}}` {
+	// The oldest entry is the demo merchant's payment methods, set when it
+	// was made.
+	if len(audit.Data) != 3 || audit.Data[0].Action != "risk.limits.set" || audit.Data[0].Actor != "operator" ||
+		string(audit.Data[0].After) != `{"merchant":{"max":4}}` || string(audit.Data[1].After) != `{"merchant":{"max":1000000}}` ||
+		audit.Data[2].Action != "payment_methods.update" || audit.Data[2].Actor != "checkoutd/demo" {
 		t.Fatalf("the merchant's audit log: %+v", audit.Data)
 	}
 
@@ -116,7 +119,7 @@ func TestLimitsCommand(t *testing.T) {
 	}
 	p.api(t, "GET", "/v1/risk/settings", nil, &settings)
 	p.api(t, "GET", "/v1/risk/audit", nil, &audit)
-	if settings.CardTesting["merchant"].Max != 2 || len(audit.Data) != 3 || audit.Data[0].Action != "risk.limits.reset" || string(audit.Data[0].After) != "null" {
+	if settings.CardTesting["merchant"].Max != 2 || len(audit.Data) != 4 || audit.Data[0].Action != "risk.limits.reset" || string(audit.Data[0].After) != "null" {
 		t.Fatalf("after the reset: %+v, audit %+v", settings.CardTesting, audit.Data)
 	}
 }
