@@ -28,6 +28,7 @@ type Store interface {
 	RefundStore
 	AuthenticationStore
 	PaymentMethodStore
+	CustomerStore
 }
 
 // Tokenizer keeps card numbers. vault.Vault implements it.

@@ -265,12 +265,8 @@ func (r *SessionRequest) Validate(m Merchant) error {
 		}
 		r.PaymentMethods = &set
 	}
-	if r.CustomerEmail != "" {
-		if len(r.CustomerEmail) > maxEmail || strings.Count(r.CustomerEmail, "@") != 1 ||
-			strings.HasPrefix(r.CustomerEmail, "@") || strings.HasSuffix(r.CustomerEmail, "@") || !printable(r.CustomerEmail) ||
-			strings.ContainsAny(r.CustomerEmail, " <>") {
-			return &Error{Code: EINVALID, Field: "customer_email", Message: "customer_email must be an email address of at most 254 characters"}
-		}
+	if r.CustomerEmail != "" && !validEmail(r.CustomerEmail) {
+		return &Error{Code: EINVALID, Field: "customer_email", Message: "customer_email must be an email address of at most 254 characters"}
 	}
 	if a := r.ShippingAddress; a != nil {
 		for field, v := range map[string]string{"name": a.Name, "line1": a.Line1, "line2": a.Line2, "city": a.City, "state": a.State, "postal_code": a.PostalCode} {
@@ -289,6 +285,14 @@ func (r *SessionRequest) Validate(m Merchant) error {
 }
 
 var countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// validEmail is the checkout's loose check of an email address: one @ with
+// something on each side, printable, no spaces or angle brackets, at most
+// 254 bytes. Deliverability is the merchant's to know.
+func validEmail(s string) bool {
+	return len(s) <= maxEmail && strings.Count(s, "@") == 1 && !strings.HasPrefix(s, "@") && !strings.HasSuffix(s, "@") &&
+		printable(s) && !strings.ContainsAny(s, " <>")
+}
 
 func printable(s string) bool {
 	if !utf8.ValidString(s) {

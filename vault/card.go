@@ -93,7 +93,8 @@ func checkPAN(pan []byte) error {
 }
 
 // Reveal returns the card number of a token. The caller wipes the result
-// as soon as it is done with it. An unknown token is ErrNotFound (wrapped);
+// as soon as it is done with it. An unknown token is ErrNotFound (wrapped),
+// one whose number was erased (its ciphertext emptied) ErrErased;
 // an unhealthy or failing KEK is ErrKEKUnavailable (wrapped), even when the
 // data key is cached; a ciphertext that does not authenticate (tampered, or
 // moved from another token's row) is an error.
@@ -107,6 +108,9 @@ func (v *Vault) Reveal(ctx context.Context, token string) ([]byte, error) {
 	c, err := v.store.Card(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("vault: reveal: %w", err)
+	}
+	if len(c.Ciphertext) == 0 {
+		return nil, fmt.Errorf("vault: reveal: %w", ErrErased)
 	}
 	// The token asked for, not the row's, is the additional data: a row
 	// served under another token fails to decrypt.

@@ -8,8 +8,9 @@ import (
 
 // Errors a Store returns (wrapped or not).
 var (
-	ErrNotFound = errors.New("vault: not found")        // the row does not exist
-	ErrConflict = errors.New("vault: changed under us") // a compare-and-swap lost
+	ErrNotFound = errors.New("vault: not found")          // the row does not exist
+	ErrConflict = errors.New("vault: changed under us")   // a compare-and-swap lost
+	ErrErased   = errors.New("vault: card number erased") // the token remains, its number is gone (retention)
 )
 
 // DataKey is a data-encryption key as stored: only wrapped by the KEK.

@@ -1,0 +1,152 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Customer is one of a merchant's shoppers, kept so that the cards they
+// save can be used again (card on file). It holds no card data: its saved
+// cards refer to the vault by token.
+type Customer struct {
+	ID         string // "cus_..."
+	MerchantID string
+	Reference  string // the merchant's own id for the customer; "" when none, unique per merchant otherwise
+	Email      string
+	Name       string
+	CreatedAt  time.Time
+}
+
+// SavedCard is a card a customer agreed to keep for later payments. Of the
+// card it shows no more than a payment does (brand, last 4, expiry,
+// fingerprint); the number stays in the vault under CardToken.
+type SavedCard struct {
+	ID          string // "card_..."
+	CustomerID  string
+	CardToken   string
+	Fingerprint string
+	Brand       Brand
+	Last4       string
+	ExpMonth    int
+	ExpYear     int
+	// Consent is what the shopper agreed to when the card was saved.
+	Consent    Consent
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero: not used since it was saved
+}
+
+// Consent is the shopper's agreement to keep a card: the words shown, in
+// the language shown, and when they agreed.
+type Consent struct {
+	Text   string
+	Locale string
+	At     time.Time
+}
+
+// CustomerRequest is what a merchant sends to create a customer.
+type CustomerRequest struct {
+	Reference string `json:"reference"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+}
+
+const maxCustomerName = 100
+
+// Validate checks a customer request against docs/API.md.
+func (r CustomerRequest) Validate() error {
+	if r.Reference != "" && !orderIDPattern.MatchString(r.Reference) {
+		return &Error{Code: EINVALID, Field: "reference", Message: "reference must be 1 to 64 characters of A-Z a-z 0-9 - _ . : /"}
+	}
+	if r.Email != "" && !validEmail(r.Email) {
+		return &Error{Code: EINVALID, Field: "email", Message: "email must be an email address of at most 254 characters"}
+	}
+	if utf8.RuneCountInString(r.Name) > maxCustomerName || !printable(r.Name) || CardNumberShaped.MatchString(r.Name) {
+		return &Error{Code: EINVALID, Field: "name", Message: fmt.Sprintf("name must be at most %d printable characters, and no card number", maxCustomerName)}
+	}
+	return nil
+}
+
+// CustomerStore keeps customers and their saved cards. A saved card's
+// deletion, and a customer's, erases the card numbers they kept from the
+// vault in the same transaction (PCI DSS 3.2.1: no number kept that nobody
+// needs).
+type CustomerStore interface {
+	// CreateCustomer stores a new customer; ECONFLICT when the merchant
+	// has a live customer with the same reference.
+	CreateCustomer(ctx context.Context, c Customer) error
+	// Customer returns a live customer; ENOTFOUND when missing or deleted.
+	Customer(ctx context.Context, id string) (Customer, error)
+	// Customers returns up to limit of the merchant's live customers whose
+	// id sorts after after ("" from the start), in id order.
+	Customers(ctx context.Context, merchantID, after string, limit int) ([]Customer, error)
+	// DeleteCustomer deletes a live customer and its saved cards, erasing
+	// their numbers from the vault; ENOTFOUND when missing or deleted.
+	DeleteCustomer(ctx context.Context, id string, now time.Time) error
+	// SaveCard keeps c for its customer. A card the customer has already
+	// saved (the same fingerprint) is that saved card, with the expiry
+	// updated: it returns the card as stored and whether it is new.
+	// ENOTFOUND when the customer is missing or deleted.
+	SaveCard(ctx context.Context, c SavedCard) (stored SavedCard, created bool, err error)
+	// SavedCards returns the customer's saved cards, the most recently
+	// used (or saved) first.
+	SavedCards(ctx context.Context, customerID string) ([]SavedCard, error)
+	// DeleteSavedCard deletes one of the customer's saved cards, erasing
+	// its number from the vault; ENOTFOUND when it is not the customer's.
+	DeleteSavedCard(ctx context.Context, customerID, cardID string, now time.Time) error
+}
+
+// CreateCustomer validates a merchant's request and stores the customer.
+func (s *Service) CreateCustomer(ctx context.Context, m Merchant, req CustomerRequest) (Customer, error) {
+	if err := req.Validate(); err != nil {
+		return Customer{}, err
+	}
+	c := Customer{ID: NewID("cus"), MerchantID: m.ID, Reference: req.Reference, Email: req.Email, Name: req.Name, CreatedAt: s.now()}
+	if err := s.Store.CreateCustomer(ctx, c); err != nil {
+		return Customer{}, err
+	}
+	return c, nil
+}
+
+// Customer returns one of the merchant's customers. Another merchant's is
+// ENOTFOUND: ids are not confirmed to strangers.
+func (s *Service) Customer(ctx context.Context, m Merchant, id string) (Customer, error) {
+	c, err := s.Store.Customer(ctx, id)
+	if err == nil && c.MerchantID != m.ID {
+		err = &Error{Code: ENOTFOUND, Message: "no such customer"}
+	}
+	return c, err
+}
+
+// Customers returns a page of the merchant's customers in id order, after
+// the customer id after ("" for the first page).
+func (s *Service) Customers(ctx context.Context, m Merchant, after string, limit int) ([]Customer, error) {
+	return s.Store.Customers(ctx, m.ID, after, limit)
+}
+
+// DeleteCustomer deletes one of the merchant's customers with its saved
+// cards, whose numbers are erased from the vault at once.
+func (s *Service) DeleteCustomer(ctx context.Context, m Merchant, id string) error {
+	if _, err := s.Customer(ctx, m, id); err != nil {
+		return err
+	}
+	return s.Store.DeleteCustomer(ctx, id, s.now())
+}
+
+// SavedCards returns a customer's saved cards.
+func (s *Service) SavedCards(ctx context.Context, m Merchant, customerID string) ([]SavedCard, error) {
+	if _, err := s.Customer(ctx, m, customerID); err != nil {
+		return nil, err
+	}
+	return s.Store.SavedCards(ctx, customerID)
+}
+
+// DeleteSavedCard deletes one of a customer's saved cards; its number is
+// erased from the vault at once.
+func (s *Service) DeleteSavedCard(ctx context.Context, m Merchant, customerID, cardID string) error {
+	if _, err := s.Customer(ctx, m, customerID); err != nil {
+		return err
+	}
+	return s.Store.DeleteSavedCard(ctx, customerID, cardID, s.now())
+}

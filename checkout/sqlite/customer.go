@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
+)
+
+// CreateCustomer stores a new customer; ECONFLICT when the merchant has a
+// live customer with the same reference.
+func (db *DB) CreateCustomer(ctx context.Context, c checkout.Customer) error {
+	_, err := db.exec(ctx, sqlstore.InsertCustomer, sqlstore.CustomerValues(c, unixNanos(c.CreatedAt))...)
+	switch {
+	case isForeignKey(err):
+		return notFound("merchant")
+	case isDuplicate(err):
+		return &checkout.Error{Code: checkout.ECONFLICT, Field: "reference", Message: "a customer with this reference exists"}
+	case err != nil:
+		return fmt.Errorf("sqlite: create customer: %w", err)
+	}
+	return nil
+}
+
+// Customer returns a live customer; ENOTFOUND when missing or deleted.
+func (db *DB) Customer(ctx context.Context, id string) (checkout.Customer, error) {
+	c, err := sqlstore.ScanCustomer(db.r.QueryRowContext(ctx, sqlstore.CustomerQuery, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return checkout.Customer{}, notFound("customer")
+	}
+	if err != nil {
+		return checkout.Customer{}, fmt.Errorf("sqlite: customer: %w", err)
+	}
+	return c, nil
+}
+
+// Customers returns a page of the merchant's live customers in id order.
+func (db *DB) Customers(ctx context.Context, merchantID, after string, limit int) ([]checkout.Customer, error) {
+	rows, err := db.r.QueryContext(ctx, sqlstore.CustomersQuery(limit), merchantID, after)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: customers: %w", err)
+	}
+	defer rows.Close()
+	out, err := sqlstore.ScanCustomers(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: customers: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteCustomer marks a live customer deleted and erases and deletes its
+// saved cards, in one transaction.
+func (db *DB) DeleteCustomer(ctx context.Context, id string, now time.Time) error {
+	return db.write(ctx, func(tx *writeTx) error {
+		res, err := tx.ExecContext(ctx, sqlstore.DeleteCustomer, id, unixNanos(now))
+		if err != nil {
+			return fmt.Errorf("sqlite: delete customer: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return orMissing(err, notFound("customer"))
+		}
+		if _, err := tx.ExecContext(ctx, sqlstore.EraseCustomerCards, unixNanos(now), id); err != nil {
+			return fmt.Errorf("sqlite: erase saved cards: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, sqlstore.DeleteCustomerCards, id); err != nil {
+			return fmt.Errorf("sqlite: delete saved cards: %w", err)
+		}
+		return nil
+	})
+}
+
+// SaveCard keeps a card for its customer, or updates the expiry of the
+// customer's card with the same fingerprint.
+func (db *DB) SaveCard(ctx context.Context, c checkout.SavedCard) (stored checkout.SavedCard, created bool, err error) {
+	err = db.write(ctx, func(tx *writeTx) error {
+		if _, err := sqlstore.ScanCustomer(tx.QueryRowContext(ctx, sqlstore.CustomerQuery, c.CustomerID)); errors.Is(err, sql.ErrNoRows) {
+			return notFound("customer")
+		} else if err != nil {
+			return fmt.Errorf("sqlite: save card: %w", err)
+		}
+		s, err := sqlstore.ScanSavedCard(tx.QueryRowContext(ctx, sqlstore.UpsertSavedCard,
+			sqlstore.SavedCardValues(c, unixNanos(c.Consent.At), unixNanos(c.CreatedAt), unixNanos(c.LastUsedAt))...))
+		if err != nil {
+			return fmt.Errorf("sqlite: save card: %w", err)
+		}
+		stored, created = s, s.ID == c.ID
+		return nil
+	})
+	return stored, created, err
+}
+
+// SavedCards returns a customer's saved cards, the most recently used first.
+func (db *DB) SavedCards(ctx context.Context, customerID string) ([]checkout.SavedCard, error) {
+	rows, err := db.r.QueryContext(ctx, sqlstore.SavedCardsQuery, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: saved cards: %w", err)
+	}
+	defer rows.Close()
+	out, err := sqlstore.ScanSavedCards(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: saved cards: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSavedCard erases and deletes one of a customer's saved cards, in
+// one transaction.
+func (db *DB) DeleteSavedCard(ctx context.Context, customerID, cardID string, now time.Time) error {
+	return db.write(ctx, func(tx *writeTx) error {
+		if _, err := tx.ExecContext(ctx, sqlstore.EraseSavedCard, unixNanos(now), customerID, cardID); err != nil {
+			return fmt.Errorf("sqlite: erase saved card: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, sqlstore.DeleteSavedCard, customerID, cardID)
+		if err != nil {
+			return fmt.Errorf("sqlite: delete saved card: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return orMissing(err, notFound("saved card"))
+		}
+		return nil
+	})
+}
+
+// orMissing is err, or missing when err is nil: a count of rows that could
+// not be read is the error, a count of none is missing.
+func orMissing(err, missing error) error {
+	if err != nil {
+		return err
+	}
+	return missing
+}
