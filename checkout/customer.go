@@ -122,6 +122,9 @@ func (s *Service) Customer(ctx context.Context, m Merchant, id string) (Customer
 // Customers returns a page of the merchant's customers in id order, after
 // the customer id after ("" for the first page).
 func (s *Service) Customers(ctx context.Context, m Merchant, after string, limit int) ([]Customer, error) {
+	if after != "" && (len(after) > 64 || !printableASCII(after)) {
+		return nil, &Error{Code: EINVALID, Field: "after", Message: "after must be the id of a customer (the previous page's next)"}
+	}
 	return s.Store.Customers(ctx, m.ID, after, limit)
 }
 

@@ -182,6 +182,12 @@ func (s *server) routes() *gin.Engine {
 	api.GET("/payments/:id/refunds", s.listRefunds)
 	api.GET("/payment_methods", s.getPaymentMethods)
 	api.PUT("/payment_methods", s.putPaymentMethods)
+	api.POST("/customers", s.createCustomer)
+	api.GET("/customers", s.listCustomers)
+	api.GET("/customers/:id", s.getCustomer)
+	api.DELETE("/customers/:id", s.deleteCustomer)
+	api.GET("/customers/:id/cards", s.listSavedCards)
+	api.DELETE("/customers/:id/cards/:card", s.deleteSavedCard)
 	if s.webhooks != nil {
 		api.POST("/webhooks", s.createWebhook)
 		api.GET("/webhooks", s.listWebhooks)

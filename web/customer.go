@@ -1,0 +1,139 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// The merchant API of card on file (docs/API.md, "Customers and saved
+// cards"): a merchant's customers and the cards they saved, which show no
+// more of a card than a payment does.
+
+// customerJSON is a customer as docs/API.md shows it.
+type customerJSON struct {
+	ID        string  `json:"id"`
+	Object    string  `json:"object"` // "customer"
+	Reference *string `json:"reference"`
+	Email     string  `json:"email"`
+	Name      string  `json:"name"`
+	CreatedAt string  `json:"created_at"`
+}
+
+func customerOf(c checkout.Customer) customerJSON {
+	out := customerJSON{ID: c.ID, Object: "customer", Email: c.Email, Name: c.Name, CreatedAt: timeJSON(c.CreatedAt)}
+	if c.Reference != "" {
+		out.Reference = &c.Reference
+	}
+	return out
+}
+
+// savedCardJSON is a saved card as docs/API.md shows it.
+type savedCardJSON struct {
+	ID          string  `json:"id"`
+	Object      string  `json:"object"` // "saved_card"
+	Brand       string  `json:"brand"`
+	Last4       string  `json:"last4"`
+	ExpMonth    int     `json:"exp_month"`
+	ExpYear     int     `json:"exp_year"`
+	Fingerprint string  `json:"fingerprint"`
+	CreatedAt   string  `json:"created_at"`
+	LastUsedAt  *string `json:"last_used_at"` // null: not used since it was saved
+}
+
+func savedCardOf(c checkout.SavedCard) savedCardJSON {
+	out := savedCardJSON{ID: c.ID, Object: "saved_card", Brand: string(c.Brand), Last4: c.Last4, ExpMonth: c.ExpMonth,
+		ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, CreatedAt: timeJSON(c.CreatedAt)}
+	if !c.LastUsedAt.IsZero() {
+		used := timeJSON(c.LastUsedAt)
+		out.LastUsedAt = &used
+	}
+	return out
+}
+
+// deletedJSON answers a deletion.
+type deletedJSON struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Deleted bool   `json:"deleted"`
+}
+
+// createCustomer is POST /v1/customers.
+func (s *server) createCustomer(c *gin.Context) {
+	var req checkout.CustomerRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	cus, err := s.svc.CreateCustomer(c.Request.Context(), merchantOf(c), req)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusCreated, customerOf(cus))
+}
+
+// listCustomers is GET /v1/customers?limit=&after=: the merchant's
+// customers in id order, a page at a time.
+func (s *server) listCustomers(c *gin.Context) {
+	limit, err := limitParam(c)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	limit = pageLimit(limit)
+	customers, err := s.svc.Customers(c.Request.Context(), merchantOf(c), c.Query("after"), limit)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	out := pageJSON[customerJSON]{Object: "list", Data: listOf(customers, customerOf).Data}
+	if n := len(customers); n > 0 && n == limit {
+		next := customers[n-1].ID
+		out.Next = &next
+	}
+	writeJSON(c, http.StatusOK, out)
+}
+
+// getCustomer is GET /v1/customers/:id.
+func (s *server) getCustomer(c *gin.Context) {
+	cus, err := s.svc.Customer(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, customerOf(cus))
+}
+
+// deleteCustomer is DELETE /v1/customers/:id: the customer and its saved
+// cards go, and the vault erases their numbers at once.
+func (s *server) deleteCustomer(c *gin.Context) {
+	id := c.Param("id")
+	if err := s.svc.DeleteCustomer(c.Request.Context(), merchantOf(c), id); err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, deletedJSON{ID: id, Object: "customer", Deleted: true})
+}
+
+// listSavedCards is GET /v1/customers/:id/cards.
+func (s *server) listSavedCards(c *gin.Context) {
+	cards, err := s.svc.SavedCards(c.Request.Context(), merchantOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, listOf(cards, savedCardOf))
+}
+
+// deleteSavedCard is DELETE /v1/customers/:id/cards/:card: the vault
+// erases the card's number at once.
+func (s *server) deleteSavedCard(c *gin.Context) {
+	id := c.Param("card")
+	if err := s.svc.DeleteSavedCard(c.Request.Context(), merchantOf(c), c.Param("id"), id); err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, deletedJSON{ID: id, Object: "saved_card", Deleted: true})
+}

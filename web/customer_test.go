@@ -1,0 +1,106 @@
+package web
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
+)
+
+// The customers API: created, read, listed a page at a time, deleted, and
+// never another merchant's; saved cards listed with no more of a card
+// than a payment shows, and deleted.
+func TestCustomersAPI(t *testing.T) {
+	env := MustEnv(t)
+	w, created := env.api(t, env.key, "POST", "/v1/customers", `{"reference": "user-1", "email": "taro@example.jp", "name": "山田 太郎"}`)
+	if w.Code != 201 || created["object"] != "customer" || created["reference"] != "user-1" || created["name"] != "山田 太郎" {
+		t.Fatalf("create: %d %v", w.Code, created)
+	}
+	id := created["id"].(string)
+	for _, tc := range []struct{ body, code, field string }{
+		{`{"reference": "user-1"}`, "conflict", "reference"},
+		{`{"reference": "user 1"}`, "invalid", "reference"},
+		{`{"email": "nobody"}`, "invalid", "email"},
+		{`{"name": "4242 4242 4242 4242"}`, "invalid", "name"},
+		{`{"card": "4242424242424242"}`, "invalid", "card"},
+	} {
+		w, got := env.api(t, env.key, "POST", "/v1/customers", tc.body)
+		e, _ := got["error"].(map[string]any)
+		if e["code"] != tc.code || e["field"] != tc.field || strings.Contains(w.Body.String(), "4242") {
+			t.Errorf("%s: %d %v; want %s on %s", tc.body, w.Code, got, tc.code, tc.field)
+		}
+	}
+	if w, got := env.api(t, env.key, "GET", "/v1/customers/"+id, ""); w.Code != 200 || got["id"] != id {
+		t.Fatalf("get: %d %v", w.Code, got)
+	}
+	if w, _ := env.api(t, env.otherKey, "GET", "/v1/customers/"+id, ""); w.Code != 404 {
+		t.Fatalf("another merchant reads it: %d", w.Code)
+	}
+	if w, _ := env.api(t, env.otherKey, "DELETE", "/v1/customers/"+id, ""); w.Code != 404 {
+		t.Fatalf("another merchant deletes it: %d", w.Code)
+	}
+
+	for range 2 {
+		if w, got := env.api(t, env.key, "POST", "/v1/customers", `{}`); w.Code != 201 || got["reference"] != nil {
+			t.Fatalf("create without reference: %d %v", w.Code, got)
+		}
+	}
+	seen := map[string]bool{}
+	for after, pages := "", 0; ; pages++ {
+		w, page := env.api(t, env.key, "GET", "/v1/customers?limit=2&after="+after, "")
+		if w.Code != 200 || pages > 3 {
+			t.Fatalf("list: %d %v", w.Code, page)
+		}
+		for _, d := range page["data"].([]any) {
+			seen[d.(map[string]any)["id"].(string)] = true
+		}
+		next, _ := page["next"].(string)
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(seen) != 3 || !seen[id] {
+		t.Fatalf("listed %v; want the 3 customers", seen)
+	}
+	if w, got := env.api(t, env.key, "GET", "/v1/customers?after=%00", ""); w.Code != 400 {
+		t.Fatalf("a cursor that is no id: %d %v", w.Code, got)
+	}
+
+	// A saved card (saved by a payment, which this API does not make).
+	ctx := context.Background()
+	card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: id, CardToken: card.Token,
+		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
+		Consent: checkout.Consent{Text: "Save this card", Locale: "en", At: time.Now()}, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, cards := env.api(t, env.key, "GET", "/v1/customers/"+id+"/cards", "")
+	data, _ := cards["data"].([]any)
+	if w.Code != 200 || len(data) != 1 {
+		t.Fatalf("cards: %d %v", w.Code, cards)
+	}
+	sameJSONValue(t, "a saved card", data[0], `{"id": "`+saved.ID+`", "object": "saved_card", "brand": "visa", "last4": "4242",
+		"exp_month": 12, "exp_year": 2030, "fingerprint": "`+card.Fingerprint+`", "created_at": "`+timeJSON(saved.CreatedAt)+`", "last_used_at": null}`)
+	if w, _ := env.api(t, env.otherKey, "GET", "/v1/customers/"+id+"/cards", ""); w.Code != 404 {
+		t.Fatalf("another merchant lists the cards: %d", w.Code)
+	}
+	if w, got := env.api(t, env.key, "DELETE", "/v1/customers/"+id+"/cards/"+saved.ID, ""); w.Code != 200 || got["deleted"] != true {
+		t.Fatalf("delete the card: %d %v", w.Code, got)
+	}
+	if w, _ := env.api(t, env.key, "DELETE", "/v1/customers/"+id+"/cards/"+saved.ID, ""); w.Code != 404 {
+		t.Fatalf("delete it again: %d", w.Code)
+	}
+	if w, got := env.api(t, env.key, "DELETE", "/v1/customers/"+id, ""); w.Code != 200 || got["deleted"] != true {
+		t.Fatalf("delete the customer: %d %v", w.Code, got)
+	}
+	if w, _ := env.api(t, env.key, "GET", "/v1/customers/"+id, ""); w.Code != 404 {
+		t.Fatalf("a deleted customer: %d", w.Code)
+	}
+}
