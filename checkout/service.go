@@ -166,6 +166,13 @@ func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey 
 	if err := req.Validate(m); err != nil {
 		return Session{}, false, err
 	}
+	if req.Customer != "" {
+		if _, err := s.Customer(ctx, m, req.Customer); ErrorCode(err) == ENOTFOUND {
+			return Session{}, false, &Error{Code: EINVALID, Field: "customer", Message: "customer must be the id of one of your customers"}
+		} else if err != nil {
+			return Session{}, false, err
+		}
+	}
 	now := s.now()
 	sess = Session{
 		ID:                NewID("cs"),
@@ -182,6 +189,8 @@ func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey 
 		CaptureMethod:     req.CaptureMethod,
 		AuthorizationDays: req.AuthorizationTTL,
 		PaymentMethods:    req.PaymentMethods,
+		CustomerID:        req.Customer,
+		SaveCard:          req.SaveCard,
 		Status:            SessionOpen,
 		CreatedAt:         now,
 		ExpiresAt:         now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
@@ -503,6 +512,11 @@ type PayRequest struct {
 	// Method is the shopper's choice of how to pay the card back; the zero
 	// value is lump sum. It must be one the checkout offers for the card.
 	Method PaymentMethod
+	// Consent is the shopper's agreement to save the card for the
+	// session's customer (the words the page showed, in its language;
+	// Pay sets the time): nil when the shopper did not agree. A session
+	// whose SaveCard is required cannot be paid without it.
+	Consent *Consent
 	// Checkout is the session and merchant as the caller read them just
 	// before (the web layer needs the session's language first), so that
 	// Pay does not read them again; nil makes Pay read them. Its session
@@ -560,6 +574,9 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	defer pan.Wipe()
 	if err := checkMethod(co, pan, req.Method); err != nil {
 		return PayResult{}, err
+	}
+	if co.Session.SaveCard == SaveCardRequired && req.Consent == nil {
+		return PayResult{}, &Error{Code: EINVALID, Field: "save_card", Message: "this checkout saves the card for later payments; paying needs the shopper's agreement"}
 	}
 
 	nearLimitInRound, err := s.challenge(ctx, co, req, now)
@@ -820,12 +837,29 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be recorded and was cancelled; nothing was charged, please try again", MsgID: "pay.unavailable"}
 	}
 	s.stored(events)
+	s.saveCard(ctx, co, payment, req.Consent, now)
 	co.Session.Status, co.Session.PaymentID = SessionPaid, payment.ID
 	token, err := s.signResult(ctx, co, payment)
 	if err != nil {
 		return PayResult{}, err
 	}
 	return PayResult{Checkout: co, Payment: payment, Token: token}, nil
+}
+
+// saveCard keeps the card a payment was made with for the session's
+// customer, when the session saves cards and the shopper agreed. It is a
+// write of its own after the payment's: a failure is logged, the payment
+// stands, and the card is not saved (the merchant sees no saved card).
+func (s *Service) saveCard(ctx context.Context, co Checkout, p Payment, consent *Consent, now time.Time) {
+	if co.Session.CustomerID == "" || co.Session.SaveCard == "" || consent == nil {
+		return
+	}
+	c := SavedCard{ID: NewID("card"), CustomerID: co.Session.CustomerID, CardToken: p.CardToken, Fingerprint: p.Fingerprint,
+		Brand: p.Brand, Last4: p.Last4, ExpMonth: p.ExpMonth, ExpYear: p.ExpYear,
+		Consent: Consent{Text: consent.Text, Locale: consent.Locale, At: now}, CreatedAt: now}
+	if _, _, err := s.Store.SaveCard(ctx, c); err != nil {
+		s.log().Error("saving the card failed; the payment stands", "session", co.Session.ID, "payment", p.ID, "err", err)
+	}
 }
 
 // tokenizeMeanwhile stores the card in a goroutine of its own and returns

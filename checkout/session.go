@@ -55,7 +55,18 @@ type Session struct {
 	// PaymentMethods restricts the merchant's payment methods for this
 	// session; nil offers all of them.
 	PaymentMethods *PaymentMethodSet
+	// CustomerID is the merchant's customer the shopper is ("" for none),
+	// and SaveCard whether the card is saved for them: "", SaveCardOptional
+	// or SaveCardRequired.
+	CustomerID string
+	SaveCard   string
 }
+
+// Whether a session saves the card it is paid with, for its customer.
+const (
+	SaveCardOptional = "optional" // the page asks the shopper, unticked
+	SaveCardRequired = "required" // the page says it will (subscriptions): paying is agreeing
+)
 
 // StatusAt is the status as the shopper and merchant see it at now: an open
 // session past its expiry is expired even before anything rewrites it.
@@ -134,6 +145,10 @@ type SessionRequest struct {
 	// PaymentMethods restricts the merchant's payment methods (JPY only);
 	// absent, the shopper may choose any the merchant offers.
 	PaymentMethods *PaymentMethodSet `json:"payment_methods,omitempty"`
+	// Customer is one of the merchant's customers (cus_...), and SaveCard
+	// whether to save the card for them: "optional" or "required".
+	Customer string `json:"customer,omitempty"`
+	SaveCard string `json:"save_card,omitempty"`
 }
 
 // Currency is an ISO 4217 currency the checkout accepts.
@@ -264,6 +279,15 @@ func (r *SessionRequest) Validate(m Merchant) error {
 			return err
 		}
 		r.PaymentMethods = &set
+	}
+	switch r.SaveCard {
+	case "":
+	case SaveCardOptional, SaveCardRequired:
+		if r.Customer == "" {
+			return &Error{Code: EINVALID, Field: "save_card", Message: "save_card needs a customer to save the card for"}
+		}
+	default:
+		return &Error{Code: EINVALID, Field: "save_card", Message: `save_card must be "optional" or "required"`}
 	}
 	if r.CustomerEmail != "" && !validEmail(r.CustomerEmail) {
 		return &Error{Code: EINVALID, Field: "customer_email", Message: "customer_email must be an email address of at most 254 characters"}

@@ -65,9 +65,13 @@ type sessionJSON struct {
 	// PaymentMethods is the session's restriction of the merchant's
 	// payment methods; null: all of them.
 	PaymentMethods *checkout.PaymentMethodSet `json:"payment_methods"`
-	Payment        *checkout.PaymentView      `json:"payment"`
-	Risk           *checkout.RiskDecision     `json:"risk"`     // the latest attempt's screening decision; null before one
-	ThreeDS        *checkout.ThreeDS          `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
+	// Customer (null: none) and SaveCard (null: the card is not saved) as
+	// the request set them.
+	Customer *string                `json:"customer"`
+	SaveCard *string                `json:"save_card"`
+	Payment  *checkout.PaymentView  `json:"payment"`
+	Risk     *checkout.RiskDecision `json:"risk"`     // the latest attempt's screening decision; null before one
+	ThreeDS  *checkout.ThreeDS      `json:"three_ds"` // the latest attempt's 3-D Secure authentication; null before one
 }
 
 // cardAttemptJSON is one card submission on a session, as docs/API.md shows
@@ -117,6 +121,12 @@ func (s *server) sessionOf(sess checkout.Session, p *checkout.Payment, latest *c
 		CaptureMethod:    sess.CaptureMethod,
 		AuthorizationTTL: sess.AuthorizationDays,
 		PaymentMethods:   sess.PaymentMethods,
+	}
+	if sess.CustomerID != "" {
+		out.Customer = &sess.CustomerID
+	}
+	if sess.SaveCard != "" {
+		out.SaveCard = &sess.SaveCard
 	}
 	if latest != nil {
 		out.Risk, out.ThreeDS = latest.Risk, latest.ThreeDS

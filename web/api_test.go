@@ -91,7 +91,7 @@ func TestCreateSession(t *testing.T) {
 				}
 				id, _ := s["id"].(string)
 				want := map[string]any{"object": "checkout_session", "status": "open", "amount": 1500.0, "currency": "JPY",
-					"order_id": "order-1001", "url": testBase + "/pay/" + id, "payment": nil, "risk": nil, "three_ds": nil, "payment_methods": nil}
+					"order_id": "order-1001", "url": testBase + "/pay/" + id, "payment": nil, "risk": nil, "three_ds": nil, "payment_methods": nil, "customer": nil, "save_card": nil}
 				for k, v := range want {
 					if s[k] != v {
 						t.Errorf("%s = %#v, want %#v", k, s[k], v)
@@ -100,8 +100,8 @@ func TestCreateSession(t *testing.T) {
 				if exp, _ := s["expires_at"].(string); !strings.HasSuffix(exp, "Z") || len(exp) != len("2026-11-21T15:30:00Z") {
 					t.Errorf("expires_at %q", exp)
 				}
-				if _, ok := s["three_ds"]; len(s) != 15 || !ok {
-					t.Errorf("session has %d fields, docs/API.md shows 15: %v", len(s), s)
+				if _, ok := s["three_ds"]; len(s) != 17 || !ok {
+					t.Errorf("session has %d fields, docs/API.md shows 17: %v", len(s), s)
 				}
 				return
 			}

@@ -37,6 +37,7 @@ type pageData struct {
 	Amount       string
 	OrderID      string
 	CancelURL    string // full page only; empty when the merchant gave none
+	SaveCard     string // the session's save_card: "", "optional" (a checkbox) or "required" (a notice)
 	Class        string // the body's class; empty: "page" or "embed"
 	Script       string // a static script for pages without the data block (no .Client)
 	Title        string // message pages
@@ -166,6 +167,7 @@ func (s *server) payPage(c *gin.Context) {
 		MerchantName: co.Merchant.Name,
 		Amount:       checkout.FormatAmount(sess.Amount, sess.Currency),
 		OrderID:      sess.OrderID,
+		SaveCard:     sess.SaveCard,
 		Client: &clientData{
 			State:    stateForm,
 			Session:  sess.ID,
@@ -347,6 +349,11 @@ func (s *server) paySubmit(c *gin.Context) {
 		s.payError(c, tr, err)
 		return
 	}
+	consent, err := consentOf(tr, co, form.saveCard)
+	if err != nil {
+		s.payError(c, tr, err)
+		return
+	}
 	res, err := s.svc.Pay(ctx, checkout.PayRequest{
 		SessionID: id,
 		Number:    form.number,
@@ -360,6 +367,7 @@ func (s *server) paySubmit(c *gin.Context) {
 		// buffer is cleared.
 		AuthenticationID: string(form.authentication),
 		Method:           form.method,
+		Consent:          consent,
 		Checkout:         &co,
 	})
 	clear(buf) // Pay has zeroed number and cvc; the rest of the form goes too
@@ -417,6 +425,25 @@ type challengeBody struct {
 
 var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card form could not be read; reload the page and try again", MsgID: "pay.form_invalid"}
 
+// consentOf is the shopper's agreement to save the card, as the page
+// worded it: the notice of a session that requires it (paying is
+// agreeing), the ticked checkbox of one that offers it; nil otherwise. A
+// ticked box the page did not show refuses the form.
+func consentOf(tr *translator, co checkout.Checkout, ticked bool) (*checkout.Consent, error) {
+	var id string
+	switch {
+	case co.Session.SaveCard == checkout.SaveCardRequired:
+		id = "save_card.required"
+	case co.Session.SaveCard == checkout.SaveCardOptional && ticked:
+		id = "save_card.optional"
+	case ticked:
+		return nil, formInvalid
+	default:
+		return nil, nil
+	}
+	return &checkout.Consent{Text: tr.T(id, "Merchant", co.Merchant.Name), Locale: tr.Lang}, nil
+}
+
 // payForm is the card form's fields, sub-slices of the request buffer.
 // authentication is optional: the 3-D Secure authentication whose challenge
 // the shopper has answered, on the submission that follows it. So are
@@ -427,6 +454,7 @@ type payForm struct {
 	authentication            []byte
 	methodType, installments  []byte
 	method                    checkout.PaymentMethod
+	saveCard                  bool // save_card=1: the shopper ticked "save this card"
 }
 
 // payFormOf picks the card fields. An unknown or repeated field refuses the
@@ -435,7 +463,7 @@ type payForm struct {
 // is not the shape of an id we make refuses it too: it is a lookup key.
 func payFormOf(fields []formField) (payForm, error) {
 	var f payForm
-	var seen [7]bool
+	var seen [8]bool
 	for _, fl := range fields {
 		var dst *[]byte
 		var i int
@@ -457,6 +485,12 @@ func payFormOf(fields []formField) (payForm, error) {
 			dst, i = &f.methodType, 5
 		case "installments":
 			dst, i = &f.installments, 6
+		case "save_card":
+			if string(fl.value) != "1" || seen[7] {
+				return payForm{}, formInvalid
+			}
+			seen[7], f.saveCard = true, true
+			continue
 		default:
 			return payForm{}, formInvalid
 		}

@@ -268,6 +268,8 @@ func TestPaySubmitRefusals(t *testing.T) {
 		{"installments without a count", good + "&payment_method=installments", nil, 400, "invalid"},
 		{"a count issuers do not take", good + "&payment_method=installments&installments=7", nil, 400, "invalid"},
 		{"a method this card cannot take", good + "&payment_method=revolving", nil, 400, "invalid"},
+		{"save_card on a checkout that saves no card", good + "&save_card=1", nil, 400, "invalid"},
+		{"save_card other than 1", good + "&save_card=yes", nil, 400, "invalid"},
 		{"too many fields", strings.Repeat("a=1&", 9), nil, 400, "invalid"},
 		{"unknown session", good, []string{}, 404, "not_found"},
 	}

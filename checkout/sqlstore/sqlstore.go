@@ -88,7 +88,8 @@ func jsonText(v any, what string) (any, error) {
 // SessionColumns are a session's, as SessionDest scans them.
 const SessionColumns = `id, merchant_id, amount, currency, order_id, success_url, cancel_url, locale,
 	result_delivery, customer_email, shipping, status, attempts, payment_id,
-	created_at, expires_at, processing_since, capture_method, authorization_days, payment_methods`
+	created_at, expires_at, processing_since, capture_method, authorization_days, payment_methods,
+	customer_id, save_card`
 
 // SessionDest scans SessionColumns into a Session: Dest gives the scan's
 // destinations, Finish decodes what they could not hold directly.
@@ -96,13 +97,15 @@ type SessionDest struct {
 	shipping       sql.NullString
 	paymentID      sql.NullString
 	paymentMethods sql.NullString
+	customerID     sql.NullString
 }
 
 // Dest is the destinations of SessionColumns for s.
 func (d *SessionDest) Dest(s *checkout.Session) []any {
 	return []any{&s.ID, &s.MerchantID, &s.Amount, &s.Currency, &s.OrderID, &s.SuccessURL, &s.CancelURL, &s.Locale,
 		&s.ResultDelivery, &s.CustomerEmail, &d.shipping, (*string)(&s.Status), &s.Attempts, &d.paymentID,
-		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince), &s.CaptureMethod, &s.AuthorizationDays, &d.paymentMethods}
+		TimeDest(&s.CreatedAt), TimeDest(&s.ExpiresAt), TimeDest(&s.ProcessingSince), &s.CaptureMethod, &s.AuthorizationDays, &d.paymentMethods,
+		&d.customerID, &s.SaveCard}
 }
 
 // Finish completes s once a row was scanned into Dest(s).
@@ -115,6 +118,7 @@ func (d *SessionDest) Finish(s *checkout.Session) error {
 		}
 	}
 	s.PaymentID = d.paymentID.String
+	s.CustomerID = d.customerID.String
 	s.PaymentMethods = nil
 	if d.paymentMethods.Valid {
 		s.PaymentMethods = new(checkout.PaymentMethodSet)
@@ -142,7 +146,7 @@ func ScanSession(row Row) (checkout.Session, error) {
 // processing are its times as the store's dialect writes them. No
 // shipping address and no payment are NULL.
 func SessionValues(s checkout.Session, created, expires, processing any) ([]any, error) {
-	var shipping, paymentID, paymentMethods any
+	var shipping, paymentID, paymentMethods, customerID any
 	if s.Shipping != nil {
 		var err error
 		if shipping, err = jsonText(s.Shipping, "shipping address"); err != nil {
@@ -158,13 +162,17 @@ func SessionValues(s checkout.Session, created, expires, processing any) ([]any,
 	if s.PaymentID != "" {
 		paymentID = s.PaymentID
 	}
+	if s.CustomerID != "" {
+		customerID = s.CustomerID
+	}
 	return []any{s.ID, s.MerchantID, s.Amount, s.Currency, s.OrderID, s.SuccessURL, s.CancelURL, s.Locale,
 		s.ResultDelivery, s.CustomerEmail, shipping, string(s.Status), s.Attempts, paymentID,
-		created, expires, processing, s.EffectiveCaptureMethod(), s.EffectiveAuthorizationDays(), paymentMethods}, nil
+		created, expires, processing, s.EffectiveCaptureMethod(), s.EffectiveAuthorizationDays(), paymentMethods,
+		customerID, s.SaveCard}, nil
 }
 
 // InsertSession stores a session's SessionValues.
-var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(20) + `)`
+var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(22) + `)`
 
 // MerchantColumns are a merchant's (alias m) and one of its origins'
 // (alias o, NULL when it has none) in a join of merchant_origins onto

@@ -119,6 +119,28 @@ func testCustomers(t *testing.T, open func(t *testing.T) Store) {
 		mustCustomer(t, s, m, "user-1") // a deleted customer's reference is free again
 	})
 
+	t.Run("SessionForACustomer", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		cus := mustCustomer(t, s, m, "")
+		sess := newSession(m, base)
+		sess.CustomerID, sess.SaveCard = cus.ID, checkout.SaveCardRequired
+		if err := s.CreateSession(t.Context(), sess); err != nil {
+			t.Fatal(err)
+		}
+		wantSession(t, mustGet(t, s, sess.ID), sess)
+		co, err := s.Checkout(t.Context(), sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSession(t, co.Session, sess)
+		bad := newSession(m, base)
+		bad.CustomerID = checkout.NewID("cus")
+		if err := s.CreateSession(t.Context(), bad); err == nil {
+			t.Fatal("a session for a customer that does not exist was stored")
+		}
+	})
+
 	t.Run("SavedCards", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)

@@ -71,18 +71,25 @@ func wantAccessible(t *testing.T, ctx context.Context, axe, what string) {
 }
 
 // The shopper's page passes axe-core's WCAG 2.1 AA rules in both
-// languages, full page and iframe, as it opens, with the payment methods
-// of a card issued in Japan shown, and with every field's error shown;
+// languages, full page and iframe, as it opens (with the offer to save the
+// card, or the notice that it will be), with the payment methods of a card
+// issued in Japan shown, and with every field's error shown;
 // and the check itself finds a field without a label.
 func TestBrowserPageIsAccessible(t *testing.T) {
 	p := mustStart(t)
 	ctx := mustBrowser(t)
 	axe := mustAxe(t)
+	var cus struct {
+		ID string `json:"id"`
+	}
+	p.api(t, "POST", "/v1/customers", map[string]any{}, &cus)
 	for _, locale := range []string{"en", "ja"} {
 		for _, embed := range []bool{false, true} {
+			// The full page offers to save the card, the iframe says it will.
+			save := map[bool]string{false: "optional", true: "required"}[embed]
 			var s session
 			p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 30000, "currency": "JPY", "order_id": "a11y-" + locale,
-				"locale": locale, "success_url": p.Shop + "/done"}, &s)
+				"locale": locale, "success_url": p.Shop + "/done", "customer": cus.ID, "save_card": save}, &s)
 			page := s.URL
 			if embed {
 				page += "?embed=1&parent=" + url.QueryEscape(p.Shop)

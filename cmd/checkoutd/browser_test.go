@@ -341,6 +341,47 @@ func TestBrowserPaysInInstallments(t *testing.T) {
 
 }
 
+// Card on file in a real browser: a session for a customer offers to
+// save the card (unticked); the shopper ticks it and pays, on the hosted
+// page and in the iframe, and the customer has the card saved once, with
+// the words the shopper agreed to.
+func TestBrowserSavesACard(t *testing.T) {
+	p := mustStart(t)
+	ctx := mustBrowser(t)
+	var cus struct {
+		ID string `json:"id"`
+	}
+	p.api(t, "POST", "/v1/customers", map[string]any{"reference": "browser-1"}, &cus)
+	for _, embed := range []bool{false, true} {
+		var s session
+		p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "save-card",
+			"locale": "en", "success_url": p.Shop + "/done", "customer": cus.ID, "save_card": "optional"}, &s)
+		page := s.URL
+		if embed {
+			page += "?embed=1&parent=" + url.QueryEscape(p.Shop)
+		}
+		within(t, ctx, 30*time.Second, "open the page", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#save-card")))
+		label, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`label[for="save-card"]`)))
+		checked, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("save-card").checked`))
+		if !strings.Contains(label, "Save this card") || checked {
+			t.Fatalf("the offer to save: %q, ticked %v; want it unticked", label, checked)
+		}
+		steps := append([]chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.CSS("#save-card"))},
+			fillCard("4242424242424242", "1230", "TARO YAMADA", "123")...)
+		within(t, ctx, 30*time.Second, "tick it and pay", steps...)
+		p.mustPaid(t, s.ID)
+	}
+	var cards struct {
+		Data []struct {
+			Last4 string `json:"last4"`
+		} `json:"data"`
+	}
+	p.api(t, "GET", "/v1/customers/"+cus.ID+"/cards", nil, &cards)
+	if len(cards.Data) != 1 || cards.Data[0].Last4 != "4242" {
+		t.Fatalf("the customer's saved cards: %+v; want the one card, once", cards.Data)
+	}
+}
+
 // mustPaid waits up to 15 s for the session to be paid, as the API answers
 // it, and returns its payment.
 func (p *process) mustPaid(tb testing.TB, sessionID string) checkout.PaymentView {

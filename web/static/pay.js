@@ -192,6 +192,7 @@
   var status = $("pay-status");
   var number = $("number"), expiry = $("expiry"), name = $("name"), cvc = $("cvc");
   var method = $("method"), methodField = $("method-field");
+  var saveCard = $("save-card"); // only where the session offers to save the card
   var FIELDS = ["number", "expiry", "cvc", "name"];
   // The server names the choice by its form fields; the page has one select.
   var FIELD_OF = { payment_method: "method", installments: "method" };
@@ -331,6 +332,7 @@
     if (form) {
       for (var i = 0; i < FIELDS.length; i++) $(FIELDS[i]).readOnly = on || done;
       method.disabled = on || done; // a select cannot be read-only
+      if (saveCard) saveCard.disabled = on || done;
     }
   }
 
@@ -563,6 +565,7 @@
     p.set("name", name.value.trim());
     p.set("cvc", cvc.value.trim());
     methodParams(p);
+    if (saveCard && saveCard.checked) p.set("save_card", "1");
     submit(p.toString());
   });
 
