@@ -2,9 +2,12 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
 // Customer is one of a merchant's shoppers, kept so that the cards they
@@ -95,6 +98,9 @@ type CustomerStore interface {
 	// DeleteSavedCard deletes one of the customer's saved cards, erasing
 	// its number from the vault; ENOTFOUND when it is not the customer's.
 	DeleteSavedCard(ctx context.Context, customerID, cardID string, now time.Time) error
+	// UseSavedCard sets a saved card's LastUsedAt; a card deleted meanwhile
+	// is no error.
+	UseSavedCard(ctx context.Context, cardID string, at time.Time) error
 }
 
 // CreateCustomer validates a merchant's request and stores the customer.
@@ -152,4 +158,74 @@ func (s *Service) DeleteSavedCard(ctx context.Context, m Merchant, customerID, c
 		return err
 	}
 	return s.Store.DeleteSavedCard(ctx, customerID, cardID, s.now())
+}
+
+// vaultCard is the saved card as the vault's Tokenize would have answered
+// it: a payment with a saved card stores nothing new.
+func (c SavedCard) vaultCard() (vault.Card, error) {
+	return vault.Card{Token: c.CardToken, Fingerprint: c.Fingerprint, Brand: string(c.Brand), Last4: c.Last4,
+		ExpMonth: c.ExpMonth, ExpYear: c.ExpYear}, nil
+}
+
+// cardOf is the submission's card: the one typed (checkCard), or the
+// customer's saved card the shopper chose, whose number the vault gives
+// back for this authorization only and whose security code the shopper
+// typed again. saved is nil for a typed card.
+func (s *Service) cardOf(ctx context.Context, co Checkout, req PayRequest, now time.Time) (PAN, Expiry, CVCPresence, *SavedCard, error) {
+	if req.SavedCardID == "" {
+		pan, exp, presence, err := s.checkCard(req, now)
+		return pan, exp, presence, nil, err
+	}
+	saved, err := s.chosenCard(ctx, co, req.SavedCardID)
+	if err != nil {
+		return PAN{}, Expiry{}, "", nil, err
+	}
+	if now = now.UTC(); saved.ExpYear < now.Year() || (saved.ExpYear == now.Year() && saved.ExpMonth < int(now.Month())) {
+		return PAN{}, Expiry{}, "", nil, FieldError("saved_card", "saved_card.expired", "This saved card has expired: use another card.", nil)
+	}
+	presence, err := CheckSecurityCode(req.CVC, saved.Brand)
+	if err != nil {
+		return PAN{}, Expiry{}, "", nil, err
+	}
+	number, err := s.Vault.Reveal(ctx, saved.CardToken)
+	defer wipe(number)
+	switch {
+	case errors.Is(err, vault.ErrErased):
+		return PAN{}, Expiry{}, "", nil, FieldError("saved_card", "saved_card.unknown", "This saved card is no longer available: use another card.", nil)
+	case err != nil:
+		s.log().Error("revealing a saved card failed", "session", co.Session.ID, "saved_card", saved.ID, "err", err)
+		return PAN{}, Expiry{}, "", nil, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	}
+	pan, err := ParsePAN(number)
+	if err != nil {
+		return PAN{}, Expiry{}, "", nil, fmt.Errorf("checkout: saved card %s holds no valid number: %w", saved.ID, err)
+	}
+	return pan, Expiry{Month: saved.ExpMonth, Year: saved.ExpYear}, presence, &saved, nil
+}
+
+// chosenCard is the saved card of the session's customer the shopper
+// chose; a card that is not theirs is refused as unknown.
+func (s *Service) chosenCard(ctx context.Context, co Checkout, id string) (SavedCard, error) {
+	unknown := FieldError("saved_card", "saved_card.unknown", "This saved card is no longer available: use another card.", nil)
+	if co.Session.CustomerID == "" {
+		return SavedCard{}, unknown
+	}
+	cards, err := s.Store.SavedCards(ctx, co.Session.CustomerID)
+	if err != nil {
+		return SavedCard{}, err
+	}
+	for _, c := range cards {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return SavedCard{}, unknown
+}
+
+// usedSavedCard records that a saved card was just paid with; a failure
+// only leaves its LastUsedAt behind, and is logged.
+func (s *Service) usedSavedCard(ctx context.Context, c SavedCard, now time.Time) {
+	if err := s.Store.UseSavedCard(ctx, c.ID, now); err != nil {
+		s.log().Error("recording a saved card's use failed", "saved_card", c.ID, "err", err)
+	}
 }

@@ -185,3 +185,102 @@ func TestPayingSavesTheCardWithConsent(t *testing.T) {
 		t.Fatalf("a session that does not save: %v, %d saved", err, len(cards()))
 	}
 }
+
+// A saved card pays with its security code typed again and nothing else:
+// its number comes from the vault for that authorization, nothing new is
+// stored, its last use is recorded; a card that is not the customer's, has
+// expired or was deleted is refused before anything begins.
+func TestPayWithASavedCard(t *testing.T) {
+	h := mustHarness(t)
+	ctx := context.Background()
+	cus, err := h.svc.CreateCustomer(ctx, h.merchant, checkout.CustomerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.svc.CreateCustomer(ctx, h.merchant, checkout.CustomerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := func(customer, save string) checkout.Session {
+		t.Helper()
+		s, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{Amount: 1500, Currency: "JPY", OrderID: "o-1",
+			SuccessURL: "https://shop.example/done", Customer: customer, SaveCard: save})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	saveCard := func(customer, number, cvc string) checkout.SavedCard {
+		t.Helper()
+		req := newShopper(session(customer, checkout.SaveCardRequired).ID)
+		req.Number, req.CVC, req.Consent = []byte(number), []byte(cvc), &checkout.Consent{Text: "saved", Locale: "en"}
+		if _, err := h.svc.Pay(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		cards, err := h.svc.SavedCards(ctx, h.merchant, customer)
+		if err != nil || len(cards) == 0 {
+			t.Fatalf("saved cards: %+v, %v", cards, err)
+		}
+		return cards[0]
+	}
+	visa, amex := saveCard(cus.ID, sandbox.CardVisa, "123"), saveCard(cus.ID, sandbox.CardAmex, sandbox.CorrectAmexCode)
+	strangers := saveCard(other.ID, sandbox.CardMastercard, "123")
+
+	withSaved := func(sessionID, cardID, cvc string) checkout.PayRequest {
+		req := newShopper(sessionID)
+		req.Number, req.Expiry, req.Holder, req.CVC, req.SavedCardID = nil, "", "", []byte(cvc), cardID
+		return req
+	}
+	sess := session(cus.ID, "")
+	res, err := h.svc.Pay(ctx, withSaved(sess.ID, visa.ID, "123"))
+	if err != nil {
+		t.Fatalf("pay with the saved Visa: %v", err)
+	}
+	if res.Payment.CardToken != visa.CardToken || res.Payment.Last4 != "4242" || res.Payment.Fingerprint != visa.Fingerprint {
+		t.Fatalf("the payment's card: %+v; want the saved card's", res.Payment.Card())
+	}
+	cards, _ := h.svc.SavedCards(ctx, h.merchant, cus.ID)
+	if cards[0].ID != visa.ID || cards[0].LastUsedAt.IsZero() {
+		t.Fatalf("after its use: %+v; want the Visa first, used", cards)
+	}
+	if res, err := h.svc.Pay(ctx, withSaved(session(cus.ID, "").ID, amex.ID, sandbox.CorrectAmexCode)); err != nil || res.Payment.Brand != checkout.BrandAmex {
+		t.Fatalf("pay with the saved American Express and its 4-digit code: %v", err)
+	}
+	if _, err := h.svc.Pay(ctx, withSaved(session(cus.ID, "").ID, amex.ID, "123")); checkout.ErrorCode(err) != checkout.EINVALID {
+		t.Fatalf("3 digits for the saved American Express: %v; want EINVALID", err)
+	}
+	if _, err := h.svc.Pay(ctx, withSaved(session(cus.ID, "").ID, visa.ID, "999")); checkout.ErrorCode(err) != checkout.EDECLINED {
+		t.Fatalf("a wrong code for the saved Visa: %v; want declined", err)
+	}
+
+	refused := []struct {
+		name, session, card string
+	}{
+		{"another customer's card", session(cus.ID, "").ID, strangers.ID},
+		{"a session without a customer", session("", "").ID, visa.ID},
+		{"no such card", session(cus.ID, "").ID, "card_nosuchcard"},
+	}
+	for _, tc := range refused {
+		_, err := h.svc.Pay(ctx, withSaved(tc.session, tc.card, "123"))
+		if e, ok := err.(*checkout.Error); !ok || e.Code != checkout.EINVALID || e.Field != "saved_card" {
+			t.Errorf("%s: %v; want EINVALID on saved_card", tc.name, err)
+		}
+		if attempts, _ := h.svc.Attempts(ctx, h.merchant, tc.session); len(attempts) != 0 {
+			t.Errorf("%s: an attempt began", tc.name)
+		}
+	}
+	expired := visa
+	expired.ID, expired.Fingerprint, expired.ExpYear = checkout.NewID("card"), "fp_expired", 2020
+	if _, _, err := h.db.SaveCard(ctx, expired); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Pay(ctx, withSaved(session(cus.ID, "").ID, expired.ID, "123")); checkout.ErrorCode(err) != checkout.EINVALID {
+		t.Fatalf("an expired saved card: %v; want EINVALID", err)
+	}
+	if err := h.svc.DeleteSavedCard(ctx, h.merchant, cus.ID, visa.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Pay(ctx, withSaved(session(cus.ID, "").ID, visa.ID, "123")); checkout.ErrorCode(err) != checkout.EINVALID {
+		t.Fatalf("a deleted saved card: %v; want EINVALID", err)
+	}
+}

@@ -41,6 +41,9 @@ type Tokenizer interface {
 	// without storing the number: screening judges a card before it is
 	// stored.
 	Fingerprint(pan []byte) string
+	// Reveal returns the number of a token, for one authorization with a
+	// saved card; the caller wipes it. An erased number is vault.ErrErased.
+	Reveal(ctx context.Context, token string) ([]byte, error)
 }
 
 // ResultSigner signs result tokens. vault.Vault implements it.
@@ -512,6 +515,9 @@ type PayRequest struct {
 	// Method is the shopper's choice of how to pay the card back; the zero
 	// value is lump sum. It must be one the checkout offers for the card.
 	Method PaymentMethod
+	// SavedCardID is the customer's saved card the shopper chose (with
+	// only its security code typed again); "" for a typed card.
+	SavedCardID string
 	// Consent is the shopper's agreement to save the card for the
 	// session's customer (the words the page showed, in its language;
 	// Pay sets the time): nil when the shopper did not agree. A session
@@ -556,7 +562,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		// payment's result again (the same jti), never a second
 		// authorization; anything less than a valid card form gets its
 		// validation error and no result.
-		pan, _, _, err := s.checkCard(req, now)
+		pan, _, _, _, err := s.cardOf(ctx, co, req, now)
 		if err != nil {
 			return PayResult{}, err
 		}
@@ -566,7 +572,7 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, &Error{Code: EEXPIRED, Message: "this checkout has expired; return to the shop and start again", MsgID: "pay.expired"}
 	}
 
-	pan, exp, presence, err := s.checkCard(req, now)
+	pan, exp, presence, saved, err := s.cardOf(ctx, co, req, now)
 	if err != nil {
 		s.recordExpired(ctx, co, req, err, now)
 		return PayResult{}, err
@@ -701,7 +707,12 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 	// the other, so neither waits for the other's commit: on SQLite the
 	// writer commits them in one group (one fsync), on PostgreSQL they
 	// travel on two connections.
-	tokenized := s.tokenizeMeanwhile(ctx, pan, exp)
+	var tokenized func() (vault.Card, error)
+	if saved != nil {
+		tokenized = saved.vaultCard // in the vault already: nothing to store
+	} else {
+		tokenized = s.tokenizeMeanwhile(ctx, pan, exp)
+	}
 	reserved, err := s.reserve(ctx, &gin, &attempt, decision)
 	card, terr := tokenized()
 	if !reserved {
@@ -837,7 +848,11 @@ func (s *Service) Pay(ctx context.Context, req PayRequest) (PayResult, error) {
 		return PayResult{}, &Error{Code: EUNAVAILABLE, Message: "the payment could not be recorded and was cancelled; nothing was charged, please try again", MsgID: "pay.unavailable"}
 	}
 	s.stored(events)
-	s.saveCard(ctx, co, payment, req.Consent, now)
+	if saved != nil {
+		s.usedSavedCard(ctx, *saved, now)
+	} else {
+		s.saveCard(ctx, co, payment, req.Consent, now)
+	}
 	co.Session.Status, co.Session.PaymentID = SessionPaid, payment.ID
 	token, err := s.signResult(ctx, co, payment)
 	if err != nil {

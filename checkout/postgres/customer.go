@@ -129,3 +129,11 @@ func (db *DB) DeleteSavedCard(ctx context.Context, customerID, cardID string, no
 		return nil
 	})
 }
+
+// UseSavedCard sets a saved card's last use.
+func (db *DB) UseSavedCard(ctx context.Context, cardID string, at time.Time) error {
+	if _, err := db.pool.Exec(ctx, sqlstore.UseSavedCard, cardID, ts(at)); err != nil {
+		return wrap("use saved card", err)
+	}
+	return nil
+}

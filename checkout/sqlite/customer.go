@@ -125,6 +125,14 @@ func (db *DB) DeleteSavedCard(ctx context.Context, customerID, cardID string, no
 	})
 }
 
+// UseSavedCard sets a saved card's last use.
+func (db *DB) UseSavedCard(ctx context.Context, cardID string, at time.Time) error {
+	if _, err := db.exec(ctx, sqlstore.UseSavedCard, cardID, unixNanos(at)); err != nil {
+		return fmt.Errorf("sqlite: use saved card: %w", err)
+	}
+	return nil
+}
+
 // orMissing is err, or missing when err is nil: a count of rows that could
 // not be read is the error, a count of none is missing.
 func orMissing(err, missing error) error {

@@ -86,6 +86,9 @@ var UpsertSavedCard = `INSERT INTO saved_cards (` + SavedCardColumns + `) VALUES
 var SavedCardsQuery = `SELECT ` + SavedCardColumns + ` FROM saved_cards WHERE customer_id = $1
 	ORDER BY coalesce(last_used_at, created_at) DESC, id`
 
+// UseSavedCard sets a saved card's ($1) last_used_at to $2.
+const UseSavedCard = `UPDATE saved_cards SET last_used_at = $2 WHERE id = $1`
+
 // ScanSavedCard reads a row of SavedCardColumns.
 func ScanSavedCard(row Row) (checkout.SavedCard, error) {
 	var c checkout.SavedCard
