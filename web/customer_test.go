@@ -88,6 +88,15 @@ func TestCustomersAPI(t *testing.T) {
 	}
 	sameJSONValue(t, "a saved card", data[0], `{"id": "`+saved.ID+`", "object": "saved_card", "brand": "visa", "last4": "4242",
 		"exp_month": 12, "exp_year": 2030, "fingerprint": "`+card.Fingerprint+`", "created_at": "`+timeJSON(saved.CreatedAt)+`", "last_used_at": null}`)
+	// The page of a session for the customer lists the card: brand, last
+	// 4 and expiry, never its token or fingerprint.
+	_, sess := env.api(t, env.key, "POST", "/v1/sessions", `{"amount": 1500, "currency": "JPY", "order_id": "o-1",
+		"success_url": "https://shop.example/done", "customer": "`+id+`"}`)
+	page := env.do("GET", "/pay/"+sess["id"].(string), "").Body.String()
+	if !strings.Contains(page, "Visa •••• 4242") || !strings.Contains(page, "12/30") || !strings.Contains(page, `"saved_cards":[{"id":"`+saved.ID+`"`) ||
+		strings.Contains(page, card.Token) || strings.Contains(page, card.Fingerprint) {
+		t.Fatalf("the page's saved cards: %s", page)
+	}
 	if w, _ := env.api(t, env.otherKey, "GET", "/v1/customers/"+id+"/cards", ""); w.Code != 404 {
 		t.Fatalf("another merchant lists the cards: %d", w.Code)
 	}

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"mime"
@@ -38,6 +40,8 @@ type pageData struct {
 	OrderID      string
 	CancelURL    string // full page only; empty when the merchant gave none
 	SaveCard     string // the session's save_card: "", "optional" (a checkbox) or "required" (a notice)
+	SavedCards   []savedCardChoice
+	SavedDefault string // the saved card chosen as the page opens: the most recently used unexpired one; "" for a new card
 	Class        string // the body's class; empty: "page" or "embed"
 	Script       string // a static script for pages without the data block (no .Client)
 	Title        string // message pages
@@ -45,18 +49,58 @@ type pageData struct {
 	Client       *clientData
 }
 
+// savedCardChoice is a saved card as the page lists it: what a shopper
+// needs to recognise it, never more than a payment shows.
+type savedCardChoice struct {
+	ID      string `json:"id"`
+	Brand   string `json:"brand"`
+	Name    string `json:"-"` // the brand as printed
+	Last4   string `json:"-"`
+	Expiry  string `json:"-"` // MM/YY
+	Expired bool   `json:"expired"`
+}
+
+// savedCardChoices are the session's customer's saved cards, and the one
+// chosen as the page opens.
+func (s *server) savedCardChoices(ctx context.Context, co checkout.Checkout) ([]savedCardChoice, string) {
+	if co.Session.CustomerID == "" {
+		return nil, ""
+	}
+	cards, err := s.svc.SavedCards(ctx, co.Merchant, co.Session.CustomerID)
+	if err != nil {
+		// The page still takes a new card.
+		s.log.Error("reading the customer's saved cards failed", "session", co.Session.ID, "err", err)
+		return nil, ""
+	}
+	now := s.now().UTC()
+	var out []savedCardChoice
+	chosen := ""
+	for _, c := range cards {
+		expired := c.ExpYear < now.Year() || (c.ExpYear == now.Year() && c.ExpMonth < int(now.Month()))
+		out = append(out, savedCardChoice{ID: c.ID, Brand: string(c.Brand), Name: c.Brand.Name(), Last4: c.Last4,
+			Expiry: fmt.Sprintf("%02d/%02d", c.ExpMonth, c.ExpYear%100), Expired: expired})
+		if chosen == "" && !expired {
+			chosen = c.ID
+		}
+	}
+	return out, chosen
+}
+
 // clientData is the page's JSON data block for pay.js.
 type clientData struct {
-	State     string          `json:"state"`
-	Session   string          `json:"session"`
-	PayURL    string          `json:"pay_url"`
-	ResultURL string          `json:"result_url,omitempty"` // paid: where "return to the shop" fetches the result again
-	CSRF      string          `json:"csrf"`
-	Embed     bool            `json:"embed"`
-	Parent    string          `json:"parent,omitempty"` // the exact origin postMessage targets
-	ErrorCode string          `json:"error_code,omitempty"`
-	Methods   *methodOffer    `json:"methods,omitempty"` // absent: lump sum is all the checkout takes
-	Messages  json.RawMessage `json:"-"`                 // translator.clientMessages, written in by JSON
+	State     string `json:"state"`
+	Session   string `json:"session"`
+	PayURL    string `json:"pay_url"`
+	ResultURL string `json:"result_url,omitempty"` // paid: where "return to the shop" fetches the result again
+	CSRF      string `json:"csrf"`
+	Embed     bool   `json:"embed"`
+	Parent    string `json:"parent,omitempty"` // the exact origin postMessage targets
+	ErrorCode string `json:"error_code,omitempty"`
+	// SavedCards are the customer's saved cards, for their security codes'
+	// lengths (the brands' table has them); the page lists them itself.
+	SavedCards []savedCardChoice `json:"saved_cards,omitempty"`
+	Methods    *methodOffer      `json:"methods,omitempty"` // absent: lump sum is all the checkout takes
+	Messages   json.RawMessage   `json:"-"`                 // translator.clientMessages, written in by JSON
 }
 
 // methodOffer is what pay.js needs to offer a card Japan's payment
@@ -182,6 +226,8 @@ func (s *server) payPage(c *gin.Context) {
 	if !embed {
 		data.CancelURL = sess.CancelURL
 	}
+	data.SavedCards, data.SavedDefault = s.savedCardChoices(ctx, co)
+	data.Client.SavedCards = data.SavedCards
 	switch sess.StatusAt(s.now()) {
 	case checkout.SessionExpired:
 		data.State, data.Client.State, data.Client.ErrorCode = stateMessage, stateMessage, checkout.EEXPIRED
@@ -366,6 +412,7 @@ func (s *server) paySubmit(c *gin.Context) {
 		// Not card data: an id the page got from us, copied before the
 		// buffer is cleared.
 		AuthenticationID: string(form.authentication),
+		SavedCardID:      string(form.savedCard),
 		Method:           form.method,
 		Consent:          consent,
 		Checkout:         &co,
@@ -425,6 +472,10 @@ type challengeBody struct {
 
 var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card form could not be read; reload the page and try again", MsgID: "pay.form_invalid"}
 
+// validSavedCardID accepts only the shape of a saved card's id: it is a
+// lookup key.
+func validSavedCardID(id []byte) bool { return checkout.IsID("card", id) }
+
 // consentOf is the shopper's agreement to save the card, as the page
 // worded it: the notice of a session that requires it (paying is
 // agreeing), the ticked checkbox of one that offers it; nil otherwise. A
@@ -452,6 +503,7 @@ func consentOf(tr *translator, co checkout.Checkout, ticked bool) (*checkout.Con
 type payForm struct {
 	number, expiry, name, cvc []byte
 	authentication            []byte
+	savedCard                 []byte // the saved card chosen instead of a typed one
 	methodType, installments  []byte
 	method                    checkout.PaymentMethod
 	saveCard                  bool // save_card=1: the shopper ticked "save this card"
@@ -463,7 +515,7 @@ type payForm struct {
 // is not the shape of an id we make refuses it too: it is a lookup key.
 func payFormOf(fields []formField) (payForm, error) {
 	var f payForm
-	var seen [8]bool
+	var seen [9]bool
 	for _, fl := range fields {
 		var dst *[]byte
 		var i int
@@ -481,6 +533,11 @@ func payFormOf(fields []formField) (payForm, error) {
 				return payForm{}, formInvalid
 			}
 			dst, i = &f.authentication, 4
+		case "saved_card":
+			if !validSavedCardID(fl.value) {
+				return payForm{}, formInvalid
+			}
+			dst, i = &f.savedCard, 8
 		case "payment_method":
 			dst, i = &f.methodType, 5
 		case "installments":

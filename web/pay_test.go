@@ -270,6 +270,8 @@ func TestPaySubmitRefusals(t *testing.T) {
 		{"a method this card cannot take", good + "&payment_method=revolving", nil, 400, "invalid"},
 		{"save_card on a checkout that saves no card", good + "&save_card=1", nil, 400, "invalid"},
 		{"save_card other than 1", good + "&save_card=yes", nil, 400, "invalid"},
+		{"a saved card that is no card id", "saved_card=tok_abc&cvc=123", nil, 400, "invalid"},
+		{"a saved card on a checkout without a customer", "saved_card=card_aaaaaaaaaaaaaaaaaaaaaaaaaa&cvc=123", nil, 400, "invalid"},
 		{"too many fields", strings.Repeat("a=1&", 9), nil, 400, "invalid"},
 		{"unknown session", good, []string{}, 404, "not_found"},
 	}

@@ -343,11 +343,13 @@ func TestBrowserPaysInInstallments(t *testing.T) {
 
 // Card on file in a real browser: a session for a customer offers to
 // save the card (unticked); the shopper ticks it and pays, on the hosted
-// page and in the iframe, and the customer has the card saved once, with
-// the words the shopper agreed to.
+// page and in the iframe, and the customer has the card saved once. With
+// an American Express saved as well, later sessions list both (passing
+// the accessibility check) and each is paid by its security code alone.
 func TestBrowserSavesACard(t *testing.T) {
 	p := mustStart(t)
 	ctx := mustBrowser(t)
+	axe := mustAxe(t)
 	var cus struct {
 		ID string `json:"id"`
 	}
@@ -366,7 +368,13 @@ func TestBrowserSavesACard(t *testing.T) {
 		if !strings.Contains(label, "Save this card") || checked {
 			t.Fatalf("the offer to save: %q, ticked %v; want it unticked", label, checked)
 		}
-		steps := append([]chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.CSS("#save-card"))},
+		// From the second time on, the card saved the first is offered:
+		// this shopper types it again instead.
+		useAnother := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(document.getElementById("saved-new") || {click() {}}).click() || true`)(ctx, tgt)
+			return err
+		})
+		steps := append([]chromedp.Action[chromedp.Void]{useAnother, chromedp.Click(chromedp.CSS("#save-card"))},
 			fillCard("4242424242424242", "1230", "TARO YAMADA", "123")...)
 		within(t, ctx, 30*time.Second, "tick it and pay", steps...)
 		p.mustPaid(t, s.ID)
@@ -379,6 +387,52 @@ func TestBrowserSavesACard(t *testing.T) {
 	p.api(t, "GET", "/v1/customers/"+cus.ID+"/cards", nil, &cards)
 	if len(cards.Data) != 1 || cards.Data[0].Last4 != "4242" {
 		t.Fatalf("the customer's saved cards: %+v; want the one card, once", cards.Data)
+	}
+
+	// An American Express saved too, then each paid by its security code
+	// alone: the most recently saved is chosen as the page opens.
+	var s session
+	p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "save-amex",
+		"locale": "en", "success_url": p.Shop + "/done", "customer": cus.ID, "save_card": "required"}, &s)
+	within(t, ctx, 30*time.Second, "pay with a new American Express, saved",
+		append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(s.URL), chromedp.WaitVisible(chromedp.CSS("#save-card-note")),
+			chromedp.Click(chromedp.CSS("#saved-new")), chromedp.WaitVisible(chromedp.CSS("#number"))},
+			fillCard("378282246310005", "1230", "HANAKO SATO", "1234")...)...)
+	p.mustPaid(t, s.ID)
+	for _, tc := range []struct {
+		embed       bool
+		last4, code string
+	}{{false, "0005", "1234"}, {true, "4242", "123"}} {
+		var s session
+		p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "pay-saved",
+			"locale": "en", "success_url": p.Shop + "/done", "customer": cus.ID}, &s)
+		page := s.URL
+		if tc.embed {
+			page += "?embed=1&parent=" + url.QueryEscape(p.Shop)
+		}
+		within(t, ctx, 30*time.Second, "open the page with the saved cards", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#saved-cards")))
+		hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("number-field").hidden`))
+		if !hidden {
+			t.Fatal("the card number is asked for with a saved card chosen")
+		}
+		wantAccessible(t, ctx, axe, fmt.Sprintf("saved cards listed, embed %v", tc.embed))
+		rows, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#saved-cards")))
+		if !strings.Contains(rows, "American Express •••• 0005") || !strings.Contains(rows, "Visa •••• 4242") || strings.Contains(rows, "4242424242424242") {
+			t.Fatalf("the saved cards as listed: %q", rows)
+		}
+		clickCard := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			found, err := chromedp.Evaluate[bool](`(() => { for (const r of document.querySelectorAll('input[name="card-choice"]')) {
+				if (r.labels[0].textContent.includes("`+tc.last4+`")) { r.click(); return true } } return false })()`)(ctx, tgt)
+			if err == nil && !found {
+				err = fmt.Errorf("no saved card ending %s", tc.last4)
+			}
+			return err
+		})
+		within(t, ctx, 30*time.Second, "choose the saved card and type its code",
+			clickCard, chromedp.SendKeys(chromedp.CSS("#cvc"), tc.code), chromedp.Click(chromedp.CSS("#pay-button")))
+		if got := p.mustPaid(t, s.ID); got.Card.Last4 != tc.last4 {
+			t.Fatalf("paid with %s; want the saved %s", got.Card.Last4, tc.last4)
+		}
 	}
 }
 

@@ -212,7 +212,42 @@
     formError.hidden = !text;
   }
   function digits(v) { return v.replace(/\D/g, ""); }
-  function currentRule() { return number ? detectBrand(digits(number.value)) : null; }
+  function currentRule() {
+    var saved = chosenSaved();
+    if (saved) return savedRule(saved);
+    return number ? detectBrand(digits(number.value)) : null;
+  }
+
+  // ---- Saved cards -------------------------------------------------------
+  // The customer's saved cards are listed by the page itself; choosing one
+  // asks for its security code only (its brand's rule from the table), and
+  // the form sends its id in place of the card.
+  var SAVED = cfg.saved_cards || [];
+  function chosenSaved() {
+    var r = document.querySelector('input[name="card-choice"]:checked');
+    return r && r.value ? r.value : "";
+  }
+  function savedRule(id) {
+    for (var i = 0; i < SAVED.length; i++) {
+      if (SAVED[i].id !== id) continue;
+      for (var j = 0; j < BRANDS.length; j++) if (BRANDS[j].brand === SAVED[i].brand) return BRANDS[j];
+    }
+    return null;
+  }
+  function activeFields() { return chosenSaved() ? ["cvc"] : FIELDS; }
+  // applyChoice shows the fields the chosen card needs.
+  function applyChoice() {
+    var saved = chosenSaved() !== "";
+    ["number-field", "expiry-field", "name-field"].forEach(function (id) { $(id).hidden = saved; });
+    if (saved) {
+      FIELDS.forEach(function (f) { if (f !== "cvc") setError(f, ""); });
+      methodField.hidden = true;
+      lastChoices = "";
+    }
+    updateBrand(currentRule());
+    if (!saved) onNumberInput();
+    if (hasError("cvc")) setError("cvc", check("cvc"));
+  }
 
   function check(field) {
     var rule = currentRule();
@@ -552,25 +587,33 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (busy || done) return;
-    var first = null;
-    for (var i = 0; i < FIELDS.length; i++) {
-      var text = check(FIELDS[i]);
-      setError(FIELDS[i], text);
-      if (text && !first) first = $(FIELDS[i]);
+    var first = null, fields = activeFields();
+    for (var i = 0; i < fields.length; i++) {
+      var text = check(fields[i]);
+      setError(fields[i], text);
+      if (text && !first) first = $(fields[i]);
     }
     if (first) { first.focus(); return; }
-    var p = new URLSearchParams();
-    p.set("number", digits(number.value));
-    p.set("expiry", expiry.value.replace(/\s+/g, ""));
-    p.set("name", name.value.trim());
+    var p = new URLSearchParams(), saved = chosenSaved();
+    if (saved) {
+      p.set("saved_card", saved);
+    } else {
+      p.set("number", digits(number.value));
+      p.set("expiry", expiry.value.replace(/\s+/g, ""));
+      p.set("name", name.value.trim());
+    }
     p.set("cvc", cvc.value.trim());
     methodParams(p);
     if (saveCard && saveCard.checked) p.set("save_card", "1");
     submit(p.toString());
   });
 
+  var choices = document.querySelectorAll('input[name="card-choice"]');
+  for (var c = 0; c < choices.length; c++) choices[c].addEventListener("change", applyChoice);
+
   // Autofill and back-navigation may fill fields before this runs.
   if (number.value) onNumberInput();
+  if (SAVED.length) applyChoice();
   updateBrand(currentRule());
   payButton.disabled = false;
 })();
