@@ -156,6 +156,36 @@ func leakScenario(t *testing.T, p *process, sentinelCVC string) map[string][]byt
 	}
 	tokens = append(tokens, paid.Token)
 
+	// Card on file: the sentinel card saved by a payment, then paid again
+	// by its saved card and the sentinel code typed again.
+	var cus struct {
+		ID string `json:"id"`
+	}
+	p.api(t, "POST", "/v1/customers", map[string]any{"reference": "leak"}, &cus)
+	var saving session
+	p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "leak-save",
+		"success_url": p.Shop + "/done", "customer": cus.ID, "save_card": "required"}, &saving)
+	if status, paid := p.submit(t, client, saving, "number", sentinelPAN, "expiry", "12/30", "name", "LEAK TEST", "cvc", sentinelCVC); status != http.StatusOK || paid.Status != "paid" {
+		t.Fatalf("saving payment: status %d %+v\n%s", status, paid, p.Output())
+	}
+	var cards struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	p.api(t, "GET", "/v1/customers/"+cus.ID+"/cards", nil, &cards)
+	if len(cards.Data) != 1 {
+		t.Fatalf("saved cards: %+v", cards.Data)
+	}
+	var again session
+	p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "leak-saved",
+		"success_url": p.Shop + "/done", "customer": cus.ID}, &again)
+	status, paid = p.submit(t, client, again, "saved_card", cards.Data[0].ID, "cvc", sentinelCVC)
+	if status != http.StatusOK || paid.Status != "paid" {
+		t.Fatalf("saved-card payment: status %d %+v\n%s", status, paid, p.Output())
+	}
+	tokens = append(tokens, paid.Token)
+
 	if resp, err := client.Get(p.BaseURL + "/.well-known/jwks.json"); err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
