@@ -16,6 +16,8 @@ const (
 	DeclineIncorrectCVC      = "incorrect_cvc"
 	DeclineCVCRequired       = "cvc_required"           // "X" for a card that has a code
 	DeclineMethodRefused     = "payment_method_refused" // the issuer does not take the chosen payment method for this card
+	DeclineCardClosed        = "card_closed"            // the account is closed: the card cannot be charged again
+	DeclineCustomerRequired  = "customer_required"      // the issuer wants the cardholder present (authentication): bring them back to the page
 )
 
 // AuthRequest asks the issuer to authorize an amount on a card. It lives only
@@ -45,6 +47,12 @@ type AuthRequest struct {
 	Capture bool
 	// Method is how the shopper pays the card back (sent as its JCCA code).
 	Method PaymentMethod
+	// Initiator is InitiatorMerchant for a charge of a saved card without
+	// its shopper (no security code, no 3-D Secure), with StoredCredential
+	// saying why and referring to the payment that saved it; "" (the
+	// shopper's) otherwise.
+	Initiator        string
+	StoredCredential *StoredCredential
 }
 
 // String leaves out the card number and security code.

@@ -34,10 +34,13 @@ type SavedCard struct {
 	Last4       string
 	ExpMonth    int
 	ExpYear     int
-	// Consent is what the shopper agreed to when the card was saved.
-	Consent    Consent
-	CreatedAt  time.Time
-	LastUsedAt time.Time // zero: not used since it was saved
+	// Consent is what the shopper agreed to when the card was saved, and
+	// InitialPaymentID the payment in which they did: the customer-
+	// initiated one that the merchant's later charges refer to.
+	Consent          Consent
+	InitialPaymentID string
+	CreatedAt        time.Time
+	LastUsedAt       time.Time // zero: not used since it was saved
 }
 
 // Consent is the shopper's agreement to keep a card: the words shown, in

@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -66,7 +67,12 @@ type Payment struct {
 	// nil when none was made (no Authenticator configured).
 	ThreeDS *ThreeDS
 	// Method is how the shopper pays the card back (lump sum unless chosen).
-	Method    PaymentMethod
+	Method PaymentMethod
+	// Initiator is who began the payment: InitiatorCustomer on the page, or
+	// InitiatorMerchant for a charge of a saved card (POST /v1/payments),
+	// with its MITReason (ReasonUnscheduled or ReasonRecurring).
+	Initiator string
+	MITReason string
 	CreatedAt time.Time
 }
 
@@ -103,7 +109,11 @@ type PaymentView struct {
 	Risk            *RiskDecision        `json:"risk"`
 	ThreeDS         *ThreeDS             `json:"three_ds"`
 	PaymentMethod   verify.PaymentMethod `json:"payment_method"`
-	CreatedAt       string               `json:"created_at"` // RFC 3339, UTC, seconds
+	// Initiator is "customer" (the shopper, on the page) or "merchant" (a
+	// charge of a saved card), with Reason for the latter.
+	Initiator string `json:"initiator"`
+	Reason    string `json:"reason,omitempty"`
+	CreatedAt string `json:"created_at"` // RFC 3339, UTC, seconds
 }
 
 // View is the payment as merchants see it.
@@ -129,6 +139,8 @@ func (p Payment) View() PaymentView {
 		Risk:            p.Risk,
 		ThreeDS:         p.ThreeDS,
 		PaymentMethod:   p.Method.View(),
+		Initiator:       cmp.Or(p.Initiator, InitiatorCustomer),
+		Reason:          p.MITReason,
 		CreatedAt:       p.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 	}
 }

@@ -871,7 +871,7 @@ func (s *Service) saveCard(ctx context.Context, co Checkout, p Payment, consent 
 	}
 	c := SavedCard{ID: NewID("card"), CustomerID: co.Session.CustomerID, CardToken: p.CardToken, Fingerprint: p.Fingerprint,
 		Brand: p.Brand, Last4: p.Last4, ExpMonth: p.ExpMonth, ExpYear: p.ExpYear,
-		Consent: Consent{Text: consent.Text, Locale: consent.Locale, At: now}, CreatedAt: now}
+		Consent: Consent{Text: consent.Text, Locale: consent.Locale, At: now}, InitialPaymentID: p.ID, CreatedAt: now}
 	if _, _, err := s.Store.SaveCard(ctx, c); err != nil {
 		s.log().Error("saving the card failed; the payment stands", "session", co.Session.ID, "payment", p.ID, "err", err)
 	}

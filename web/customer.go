@@ -137,3 +137,38 @@ func (s *server) deleteSavedCard(c *gin.Context) {
 	}
 	writeJSON(c, http.StatusOK, deletedJSON{ID: id, Object: "saved_card", Deleted: true})
 }
+
+// chargeJSON answers a charge: the payment as GET /v1/payments/{id}
+// answers it, with its signed result.
+type chargeJSON struct {
+	checkout.PaymentView
+	Result string `json:"result"` // the signed result (JWT), as the page hands it over
+}
+
+// createCharge is POST /v1/payments: a charge of a customer's saved card
+// without its shopper. The Idempotency-Key header is required; a replay
+// answers 200 with the same payment and Idempotent-Replayed: true.
+func (s *server) createCharge(c *gin.Context) {
+	key, err := idempotencyKey(c)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	var req checkout.ChargeRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	res, replayed, err := s.svc.Charge(c.Request.Context(), merchantOf(c), key, req)
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	status := http.StatusCreated
+	if replayed {
+		status = http.StatusOK
+	}
+	writeJSON(c, status, chargeJSON{PaymentView: res.Payment.View(), Result: res.Token})
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,47 @@ func TestCustomersAPI(t *testing.T) {
 	}
 	if w, _ := env.api(t, env.key, "GET", "/v1/customers/"+id, ""); w.Code != 404 {
 		t.Fatalf("a deleted customer: %d", w.Code)
+	}
+}
+
+// POST /v1/payments charges a saved card: 201 with the payment and its
+// signed result, 200 and Idempotent-Replayed for the same key, 400
+// without a key, 402 with the issuer's reason.
+func TestChargeAPI(t *testing.T) {
+	env := MustEnv(t)
+	ctx := context.Background()
+	_, cus := env.api(t, env.key, "POST", "/v1/customers", `{}`)
+	id := cus["id"].(string)
+	card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: id, CardToken: card.Token,
+		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
+		Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, InitialPaymentID: "pay_first", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"customer": "` + id + `", "amount": 980, "currency": "JPY", "order_id": "sub-1", "reason": "recurring"}`
+	w := env.do("POST", "/v1/payments", body, "Authorization", "Bearer "+env.key, "Content-Type", "application/json")
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "Idempotency-Key") {
+		t.Fatalf("without a key: %d %s", w.Code, w.Body)
+	}
+	charge := func() (int, string, map[string]any) {
+		w := env.do("POST", "/v1/payments", body, "Authorization", "Bearer "+env.key, "Content-Type", "application/json", "Idempotency-Key", "sub-1")
+		var got map[string]any
+		json.Unmarshal(w.Body.Bytes(), &got)
+		return w.Code, w.Header().Get("Idempotent-Replayed"), got
+	}
+	code, replayed, got := charge()
+	if code != 201 || replayed != "" || got["object"] != "payment" || got["initiator"] != "merchant" || got["reason"] != "recurring" ||
+		got["status"] != "succeeded" || got["result"] == "" {
+		t.Fatalf("charge: %d %v", code, got)
+	}
+	code, replayed, again := charge()
+	if code != 200 || replayed != "true" || again["id"] != got["id"] {
+		t.Fatalf("the same key again: %d %s %v", code, replayed, again)
+	}
+	if n := env.auth.calls.Load(); n != 1 {
+		t.Fatalf("the issuer was asked %d times; want once", n)
 	}
 }

@@ -175,6 +175,7 @@ func (s *server) routes() *gin.Engine {
 	api.POST("/sessions", s.createSession)
 	api.GET("/sessions/:id", s.getSession)
 	api.GET("/sessions/:id/attempts", s.getAttempts)
+	api.POST("/payments", s.createCharge)
 	api.GET("/payments/:id", s.getPayment)
 	api.POST("/payments/:id/capture", s.capturePayment)
 	api.POST("/payments/:id/void", s.voidPayment)

@@ -27,6 +27,8 @@ const (
 	CardVisaJP           = "4111111111111111" // issued in Japan: takes every Japanese payment method
 	CardAmexJP           = "378734493671000"  // issued in Japan: bonus and revolving, no installments
 	CardMethodRefused    = "4111110000000062" // issued in Japan; the issuer refuses anything but lump sum
+	CardMITClosed        = "4000000000000341" // approved with its shopper; the merchant's later charges decline card_closed
+	CardMITNeedsCustomer = "4000000000000358" // approved with its shopper; the merchant's later charges decline customer_required
 	CardDeclined         = "4000000000000002"
 	CardInsufficient     = "4000000000009995"
 	CardExpiredAtIssuer  = "4000000000000069"
@@ -45,16 +47,18 @@ const (
 
 // knownCode says which cards have a documented security code.
 var knownCode = map[string]string{
-	CardVisa:          CorrectCode,
-	CardMastercard:    CorrectCode,
-	CardJCB:           CorrectCode,
-	CardDiners:        CorrectCode,
-	CardAmex:          CorrectAmexCode,
-	CardDiscover:      CorrectCode,
-	CardUnionPay:      CorrectCode,
-	CardVisaJP:        CorrectCode,
-	CardAmexJP:        CorrectAmexCode,
-	CardMethodRefused: CorrectCode,
+	CardVisa:             CorrectCode,
+	CardMastercard:       CorrectCode,
+	CardJCB:              CorrectCode,
+	CardDiners:           CorrectCode,
+	CardAmex:             CorrectAmexCode,
+	CardDiscover:         CorrectCode,
+	CardUnionPay:         CorrectCode,
+	CardVisaJP:           CorrectCode,
+	CardAmexJP:           CorrectAmexCode,
+	CardMethodRefused:    CorrectCode,
+	CardMITClosed:        CorrectCode,
+	CardMITNeedsCustomer: CorrectCode,
 }
 
 // ErrProcessing is what the issuer answers for CardProcessingError.
@@ -238,6 +242,18 @@ func decide(req *checkout.AuthRequest, number []byte) checkout.AuthResult {
 	case CardMethodRefused:
 		if req.Method.Effective().Type != checkout.MethodLumpSum {
 			return decline(checkout.DeclineMethodRefused, check)
+		}
+	}
+	if req.Initiator == checkout.InitiatorMerchant {
+		// A charge without its shopper must say it uses a stored card
+		// that its shopper agreed to, as the schemes require.
+		switch {
+		case req.StoredCredential == nil || req.StoredCredential.InitialPaymentID == "":
+			return decline(checkout.DeclineGeneric, check)
+		case string(number) == CardMITClosed:
+			return decline(checkout.DeclineCardClosed, check)
+		case string(number) == CardMITNeedsCustomer:
+			return decline(checkout.DeclineCustomerRequired, check)
 		}
 	}
 	return checkout.AuthResult{Approved: true, AuthCode: authCode(), CVCCheck: check}

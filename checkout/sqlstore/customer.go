@@ -14,11 +14,7 @@ const CustomerColumns = `id, merchant_id, reference, email, name, created_at`
 // the store's dialect writes it. No reference is NULL (references are
 // unique per merchant only where there is one).
 func CustomerValues(c checkout.Customer, created any) []any {
-	var reference any
-	if c.Reference != "" {
-		reference = c.Reference
-	}
-	return []any{c.ID, c.MerchantID, reference, c.Email, c.Name, created}
+	return []any{c.ID, c.MerchantID, nullable(c.Reference), c.Email, c.Name, created}
 }
 
 // InsertCustomer stores a customer's CustomerValues.
@@ -64,20 +60,20 @@ const DeleteCustomer = `UPDATE customers SET deleted_at = $2 WHERE id = $1 AND d
 
 // SavedCardColumns are a saved card's, as ScanSavedCard reads them.
 const SavedCardColumns = `id, customer_id, card_token, fingerprint, brand, last4, exp_month, exp_year,
-	consent_text, consent_locale, consent_at, created_at, last_used_at`
+	consent_text, consent_locale, consent_at, created_at, last_used_at, initial_payment_id`
 
 // SavedCardValues are c's values of SavedCardColumns; consent, created
 // and lastUsed are its times as the store's dialect writes them (the zero
 // time as NULL).
 func SavedCardValues(c checkout.SavedCard, consent, created, lastUsed any) []any {
 	return []any{c.ID, c.CustomerID, c.CardToken, c.Fingerprint, string(c.Brand), c.Last4, c.ExpMonth, c.ExpYear,
-		c.Consent.Text, c.Consent.Locale, consent, created, lastUsed}
+		c.Consent.Text, c.Consent.Locale, consent, created, lastUsed, nullable(c.InitialPaymentID)}
 }
 
 // UpsertSavedCard stores a saved card's SavedCardValues; the customer's
 // card of the same fingerprint, if there is one, takes the new expiry and
 // stays as it was otherwise. It answers the card as stored.
-var UpsertSavedCard = `INSERT INTO saved_cards (` + SavedCardColumns + `) VALUES (` + Placeholders(13) + `)
+var UpsertSavedCard = `INSERT INTO saved_cards (` + SavedCardColumns + `) VALUES (` + Placeholders(14) + `)
 	ON CONFLICT (customer_id, fingerprint) DO UPDATE SET exp_month = excluded.exp_month, exp_year = excluded.exp_year
 	RETURNING ` + SavedCardColumns
 
@@ -92,8 +88,10 @@ const UseSavedCard = `UPDATE saved_cards SET last_used_at = $2 WHERE id = $1`
 // ScanSavedCard reads a row of SavedCardColumns.
 func ScanSavedCard(row Row) (checkout.SavedCard, error) {
 	var c checkout.SavedCard
+	var initial sql.NullString
 	err := row.Scan(&c.ID, &c.CustomerID, &c.CardToken, &c.Fingerprint, (*string)(&c.Brand), &c.Last4, &c.ExpMonth, &c.ExpYear,
-		&c.Consent.Text, &c.Consent.Locale, TimeDest(&c.Consent.At), TimeDest(&c.CreatedAt), TimeDest(&c.LastUsedAt))
+		&c.Consent.Text, &c.Consent.Locale, TimeDest(&c.Consent.At), TimeDest(&c.CreatedAt), TimeDest(&c.LastUsedAt), &initial)
+	c.InitialPaymentID = initial.String
 	return c, err
 }
 

@@ -76,6 +76,14 @@ func Placeholders(n int) string {
 	return b.String()
 }
 
+// nullable is s as a column's value: NULL for "".
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // jsonText is v as a JSON column's value: its text, or NULL for nil.
 func jsonText(v any, what string) (any, error) {
 	b, err := json.Marshal(v)
@@ -389,7 +397,7 @@ func (d *judgedDest) finish(risk **checkout.RiskDecision, threeDS **checkout.Thr
 const PaymentColumns = `id, session_id, merchant_id, order_id, amount, currency, status, card_token,
 	brand, last4, exp_month, exp_year, fingerprint, cvc_check, auth_code, created_at,
 	capture_method, amount_captured, authorized_until, amount_refunded, payment_method, installments,
-	risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
+	initiator, mit_reason, risk_verdict, risk_score, risk_reasons, risk_platform, three_ds`
 
 // PaymentValues are p's values of PaymentColumns; created and
 // authorizedUntil are its times as the store's dialect writes them (the
@@ -403,11 +411,11 @@ func PaymentValues(p checkout.Payment, created, authorizedUntil any) ([]any, err
 	return append([]any{p.ID, p.SessionID, p.MerchantID, p.OrderID, p.Amount, p.Currency, p.Status, p.CardToken,
 		string(p.Brand), p.Last4, p.ExpMonth, p.ExpYear, p.Fingerprint, string(p.CVCCheck), p.AuthCode,
 		created, cmp.Or(p.CaptureMethod, checkout.CaptureAutomatic), p.AmountCaptured, authorizedUntil, p.AmountRefunded,
-		string(method.Type), method.Installments}, judged...), nil
+		string(method.Type), method.Installments, cmp.Or(p.Initiator, checkout.InitiatorCustomer), nullable(p.MITReason)}, judged...), nil
 }
 
 // InsertPayment stores a payment's PaymentValues.
-var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(27) + `)`
+var InsertPayment = `INSERT INTO payments (` + PaymentColumns + `) VALUES (` + Placeholders(29) + `)`
 
 // DueAuthorizationsQuery reads up to limit payments awaiting capture
 // whose authorized_until is at or before $1, the longest overdue first
@@ -495,15 +503,17 @@ func SettleRefundPayment(status string) string {
 func ScanPayment(row Row) (checkout.Payment, error) {
 	var p checkout.Payment
 	var judged judgedDest
+	var reason sql.NullString
 	if err := row.Scan(append([]any{&p.ID, &p.SessionID, &p.MerchantID, &p.OrderID, &p.Amount, &p.Currency, &p.Status, &p.CardToken,
 		(*string)(&p.Brand), &p.Last4, &p.ExpMonth, &p.ExpYear, &p.Fingerprint, (*string)(&p.CVCCheck), &p.AuthCode,
 		TimeDest(&p.CreatedAt), &p.CaptureMethod, &p.AmountCaptured, TimeDest(&p.AuthorizedUntil), &p.AmountRefunded,
-		(*string)(&p.Method.Type), &p.Method.Installments}, judged.dest()...)...); err != nil {
+		(*string)(&p.Method.Type), &p.Method.Installments, &p.Initiator, &reason}, judged.dest()...)...); err != nil {
 		return checkout.Payment{}, err
 	}
 	if err := judged.finish(&p.Risk, &p.ThreeDS); err != nil {
 		return checkout.Payment{}, err
 	}
+	p.MITReason = reason.String
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"errors"
 	"sync"
 	"testing"
@@ -329,6 +330,7 @@ func normPayment(p checkout.Payment) checkout.Payment {
 	p.CreatedAt = utc(p.CreatedAt)
 	p.AuthorizedUntil = utc(p.AuthorizedUntil)
 	p.Method = p.Method.Effective()
+	p.Initiator = cmp.Or(p.Initiator, checkout.InitiatorCustomer)
 	return p
 }
 

@@ -40,7 +40,7 @@ func mustSavedCard(tb testing.TB, s Store, k vault.DataKey, customerID, fingerpr
 	}
 	c := checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: customerID, CardToken: card.Token, Fingerprint: fingerprint,
 		Brand: checkout.BrandVisa, Last4: "4242", ExpMonth: 12, ExpYear: 2030,
-		Consent: checkout.Consent{Text: "Save this card for next time", Locale: "en", At: saved}, CreatedAt: saved}
+		Consent: checkout.Consent{Text: "Save this card for next time", Locale: "en", At: saved}, InitialPaymentID: checkout.NewID("pay"), CreatedAt: saved}
 	stored, created, err := s.SaveCard(tb.Context(), c)
 	if err != nil || !created {
 		tb.Fatalf("SaveCard: %+v, created %v, %v", stored, created, err)

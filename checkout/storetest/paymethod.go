@@ -85,6 +85,7 @@ func testPaymentMethods(t *testing.T, open func(t *testing.T) Store) {
 		a := newAttempt(sess, 1, checkout.AttemptApproved, now)
 		p := newPayment(sess, a, now)
 		p.Method = checkout.PaymentMethod{Type: checkout.MethodInstallments, Installments: 6}
+		p.Initiator, p.MITReason = checkout.InitiatorMerchant, checkout.ReasonRecurring // kept as any payment's fields
 		if err := s.FinishAttempt(t.Context(), a, &p); err != nil {
 			t.Fatalf("FinishAttempt: %v", err)
 		}
