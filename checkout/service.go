@@ -29,6 +29,7 @@ type Store interface {
 	AuthenticationStore
 	PaymentMethodStore
 	CustomerStore
+	CardRetentionStore
 }
 
 // Tokenizer keeps card numbers. vault.Vault implements it.
@@ -87,7 +88,10 @@ type Service struct {
 	SessionTTL  time.Duration // how long a session is open; default 30 minutes
 	AuthTimeout time.Duration // authorization deadline; default 5 seconds
 	ResultTTL   time.Duration // lifetime of a result token; default 10 minutes
-	Now         func() time.Time
+	// CardRetention is how long a card nobody saved keeps its number once
+	// no payment awaits its capture; default DefaultCardRetention.
+	CardRetention time.Duration
+	Now           func() time.Time
 }
 
 // Defaults of the Service's durations.
@@ -373,6 +377,13 @@ func (s *Service) SweepEvery(ctx context.Context, interval time.Duration) {
 			s.log().Error("settling pending refunds failed", "err", err)
 		case n > 0:
 			s.log().Info("pending refunds settled", "refunds", n)
+		}
+		n, err = s.EraseUnneededCards(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log().Error("erasing card numbers nobody needs failed", "err", err)
+		case n > 0:
+			s.log().Info("card numbers erased", "cards", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
@@ -171,4 +172,24 @@ func (db *DB) RetireSecret(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("postgres: retire secret: %w", vault.ErrNotFound)
 	}
 	return nil
+}
+
+// EraseUnneededCards erases up to limit cards nobody needs, oldest first;
+// instances sweeping at once skip each other's locked cards.
+func (db *DB) EraseUnneededCards(ctx context.Context, now, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, sqlstore.EraseUnneededCards(limit, "FOR UPDATE OF c SKIP LOCKED"), ts(now), ts(before))
+	if err != nil {
+		return 0, wrap("erase cards", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// CardRetentionReport counts the vault's cards by state.
+func (db *DB) CardRetentionReport(ctx context.Context, before time.Time) (r checkout.RetentionReport, err error) {
+	err = db.pool.QueryRow(ctx, sqlstore.CardRetentionReport, ts(before)).
+		Scan(&r.Erased, &r.Saved, &r.AwaitingCapture, &r.WithinPeriod, &r.Due)
+	if err != nil {
+		return checkout.RetentionReport{}, wrap("card retention", err)
+	}
+	return r, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
@@ -154,4 +155,24 @@ func (db *DB) RetireSecret(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("sqlite: retire secret: %w", vault.ErrNotFound)
 	}
 	return nil
+}
+
+// EraseUnneededCards erases up to limit cards nobody needs, oldest first.
+func (db *DB) EraseUnneededCards(ctx context.Context, now, before time.Time, limit int) (int, error) {
+	res, err := db.exec(ctx, sqlstore.EraseUnneededCards(limit, ""), unixNanos(now), unixNanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: erase cards: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// CardRetentionReport counts the vault's cards by state.
+func (db *DB) CardRetentionReport(ctx context.Context, before time.Time) (r checkout.RetentionReport, err error) {
+	err = db.r.QueryRowContext(ctx, sqlstore.CardRetentionReport, unixNanos(before)).
+		Scan(&r.Erased, &r.Saved, &r.AwaitingCapture, &r.WithinPeriod, &r.Due)
+	if err != nil {
+		return checkout.RetentionReport{}, fmt.Errorf("sqlite: card retention: %w", err)
+	}
+	return r, nil
 }

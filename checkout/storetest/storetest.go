@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Merchant", func(t *testing.T) { testMerchant(t, open) })
 	t.Run("PaymentMethods", func(t *testing.T) { testPaymentMethods(t, open) })
 	t.Run("Customers", func(t *testing.T) { testCustomers(t, open) })
+	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
 	t.Run("Session", func(t *testing.T) { testSession(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("BeginAttempt", func(t *testing.T) { testBeginAttempt(t, open) })

@@ -9,11 +9,15 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/hostedcheckout/hostedcheckout/checkout"
 )
 
-// runCards is the operator's view of the security-code lockout: "locked"
-// lists the cards locked now, "unlock" ends one card's lock (a cardholder
-// who called support, as with an issuer's lock). Cards are named by their
+// runCards is the operator's view of the vault's cards: "locked" lists the
+// cards locked now after wrong security codes, "unlock" ends one card's
+// lock (a cardholder who called support, as with an issuer's lock), and
+// "retention" counts the cards by state for -card-retention (erased,
+// saved, awaiting capture, within the period, due to be erased). Cards are named by their
 // keyed fingerprint (fp_...), as the merchant API shows them: the operator
 // never handles a card number.
 func runCards(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
@@ -24,7 +28,7 @@ func runCards(ctx context.Context, sub string, args []string, stdout, stderr io.
 			fs.StringVar(&fingerprint, "fingerprint", "", "the card's fingerprint, fp_... (required)")
 		}
 	}
-	_, d, log, err := openCommand(ctx, "checkoutd cards "+sub, args, stderr, extra)
+	cfg, d, log, err := openCommand(ctx, "checkoutd cards "+sub, args, stderr, extra)
 	if err != nil {
 		return err
 	}
@@ -33,6 +37,15 @@ func runCards(ctx context.Context, sub string, args []string, stdout, stderr io.
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch sub {
+	case "retention":
+		report, err := d.service(cfg, "", nil, log).CardRetentionReport(ctx)
+		if err != nil {
+			return fmt.Errorf("cards retention: %w", err)
+		}
+		return enc.Encode(struct {
+			Retention string `json:"retention"`
+			checkout.RetentionReport
+		}{cfg.CardRetention.String(), report})
 	case "locked":
 		locks, err := d.db.LockedCards(ctx, now)
 		if err != nil {

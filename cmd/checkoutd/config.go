@@ -68,6 +68,9 @@ type Config struct {
 	// their authorized_until without a capture, and asks the issuer about
 	// refunds still pending.
 	Sweep time.Duration
+	// CardRetention is how long a card nobody saved keeps its number once
+	// no payment awaits its capture (erased by the sweep).
+	CardRetention time.Duration
 
 	// The card-testing defence (risk.GuardSettings): never disclosed to shoppers.
 	LockoutFailures    int           // wrong security codes for one card within LockoutWindow that lock it
@@ -130,6 +133,7 @@ func (cfg *Config) flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	str(&cfg.VaultTransitMount, "vault-transit-mount", "CHECKOUT_VAULT_TRANSIT_MOUNT", "transit", "mount path of the Transit secrets engine")
 	str(&cfg.VaultTransitKey, "vault-transit-key", "CHECKOUT_VAULT_TRANSIT_KEY", "checkout", "Transit key that wraps the data keys")
 	dur(&cfg.WebhookRetention, "webhook-retention", "CHECKOUT_WEBHOOK_RETENTION", webhook.DefaultRetention, "how long webhook events and their delivery log are kept once delivered (or given up); at least 96h, past the last retry")
+	dur(&cfg.CardRetention, "card-retention", "CHECKOUT_CARD_RETENTION", checkout.DefaultCardRetention, "how long a card nobody saved keeps its number in the vault after it was stored, once no payment awaits its capture; the sweep erases it then (PCI DSS 3.2.1)")
 	dur(&cfg.Sweep, "sweep", "CHECKOUT_SWEEP", time.Minute, "how often authorizations past their authorized_until are voided (payment.expired) and pending refunds asked about again; every instance sweeps, each payment expires and each refund settles once")
 	dur(&cfg.VaultTimeout, "vault-timeout", "CHECKOUT_VAULT_TIMEOUT", 2*time.Second, "deadline of every Vault call")
 	dur(&cfg.SigningKeyPublish, "signing-key-publish", "CHECKOUT_SIGNING_KEY_PUBLISH", 2*time.Minute, "how long `keys rotate` publishes a new signing key in the JWKS before it signs (longer than merchants cache the JWKS)")
@@ -251,6 +255,9 @@ func (cfg *Config) Validate() error {
 	}
 	for _, env := range cfg.intErrs {
 		bad("%s must be a whole number", env)
+	}
+	if cfg.CardRetention < time.Hour || cfg.CardRetention > 10*365*24*time.Hour {
+		bad("-card-retention must be from 1h to 87600h (10 years)")
 	}
 	if cfg.Sweep < time.Second || cfg.Sweep > time.Hour {
 		bad("-sweep must be from 1s to 1h: an authorization is voided, and a pending refund asked again, at most that long late")

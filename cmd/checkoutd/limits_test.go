@@ -123,3 +123,43 @@ func TestLimitsCommand(t *testing.T) {
 		t.Fatalf("after the reset: %+v, audit %+v", settings.CardTesting, audit.Data)
 	}
 }
+
+// `checkoutd cards retention` counts what the vault holds by state for the
+// period the flag sets, beside a running service: a card saved and one
+// within the period; a bad period is refused.
+func TestCardsRetentionCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := mustStartIn(t, dir)
+	var cus struct {
+		ID string `json:"id"`
+	}
+	p.api(t, "POST", "/v1/customers", map[string]any{}, &cus)
+	var s session
+	p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "retention",
+		"success_url": p.Shop + "/done", "customer": cus.ID, "save_card": "required"}, &s)
+	if status, paid := p.submit(t, http.DefaultClient, s, "number", "4242424242424242", "expiry", "12/30", "name", "TARO", "cvc", "123"); status != 200 || paid.Status != "paid" {
+		t.Fatalf("saving payment: %d %+v", status, paid)
+	}
+	other := p.mustSession(t, "retention-2")
+	if status, _ := p.submit(t, http.DefaultClient, other, "number", "5555555555554444", "expiry", "12/30", "name", "TARO", "cvc", "123"); status != 200 {
+		t.Fatalf("a payment that saves nothing: %d", status)
+	}
+	out, err := exec.Command(binary, "cards", "retention", "--data-dir", dir, "--log-level", "warn", "--card-retention", "48h").Output()
+	var report struct {
+		Retention    string `json:"retention"`
+		Saved        int    `json:"saved"`
+		WithinPeriod int    `json:"within_period"`
+		Due          int    `json:"due"`
+		Erased       int    `json:"erased"`
+	}
+	if err != nil || json.Unmarshal(out, &report) != nil {
+		t.Fatalf("cards retention: %v: %s", err, out)
+	}
+	if report.Retention != "48h0m0s" || report.Saved != 1 || report.WithinPeriod != 1 || report.Due != 0 || report.Erased != 0 {
+		t.Fatalf("the report: %+v", report)
+	}
+	if out, err := exec.Command(binary, "cards", "retention", "--data-dir", dir, "--card-retention", "1m").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "-card-retention") {
+		t.Fatalf("a period of a minute: %v: %s", err, out)
+	}
+}

@@ -55,6 +55,7 @@ Usage:
   checkoutd kek policy [-admin]                               print the HashiCorp Vault policy checkoutd needs
   checkoutd cards locked                                      list the cards locked after wrong security codes
   checkoutd cards unlock --fingerprint fp_...                 unlock a card
+  checkoutd cards retention                                   what the vault holds by state, and what the sweep will erase
   checkoutd guarantee show --merchant mer_...                 a merchant's chargeback guarantee this year
   checkoutd guarantee set --merchant mer_... --cap N --currency JPY   set its yearly cap (the operator's, not the merchant's)
   checkoutd limits show --merchant mer_...                    a merchant's card-testing limits in force, and who set them
@@ -102,7 +103,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	case "cards":
-		if len(args) == 0 || (args[0] != "locked" && args[0] != "unlock") {
+		if len(args) == 0 || (args[0] != "locked" && args[0] != "unlock" && args[0] != "retention") {
 			fmt.Fprint(stderr, usage)
 			return errUsage
 		}
@@ -193,6 +194,7 @@ func (d *deps) service(cfg Config, issuer string, authorizer checkout.Authorizer
 		SessionTTL:    cfg.SessionTTL,
 		AuthTimeout:   cfg.AuthTimeout,
 		ResultTTL:     cfg.ResultTTL,
+		CardRetention: cfg.CardRetention,
 	}
 }
 
