@@ -40,14 +40,8 @@ func (r ChargeRequest) Validate() error {
 	if r.Card != "" && !IsID("card", r.Card) {
 		return &Error{Code: EINVALID, Field: "card", Message: "card must be the id of one of the customer's saved cards"}
 	}
-	if r.Amount < 1 || r.Amount > MaxAmount {
-		return &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be an integer from 1 to %d in the currency's minor unit", MaxAmount)}
-	}
-	if _, ok := currencies[r.Currency]; !ok {
-		return &Error{Code: EINVALID, Field: "currency", Message: "currency must be one of JPY, USD, EUR, GBP (ISO 4217, upper case)"}
-	}
-	if !orderIDPattern.MatchString(r.OrderID) {
-		return &Error{Code: EINVALID, Field: "order_id", Message: "order_id must be 1 to 64 characters of A-Z a-z 0-9 - _ . : /"}
+	if err := checkOrder(r.Amount, r.Currency, r.OrderID); err != nil {
+		return err
 	}
 	if r.Reason != ReasonUnscheduled && r.Reason != ReasonRecurring {
 		return &Error{Code: EINVALID, Field: "reason", Message: `reason must be "unscheduled" or "recurring"`}

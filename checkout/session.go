@@ -220,19 +220,29 @@ const (
 
 var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9\-_.:/]{1,64}$`)
 
+// checkOrder checks what every payment asks for, from a session or a
+// charge: an amount in the minor unit, an accepted currency, the
+// merchant's order id.
+func checkOrder(amount int64, currency, orderID string) error {
+	if amount < 1 || amount > MaxAmount {
+		return &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be an integer from 1 to %d in the currency's minor unit", MaxAmount)}
+	}
+	if _, ok := currencies[currency]; !ok {
+		return &Error{Code: EINVALID, Field: "currency", Message: "currency must be one of JPY, USD, EUR, GBP (ISO 4217, upper case)"}
+	}
+	if !orderIDPattern.MatchString(orderID) {
+		return &Error{Code: EINVALID, Field: "order_id", Message: "order_id must be 1 to 64 characters of A-Z a-z 0-9 - _ . : /"}
+	}
+	return nil
+}
+
 // Validate checks a request against the rules in docs/API.md and the
 // merchant's registered origins, and fills in defaults. Return URLs off the
 // merchant's origins are refused: an open redirect on a payment page would
 // hand shoppers, and their results, to whoever wrote the URL.
 func (r *SessionRequest) Validate(m Merchant) error {
-	if r.Amount < 1 || r.Amount > MaxAmount {
-		return &Error{Code: EINVALID, Field: "amount", Message: fmt.Sprintf("amount must be an integer from 1 to %d in the currency's minor unit", MaxAmount)}
-	}
-	if _, ok := currencies[r.Currency]; !ok {
-		return &Error{Code: EINVALID, Field: "currency", Message: "currency must be one of JPY, USD, EUR, GBP (ISO 4217, upper case)"}
-	}
-	if !orderIDPattern.MatchString(r.OrderID) {
-		return &Error{Code: EINVALID, Field: "order_id", Message: "order_id must be 1 to 64 characters of A-Z a-z 0-9 - _ . : /"}
+	if err := checkOrder(r.Amount, r.Currency, r.OrderID); err != nil {
+		return err
 	}
 	success, err := CheckReturnURL("success_url", r.SuccessURL, m.Origins)
 	if err != nil {

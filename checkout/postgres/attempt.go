@@ -167,14 +167,5 @@ func (db *DB) paymentStored(ctx context.Context, p checkout.Payment) bool {
 
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
-	if err != nil {
-		return nil, wrap("attempts", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanAttempts(rows)
-	if err != nil {
-		return nil, wrap("attempts", err)
-	}
-	return out, nil
+	return readList(ctx, db.pool, "attempts", sqlstore.ScanAttempts, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = $1 ORDER BY n`, sessionID)
 }

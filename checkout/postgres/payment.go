@@ -53,16 +53,7 @@ func scanPayment(row pgx.Row) (checkout.Payment, error) {
 // DueAuthorizations returns up to limit payments awaiting capture past
 // their authorized_until, the longest overdue first.
 func (db *DB) DueAuthorizations(ctx context.Context, now time.Time, limit int) ([]checkout.Payment, error) {
-	rows, err := db.pool.Query(ctx, sqlstore.DueAuthorizationsQuery(limit), now)
-	if err != nil {
-		return nil, wrap("due authorizations", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanPayments(rows)
-	if err != nil {
-		return nil, wrap("due authorizations", err)
-	}
-	return out, nil
+	return readList(ctx, db.pool, "due authorizations", sqlstore.ScanPayments, sqlstore.DueAuthorizationsQuery(limit), now)
 }
 
 // MovePayment moves a payment from m.From to m.To in one conditional

@@ -42,6 +42,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -308,6 +309,21 @@ func unreachable(err error) bool {
 	// Class 08: connection exception; 57P01-57P03: the server is shutting
 	// down or starting; 53300: too many connections.
 	return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300"
+}
+
+// readList runs a read and scans its rows with scan, naming op in its
+// errors: the shape of every list the store reads.
+func readList[T any](ctx context.Context, q querier, op string, scan func(sqlstore.Rows) ([]T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	out, err := scan(rows)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
 }
 
 func notFound(what string) error {

@@ -147,14 +147,5 @@ func (db *DB) PendingRefunds(ctx context.Context, before time.Time, limit int) (
 }
 
 func (db *DB) refunds(ctx context.Context, query string, args ...any) ([]checkout.Refund, error) {
-	rows, err := db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, wrap("refunds", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanRefunds(rows)
-	if err != nil {
-		return nil, wrap("refunds", err)
-	}
-	return out, nil
+	return readList(ctx, db.pool, "refunds", sqlstore.ScanRefunds, query, args...)
 }

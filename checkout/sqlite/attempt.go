@@ -135,14 +135,5 @@ func moveHeldSession(ctx context.Context, tx *writeTx, a checkout.Attempt, p *ch
 
 // Attempts returns a session's attempts, oldest first.
 func (db *DB) Attempts(ctx context.Context, sessionID string) ([]checkout.Attempt, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = ? ORDER BY n`, sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: attempts: %w", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanAttempts(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: attempts: %w", err)
-	}
-	return out, nil
+	return readList(ctx, db, "attempts", sqlstore.ScanAttempts, `SELECT `+sqlstore.AttemptColumns+` FROM attempts WHERE session_id = ? ORDER BY n`, sessionID)
 }

@@ -40,16 +40,7 @@ func (db *DB) Customer(ctx context.Context, id string) (checkout.Customer, error
 
 // Customers returns a page of the merchant's live customers in id order.
 func (db *DB) Customers(ctx context.Context, merchantID, after string, limit int) ([]checkout.Customer, error) {
-	rows, err := db.r.QueryContext(ctx, sqlstore.CustomersQuery(limit), merchantID, after)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: customers: %w", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanCustomers(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: customers: %w", err)
-	}
-	return out, nil
+	return readList(ctx, db, "customers", sqlstore.ScanCustomers, sqlstore.CustomersQuery(limit), merchantID, after)
 }
 
 // DeleteCustomer marks a live customer deleted and erases and deletes its
@@ -95,16 +86,7 @@ func (db *DB) SaveCard(ctx context.Context, c checkout.SavedCard) (stored checko
 
 // SavedCards returns a customer's saved cards, the most recently used first.
 func (db *DB) SavedCards(ctx context.Context, customerID string) ([]checkout.SavedCard, error) {
-	rows, err := db.r.QueryContext(ctx, sqlstore.SavedCardsQuery, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: saved cards: %w", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanSavedCards(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: saved cards: %w", err)
-	}
-	return out, nil
+	return readList(ctx, db, "saved cards", sqlstore.ScanSavedCards, sqlstore.SavedCardsQuery, customerID)
 }
 
 // DeleteSavedCard erases and deletes one of a customer's saved cards, in

@@ -46,16 +46,7 @@ func payment(ctx context.Context, q querier, id string) (checkout.Payment, error
 // DueAuthorizations returns up to limit payments awaiting capture past
 // their authorized_until, the longest overdue first.
 func (db *DB) DueAuthorizations(ctx context.Context, now time.Time, limit int) ([]checkout.Payment, error) {
-	rows, err := db.r.QueryContext(ctx, sqlstore.DueAuthorizationsQuery(limit), unixNanos(now))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: due authorizations: %w", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanPayments(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: due authorizations: %w", err)
-	}
-	return out, nil
+	return readList(ctx, db, "due authorizations", sqlstore.ScanPayments, sqlstore.DueAuthorizationsQuery(limit), unixNanos(now))
 }
 
 // MovePayment moves a payment from m.From to m.To in one conditional

@@ -137,14 +137,5 @@ func (db *DB) PendingRefunds(ctx context.Context, before time.Time, limit int) (
 }
 
 func (db *DB) refunds(ctx context.Context, query string, args ...any) ([]checkout.Refund, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: refunds: %w", err)
-	}
-	defer rows.Close()
-	out, err := sqlstore.ScanRefunds(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: refunds: %w", err)
-	}
-	return out, nil
+	return readList(ctx, db, "refunds", sqlstore.ScanRefunds, query, args...)
 }

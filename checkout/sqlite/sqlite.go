@@ -29,6 +29,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
@@ -280,6 +281,21 @@ func errorCode(err error) int {
 // isPrimaryKey reports whether err is a primary key violation.
 func isPrimaryKey(err error) bool {
 	return errorCode(err) == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// readList runs a read and scans its rows with scan, naming op in its
+// errors: the shape of every list the store reads.
+func readList[T any](ctx context.Context, db *DB, op string, scan func(sqlstore.Rows) ([]T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	defer rows.Close()
+	out, err := scan(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return out, nil
 }
 
 // isDuplicate reports whether err is a primary key or unique violation.
