@@ -163,6 +163,24 @@ func (s *Service) DeleteSavedCard(ctx context.Context, m Merchant, customerID, c
 	return s.Store.DeleteSavedCard(ctx, customerID, cardID, s.now())
 }
 
+// RemoveSavedCard is the shopper's removal of one of their saved cards from
+// the payment page: the session id is their capability, and only an open
+// session's customer's card may go. Its number is erased at once.
+func (s *Service) RemoveSavedCard(ctx context.Context, sessionID, cardID string) error {
+	co, err := s.OpenCheckout(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	if co.Session.StatusAt(s.now()) != SessionOpen {
+		return &Error{Code: ECONFLICT, Message: "this checkout is no longer open", MsgID: "pay.expired"}
+	}
+	card, err := s.chosenCard(ctx, co, cardID)
+	if err != nil {
+		return err
+	}
+	return s.Store.DeleteSavedCard(ctx, co.Session.CustomerID, card.ID, s.now())
+}
+
 // vaultCard is the saved card as the vault's Tokenize would have answered
 // it: a payment with a saved card stores nothing new.
 func (c SavedCard) vaultCard() (vault.Card, error) {

@@ -3,11 +3,13 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/vault"
 )
 
 // The customers API: created, read, listed a page at a time, deleted, and
@@ -154,5 +156,59 @@ func TestChargeAPI(t *testing.T) {
 	}
 	if n := env.auth.calls.Load(); n != 1 {
 		t.Fatalf("the issuer was asked %d times; want once", n)
+	}
+}
+
+// The shopper removes a saved card from the page: only from the session's
+// own page, only the session's customer's card; its number is erased.
+func TestShopperRemovesASavedCard(t *testing.T) {
+	env := MustEnv(t)
+	ctx := context.Background()
+	customer := func() string {
+		_, c := env.api(t, env.key, "POST", "/v1/customers", `{}`)
+		return c["id"].(string)
+	}
+	mine, theirs := customer(), customer()
+	save := func(customerID string) checkout.SavedCard {
+		card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: customerID, CardToken: card.Token,
+			Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
+			Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	card, strangers := save(mine), save(theirs)
+	_, sess := env.api(t, env.key, "POST", "/v1/sessions", `{"amount": 1500, "currency": "JPY", "order_id": "o-1",
+		"success_url": "https://shop.example/done", "customer": "`+mine+`"}`)
+	id := sess["id"].(string)
+	remove := func(cardID string, headers ...string) int {
+		h := append([]string{"Origin", testBase, "X-CSRF-Token", env.csrf(id)}, headers...)
+		return env.do("POST", "/pay/"+id+"/saved_cards/"+cardID+"/remove", "", h...).Code
+	}
+	if code := remove(card.ID, "X-CSRF-Token", ""); code != 403 {
+		t.Fatalf("without the page's token: %d", code)
+	}
+	if code := remove(strangers.ID); code != 400 {
+		t.Fatalf("another customer's card: %d", code)
+	}
+	if code := remove("tok_notacard"); code != 400 {
+		t.Fatalf("not a card id: %d", code)
+	}
+	if code := remove(card.ID); code != 200 {
+		t.Fatalf("remove: %d", code)
+	}
+	if _, err := env.vault.Reveal(ctx, card.CardToken); !errors.Is(err, vault.ErrErased) {
+		t.Fatalf("the removed card's number: %v; want erased", err)
+	}
+	if _, err := env.vault.Reveal(ctx, strangers.CardToken); err != nil {
+		t.Fatalf("the other customer's card: %v", err)
+	}
+	if code := remove(card.ID); code != 400 {
+		t.Fatalf("remove again: %d", code)
 	}
 }

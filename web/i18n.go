@@ -176,6 +176,7 @@ var clientMessageIDs = []string{
 	"cvc.help.back_brand", "cvc.help.back_generic",
 	"field.number.brand", "field.method.available",
 	"method.lump_sum", "method.installments", "method.bonus_lump_sum", "method.revolving",
+	"saved.removed",
 	"pay.busy", "pay.success", "pay.success_embed",
 	"error.network", "error.internal",
 	"threeds.frame_title", "threeds.status",

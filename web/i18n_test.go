@@ -129,7 +129,7 @@ func TestMessageCatalogs(t *testing.T) {
 	for _, lang := range []string{"en", "ja"} {
 		tr := cat.translator(lang)
 		for _, id := range ids {
-			s, ok := tr.message(id, map[string]string{"Brand": "Visa", "Digits": "3", "Amount": "¥1", "Merchant": "M", "A": "1", "B": "2", "Count": "6"})
+			s, ok := tr.message(id, map[string]string{"Brand": "Visa", "Digits": "3", "Amount": "¥1", "Merchant": "M", "A": "1", "B": "2", "Count": "6", "Last4": "4242"})
 			if !ok || s == "" || strings.Contains(s, "<no value>") || strings.Contains(s, "{{") {
 				t.Errorf("%s %s renders %q", lang, id, s)
 			}

@@ -321,6 +321,27 @@ func (s *server) payResultAgain(c *gin.Context) {
 	s.paidAnswer(c, res)
 }
 
+// removeSavedCard is the page's "remove" beside a saved card: only from
+// the session's own page (its CSRF token), and only the session's
+// customer's card; its number is erased at once.
+func (s *server) removeSavedCard(c *gin.Context) {
+	id := c.Param("id")
+	tr := s.i18n.translator(s.i18n.lang("", c.GetHeader("Accept-Language")))
+	if !s.fromOwnPage(c, tr, id) {
+		return
+	}
+	card := c.Param("card")
+	if !validSavedCardID([]byte(card)) {
+		s.payError(c, tr, formInvalid)
+		return
+	}
+	if err := s.svc.RemoveSavedCard(c.Request.Context(), id, card); err != nil {
+		s.payError(c, tr, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, deletedJSON{ID: card, Object: "saved_card", Deleted: true})
+}
+
 // paidAnswer is the page's answer for a paid session: the signed result
 // and how to hand it to the merchant.
 func (s *server) paidAnswer(c *gin.Context, res checkout.PayResult) {

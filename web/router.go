@@ -216,6 +216,7 @@ func (s *server) routes() *gin.Engine {
 	r.GET("/pay/:id", s.onBaseHost, s.payPage)
 	r.POST("/pay/:id", s.paySubmit) // caps its body at maxPayBody itself, to answer in the shopper's language
 	r.POST("/pay/:id/result", s.payResultAgain)
+	r.POST("/pay/:id/saved_cards/:card/remove", s.removeSavedCard)
 	if s.svc.Authenticator != nil {
 		// 3-D Secure: the requestor's notification URL, and the sandbox
 		// issuer's challenge window. A real issuer's ACS is on its own

@@ -434,6 +434,21 @@ func TestBrowserSavesACard(t *testing.T) {
 			t.Fatalf("paid with %s; want the saved %s", got.Card.Last4, tc.last4)
 		}
 	}
+
+	// The shopper removes the Visa from the page: gone from the list, and
+	// from the customer's cards.
+	var last session
+	p.api(t, "POST", "/v1/sessions", map[string]any{"amount": 1500, "currency": "JPY", "order_id": "remove-saved",
+		"locale": "en", "success_url": p.Shop + "/done", "customer": cus.ID}, &last)
+	within(t, ctx, 30*time.Second, "remove the saved Visa",
+		chromedp.Navigate(last.URL), chromedp.WaitVisible(chromedp.CSS("#saved-cards")),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Remove the Visa card ending 4242"]`)))
+	waitText(t, ctx, "#pay-status", "The card was removed.")
+	rows, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#saved-cards")))
+	p.api(t, "GET", "/v1/customers/"+cus.ID+"/cards", nil, &cards)
+	if strings.Contains(rows, "4242") || len(cards.Data) != 1 || cards.Data[0].Last4 != "0005" {
+		t.Fatalf("after the removal: the page lists %q, the customer has %+v", rows, cards.Data)
+	}
 }
 
 // mustPaid waits up to 15 s for the session to be paid, as the API answers

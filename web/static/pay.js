@@ -610,6 +610,31 @@
 
   var choices = document.querySelectorAll('input[name="card-choice"]');
   for (var c = 0; c < choices.length; c++) choices[c].addEventListener("change", applyChoice);
+  // Removing a saved card: the server erases it, the row goes, and "use
+  // another card" is chosen if it was the one chosen.
+  var removers = document.querySelectorAll(".saved-remove");
+  for (var r = 0; r < removers.length; r++) {
+    removers[r].addEventListener("click", function (e) {
+      var id = e.currentTarget.getAttribute("data-card");
+      if (busy || done || !id) return;
+      fetch(cfg.pay_url + "/saved_cards/" + encodeURIComponent(id) + "/remove", {
+        method: "POST", headers: { "X-CSRF-Token": cfg.csrf }, cache: "no-store",
+        credentials: "same-origin", redirect: "error", referrerPolicy: "no-referrer"
+      }).then(function (res) {
+        return res.json().then(function (j) { return { ok: res.ok, body: j }; });
+      }).then(function (res) {
+        if (!res.ok) { showServerError(res.body && res.body.error); return; }
+        var row = $("row-" + id);
+        var wasChosen = chosenSaved() === id;
+        if (row && row.parentNode) row.parentNode.removeChild(row);
+        SAVED = SAVED.filter(function (s) { return s.id !== id; });
+        if (wasChosen) $("saved-new").checked = true;
+        applyChoice();
+        status.textContent = msg("saved.removed");
+        $("saved-new").focus();
+      }, function () { showError(msg("error.network")); });
+    });
+  }
 
   // Autofill and back-navigation may fill fields before this runs.
   if (number.value) onNumberInput();
