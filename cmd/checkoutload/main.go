@@ -42,6 +42,8 @@ type config struct {
 	pid                      int   // with -url: checkoutd's process, for its CPU time
 	from                     int64 // the first shopper's number
 	maxDuration              time.Duration
+	flow                     string // what is measured: checkout, saved or charge (cardonfile.go)
+	sessionExtra             string // more fields of the session request, a JSON fragment beginning with a comma
 }
 
 func run() error {
@@ -54,6 +56,7 @@ func run() error {
 	flag.StringVar(&cfg.card, "card", "", "pay every checkout with this card instead of one per shopper (e.g. 4000000000003063, which the sandbox issuer always challenges)")
 	flag.BoolVar(&cfg.challengeAll, "challenge-all", false, "set the merchant's challenge_score to 0 first, so that every checkout goes through a 3-D Secure challenge (still one card per shopper)")
 	flag.IntVar(&cfg.n, "n", 2000, "checkouts to measure")
+	flag.StringVar(&cfg.flow, "flow", "checkout", `what to measure: "checkout" (a new card, the page), "saved" (a returning shopper's saved card, its code typed again) or "charge" (the merchant charging a saved card, POST /v1/payments); the last two save each shopper's card first, unmeasured`)
 	flag.IntVar(&cfg.warmup, "warmup", 200, "checkouts to run first, not measured")
 	flag.Int64Var(&cfg.from, "from", 1, "the first shopper's number (address, card, email): several runs against one checkoutd (-url) need shoppers of their own")
 	flag.IntVar(&cfg.slice, "slice", 0, "measure and print every this many checkouts (a soak); 0: one measurement of -n")
@@ -62,6 +65,9 @@ func run() error {
 	flag.StringVar(&cfg.countVault, "count-vault", "", "Vault address: put a counting proxy in front of it for the started binary, and report Vault calls per card")
 	flag.StringVar(&cfg.transitToken, "transit-token", "", "with -count-vault: also time raw Transit encrypt calls (-n of them, -c at once) with this token")
 	flag.Parse()
+	if _, ok := flows[cfg.flow]; !ok {
+		return errors.New(`-flow must be "checkout", "saved" or "charge"`)
+	}
 	if cfg.n < 1 || cfg.concurrency < 1 || cfg.warmup < 0 || cfg.slice < 0 {
 		return errors.New("-n and -c must be at least 1, -warmup and -slice at least 0")
 	}
@@ -109,8 +115,13 @@ func run() error {
 			return err
 		}
 	}
+	if cfg.flow != "checkout" {
+		p := drive(driveCtx, client, cfg, cfg.from, cfg.warmup+cfg.n, clock, saveOnce)
+		fmt.Printf("preparation: %d checkouts saving their cards, not measured (%d ok, %d failed)\n", cfg.warmup+cfg.n, len(p.samples), p.failed)
+	}
+	once := flows[cfg.flow]
 	if cfg.warmup > 0 {
-		w := drive(driveCtx, client, cfg, cfg.from, cfg.warmup, clock)
+		w := drive(driveCtx, client, cfg, cfg.from, cfg.warmup, clock, once)
 		fmt.Printf("warm-up: %d checkouts, not measured (%d ok, %d failed)\n", cfg.warmup, len(w.samples), w.failed)
 	}
 
@@ -122,7 +133,7 @@ func run() error {
 	var total result
 	for done, k := 0, 1; done < cfg.n && driveCtx.Err() == nil; k++ {
 		first := cfg.from + int64(cfg.warmup+done)
-		r := drive(driveCtx, client, cfg, first, min(slice, cfg.n-done), clock)
+		r := drive(driveCtx, client, cfg, first, min(slice, cfg.n-done), clock, once)
 		if cfg.slice > 0 {
 			fmt.Printf("slice %d (checkouts %d-%d): %s\n", k, first, first+int64(r.attempted)-1, r.line())
 		}
@@ -223,7 +234,8 @@ func (c metCounts) String() string {
 
 // drive runs checkouts first to first+count-1, c at once, and measures
 // them, checkoutd's CPU time included.
-func drive(ctx context.Context, client *http.Client, cfg config, first int64, count int, clock *cpuClock) result {
+func drive(ctx context.Context, client *http.Client, cfg config, first int64, count int, clock *cpuClock,
+	once func(context.Context, *http.Client, config, int64) (sample, error)) result {
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
@@ -243,7 +255,7 @@ func drive(ctx context.Context, client *http.Client, cfg config, first int64, co
 				if i > last {
 					return
 				}
-				s, err := checkoutOnce(ctx, client, cfg, i)
+				s, err := once(ctx, client, cfg, i)
 				mu.Lock()
 				r.attempted++
 				r.met.count(s.met)
@@ -311,6 +323,7 @@ func (r result) latencies(of func(sample) time.Duration) []time.Duration {
 func (r result) print(cfg config, haveCPU bool) {
 	totals := r.latencies(func(s sample) time.Duration { return s.total })
 	pays := r.latencies(func(s sample) time.Duration { return s.pay })
+	fmt.Printf("flow: %s\n", cfg.flow)
 	fmt.Printf("checkouts: %d ok, %d failed, concurrency %d, %s\n", len(r.samples), r.failed, cfg.concurrency, r.elapsed.Round(time.Millisecond))
 	fmt.Printf("throughput: %.1f checkouts/s\n", r.throughput())
 	if haveCPU {

@@ -94,8 +94,8 @@ func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64)
 	browser := &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: &http.Transport{DialContext: dialer.DialContext}}
 	defer browser.CloseIdleConnections()
 	began := time.Now()
-	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q,"customer_email":%q}`,
-		i, cfg.returnURL, shopperEmail(i))
+	body := fmt.Sprintf(`{"amount":1500,"currency":"JPY","order_id":"load-%d","success_url":%q,"customer_email":%q%s}`,
+		i, cfg.returnURL, shopperEmail(i), cfg.sessionExtra)
 	req, _ := http.NewRequestWithContext(ctx, "POST", cfg.baseURL+"/v1/sessions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+cfg.apiKey)
 	req.Header.Set("Content-Type", "application/json")
