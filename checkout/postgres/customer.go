@@ -83,6 +83,9 @@ func (db *DB) SaveCard(ctx context.Context, c checkout.SavedCard) (stored checko
 		if err != nil {
 			return wrap("save card", err)
 		}
+		if _, err := tx.Exec(ctx, sqlstore.MarkCardSaved, s.CardToken); err != nil {
+			return wrap("save card", err)
+		}
 		stored, created = s, s.ID == c.ID
 		return nil
 	})

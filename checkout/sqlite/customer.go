@@ -78,6 +78,9 @@ func (db *DB) SaveCard(ctx context.Context, c checkout.SavedCard) (stored checko
 		if err != nil {
 			return fmt.Errorf("sqlite: save card: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, sqlstore.MarkCardSaved, s.CardToken); err != nil {
+			return fmt.Errorf("sqlite: save card: %w", err)
+		}
 		stored, created = s, s.ID == c.ID
 		return nil
 	})

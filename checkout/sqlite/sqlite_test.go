@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
+	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
 	"github.com/hostedcheckout/hostedcheckout/checkout/storetest"
 	"github.com/hostedcheckout/hostedcheckout/vault"
 )
@@ -379,4 +381,28 @@ func TestCaptureColumnsMigrateDownAndUp(t *testing.T) {
 			t.Fatalf("up again: %v", err)
 		}
 	})
+}
+
+// The retention sweep picks its batch through the index of unsaved,
+// unerased cards by age, so that however many cards customers saved, a
+// batch reads only candidates.
+func TestRetentionSweepUsesItsIndex(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "checkout.db"))
+	rows, err := db.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+sqlstore.EraseUnneededCards(500, ""), int64(1), int64(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if joined := strings.Join(plan, "\n"); !strings.Contains(joined, "cards_retained") {
+		t.Fatalf("the sweep's plan does not use cards_retained:\n%s", joined)
+	}
 }

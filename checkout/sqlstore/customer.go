@@ -77,6 +77,10 @@ var UpsertSavedCard = `INSERT INTO saved_cards (` + SavedCardColumns + `) VALUES
 	ON CONFLICT (customer_id, fingerprint) DO UPDATE SET exp_month = excluded.exp_month, exp_year = excluded.exp_year
 	RETURNING ` + SavedCardColumns
 
+// MarkCardSaved marks the vault's card ($1) as a saved card's, in the
+// transaction that saves it: the retention sweep's index leaves it out.
+const MarkCardSaved = `UPDATE cards SET saved = TRUE WHERE token = $1`
+
 // SavedCardsQuery reads a customer's ($1) saved cards, the most recently
 // used (or saved) first.
 var SavedCardsQuery = `SELECT ` + SavedCardColumns + ` FROM saved_cards WHERE customer_id = $1

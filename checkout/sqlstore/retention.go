@@ -18,7 +18,7 @@ func EraseUnneededCards(limit int, lock string) string {
 	// subquery under IN more than once, each time locking (and
 	// erasing) another batch.
 	return `WITH picked AS (SELECT c.token FROM cards c
-			WHERE c.erased_at IS NULL AND c.created_at < $2 AND NOT ` + cardNeeded + `
+			WHERE c.erased_at IS NULL AND c.saved = FALSE AND c.created_at < $2 AND NOT ` + cardNeeded + `
 			ORDER BY c.created_at LIMIT ` + strconv.Itoa(limit) + ` ` + lock + `)
 		UPDATE cards SET ciphertext = substr(cards.ciphertext, 1, 0), erased_at = $1
 		FROM picked WHERE cards.token = picked.token AND cards.erased_at IS NULL`
