@@ -98,13 +98,7 @@ func payWithSavedOnce(ctx context.Context, client *http.Client, cfg config, i in
 	if err != nil {
 		return s, err
 	}
-	if paid.Status != "paid" || paid.Token == "" {
-		return s, fmt.Errorf("pay: status %q", paid.Status)
-	}
-	s.met.review = resultStatus(paid.Token) == "held"
-	done := time.Now()
-	s.total, s.pay = done.Sub(began), done.Sub(payStart)
-	return s, nil
+	return paidSample(s, paid, began, payStart)
 }
 
 // chargeOnce is the merchant charging shopper i's saved card, with no

@@ -138,6 +138,13 @@ func checkoutOnce(ctx context.Context, client *http.Client, cfg config, i int64)
 			return s, err
 		}
 	}
+	return paidSample(s, paid, began, payStart)
+}
+
+// paidSample ends a checkout's sample: paid with a result (held for a
+// REVIEW verdict, as the result says), timed from began (the session's
+// creation) and payStart (the card's submission).
+func paidSample(s sample, paid payAnswer, began, payStart time.Time) (sample, error) {
 	if paid.Status != "paid" || paid.Token == "" {
 		return s, fmt.Errorf("pay: status %q", paid.Status)
 	}
