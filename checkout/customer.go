@@ -250,3 +250,88 @@ func (s *Service) usedSavedCard(ctx context.Context, c SavedCard, now time.Time)
 		s.log().Error("recording a saved card's use failed", "saved_card", c.ID, "err", err)
 	}
 }
+
+// SavedCardView is a saved card as merchants see it, in the API and in the
+// card.updated webhook alike: no more of the card than a payment shows.
+type SavedCardView struct {
+	ID          string  `json:"id"`
+	Object      string  `json:"object"` // "saved_card"
+	Customer    string  `json:"customer"`
+	Brand       string  `json:"brand"`
+	Last4       string  `json:"last4"`
+	ExpMonth    int     `json:"exp_month"`
+	ExpYear     int     `json:"exp_year"`
+	Fingerprint string  `json:"fingerprint"`
+	CreatedAt   string  `json:"created_at"`   // RFC 3339, UTC, seconds
+	LastUsedAt  *string `json:"last_used_at"` // null: not used since it was saved
+}
+
+// View is the saved card as merchants see it.
+func (c SavedCard) View() SavedCardView {
+	v := SavedCardView{ID: c.ID, Object: "saved_card", Customer: c.CustomerID, Brand: string(c.Brand), Last4: c.Last4,
+		ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, CreatedAt: c.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339)}
+	if !c.LastUsedAt.IsZero() {
+		used := c.LastUsedAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+		v.LastUsedAt = &used
+	}
+	return v
+}
+
+// CardUpdate is the processor's account-updater notice for a card: the
+// issuer reissued it with a new expiry, under the same number.
+type CardUpdate struct {
+	ExpMonth int `json:"exp_month"`
+	ExpYear  int `json:"exp_year"`
+}
+
+// OwnedCard is a saved card with the merchant whose customer saved it.
+type OwnedCard struct {
+	SavedCard
+	MerchantID string
+}
+
+// CardUpdateStore applies account-updater notices.
+type CardUpdateStore interface {
+	// CardsByToken returns the saved cards kept under a vault token, with
+	// their merchants.
+	CardsByToken(ctx context.Context, token string) ([]OwnedCard, error)
+	// UpdateCardExpiry sets the expiry of the vault's card under token and
+	// of the saved cards kept under it, and stores events, in one
+	// transaction; it returns how many saved cards it updated.
+	UpdateCardExpiry(ctx context.Context, token string, month, year int, events ...WebhookEvent) (int, error)
+}
+
+// UpdateCard applies the processor's notice that the card under a vault
+// token has a new expiry: the saved cards keep their token and take the
+// expiry, and each one's merchant hears card.updated, with the change. A
+// token no saved card holds is ENOTFOUND (a card nobody saved needs no
+// update).
+func (s *Service) UpdateCard(ctx context.Context, token string, u CardUpdate) (int, error) {
+	now := s.now()
+	if u.ExpMonth < 1 || u.ExpMonth > 12 || u.ExpYear < now.Year() || u.ExpYear > now.Year()+20 ||
+		(u.ExpYear == now.Year() && u.ExpMonth < int(now.Month())) {
+		return 0, &Error{Code: EINVALID, Field: "exp_month", Message: "exp_month and exp_year must be a month from now to 20 years ahead"}
+	}
+	cards, err := s.Store.CardsByToken(ctx, token)
+	if err != nil {
+		return 0, err
+	}
+	if len(cards) == 0 {
+		return 0, &Error{Code: ENOTFOUND, Message: "no saved card is kept under this token"}
+	}
+	var events []WebhookEvent
+	for _, c := range cards {
+		c.ExpMonth, c.ExpYear = u.ExpMonth, u.ExpYear
+		e, err := NewWebhookEvent(Event{Type: EventCardUpdated, MerchantID: c.MerchantID, Data: c.SavedCard.View(), CreatedAt: now}, now)
+		if err != nil {
+			return 0, err
+		}
+		events = append(events, e)
+	}
+	n, err := s.Store.UpdateCardExpiry(ctx, token, u.ExpMonth, u.ExpYear, events...)
+	if err != nil {
+		return 0, err
+	}
+	s.stored(events)
+	return n, nil
+}

@@ -284,3 +284,54 @@ func TestPayWithASavedCard(t *testing.T) {
 		t.Fatalf("a deleted saved card: %v; want EINVALID", err)
 	}
 }
+
+// The processor's account updater: the card under a token was reissued
+// with a new expiry; its saved card keeps its token, takes the expiry, and
+// its merchant hears card.updated, stored with the change.
+func TestAccountUpdaterUpdatesSavedCards(t *testing.T) {
+	h := mustHarness(t)
+	ctx := context.Background()
+	hook := checkout.WebhookEndpoint{ID: checkout.NewID("we"), MerchantID: h.merchant.ID, URL: "https://shop.example/hooks",
+		Events: []string{checkout.EventCardUpdated}, CreatedAt: time.Now()}
+	if err := h.db.CreateWebhookEndpoint(ctx, hook, checkout.MaxWebhookEndpoints); err != nil {
+		t.Fatal(err)
+	}
+	cus, err := h.svc.CreateCustomer(ctx, h.merchant, checkout.CustomerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{Amount: 1500, Currency: "JPY", OrderID: "o-1",
+		SuccessURL: "https://shop.example/done", Customer: cus.ID, SaveCard: checkout.SaveCardRequired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := newShopper(sess.ID)
+	req.Consent = &checkout.Consent{Text: "saved", Locale: "en"}
+	if _, err := h.svc.Pay(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	cards, _ := h.svc.SavedCards(ctx, h.merchant, cus.ID)
+	token := cards[0].CardToken
+	year := time.Now().Year() + 4
+
+	for _, bad := range []checkout.CardUpdate{{ExpMonth: 13, ExpYear: year}, {ExpMonth: 1, ExpYear: time.Now().Year() - 1}} {
+		if _, err := h.svc.UpdateCard(ctx, token, bad); checkout.ErrorCode(err) != checkout.EINVALID {
+			t.Errorf("%+v: %v; want EINVALID", bad, err)
+		}
+	}
+	if _, err := h.svc.UpdateCard(ctx, "tok_nobodysaved", checkout.CardUpdate{ExpMonth: 3, ExpYear: year}); checkout.ErrorCode(err) != checkout.ENOTFOUND {
+		t.Fatalf("a token no saved card holds: %v; want ENOTFOUND", err)
+	}
+	n, err := h.svc.UpdateCard(ctx, token, checkout.CardUpdate{ExpMonth: 3, ExpYear: year})
+	if err != nil || n != 1 {
+		t.Fatalf("update: %d, %v", n, err)
+	}
+	cards, _ = h.svc.SavedCards(ctx, h.merchant, cus.ID)
+	if cards[0].CardToken != token || cards[0].ExpMonth != 3 || cards[0].ExpYear != year {
+		t.Fatalf("the saved card after the update: %+v", cards[0])
+	}
+	ds, err := h.db.WebhookDeliveries(ctx, h.merchant.ID, checkout.DeliveryFilter{EventType: checkout.EventCardUpdated, Limit: 10})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("card.updated deliveries: %+v, %v; want one", ds, err)
+	}
+}

@@ -10,6 +10,7 @@ const (
 	EventPaymentVoided     = "payment.voided"          // an authorized or held payment the merchant voided
 	EventPaymentExpired    = "payment.expired"         // an authorization that was never captured expired, and was voided
 	EventChargebackCreated = "chargeback.created"      // the card company refused payment
+	EventCardUpdated       = "card.updated"            // a saved card's issuer reported a new expiry (account updater)
 )
 
 // Event is something that happened to a merchant's payment. Data is the

@@ -30,6 +30,7 @@ type Store interface {
 	PaymentMethodStore
 	CustomerStore
 	CardRetentionStore
+	CardUpdateStore
 }
 
 // Tokenizer keeps card numbers. vault.Vault implements it.

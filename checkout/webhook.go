@@ -23,6 +23,7 @@ var WebhookEventTypes = []string{
 	EventRefundSucceeded,
 	EventRefundFailed,
 	EventChargebackCreated,
+	EventCardUpdated,
 }
 
 // Limits of webhook endpoints.

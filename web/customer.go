@@ -30,29 +30,6 @@ func customerOf(c checkout.Customer) customerJSON {
 	return out
 }
 
-// savedCardJSON is a saved card as docs/API.md shows it.
-type savedCardJSON struct {
-	ID          string  `json:"id"`
-	Object      string  `json:"object"` // "saved_card"
-	Brand       string  `json:"brand"`
-	Last4       string  `json:"last4"`
-	ExpMonth    int     `json:"exp_month"`
-	ExpYear     int     `json:"exp_year"`
-	Fingerprint string  `json:"fingerprint"`
-	CreatedAt   string  `json:"created_at"`
-	LastUsedAt  *string `json:"last_used_at"` // null: not used since it was saved
-}
-
-func savedCardOf(c checkout.SavedCard) savedCardJSON {
-	out := savedCardJSON{ID: c.ID, Object: "saved_card", Brand: string(c.Brand), Last4: c.Last4, ExpMonth: c.ExpMonth,
-		ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, CreatedAt: timeJSON(c.CreatedAt)}
-	if !c.LastUsedAt.IsZero() {
-		used := timeJSON(c.LastUsedAt)
-		out.LastUsedAt = &used
-	}
-	return out
-}
-
 // deletedJSON answers a deletion.
 type deletedJSON struct {
 	ID      string `json:"id"`
@@ -124,7 +101,7 @@ func (s *server) listSavedCards(c *gin.Context) {
 		writeError(c, s.log, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, listOf(cards, savedCardOf))
+	writeJSON(c, http.StatusOK, listOf(cards, checkout.SavedCard.View))
 }
 
 // deleteSavedCard is DELETE /v1/customers/:id/cards/:card: the vault
@@ -171,4 +148,23 @@ func (s *server) createCharge(c *gin.Context) {
 		status = http.StatusOK
 	}
 	writeJSON(c, status, chargeJSON{PaymentView: res.Payment.View(), Result: res.Token})
+}
+
+// updateCard is the processor's account-updater notice (POST
+// /v1/processor/cards/:token/updates, with the processor's key): the card
+// under a vault token has a new expiry; its saved cards take it and their
+// merchants hear card.updated.
+func (s *server) updateCard(c *gin.Context) {
+	var u checkout.CardUpdate
+	if !s.bindJSON(c, &u) {
+		return
+	}
+	n, err := s.svc.UpdateCard(c.Request.Context(), c.Param("token"), u)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, struct {
+		Updated int `json:"updated"`
+	}{n})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestCustomersAPI(t *testing.T) {
 	if w.Code != 200 || len(data) != 1 {
 		t.Fatalf("cards: %d %v", w.Code, cards)
 	}
-	sameJSONValue(t, "a saved card", data[0], `{"id": "`+saved.ID+`", "object": "saved_card", "brand": "visa", "last4": "4242",
+	sameJSONValue(t, "a saved card", data[0], `{"id": "`+saved.ID+`", "object": "saved_card", "customer": "`+id+`", "brand": "visa", "last4": "4242",
 		"exp_month": 12, "exp_year": 2030, "fingerprint": "`+card.Fingerprint+`", "created_at": "`+timeJSON(saved.CreatedAt)+`", "last_used_at": null}`)
 	// The page of a session for the customer lists the card: brand, last
 	// 4 and expiry, never its token or fingerprint.
@@ -210,5 +211,37 @@ func TestShopperRemovesASavedCard(t *testing.T) {
 	}
 	if code := remove(card.ID); code != 400 {
 		t.Fatalf("remove again: %d", code)
+	}
+}
+
+// The account updater's route takes the processor's key, never a
+// merchant's, and answers how many saved cards took the new expiry.
+func TestAccountUpdaterRoute(t *testing.T) {
+	e := mustFraudEnv(t)
+	ctx := context.Background()
+	_, cus := e.call(t, e.key, "POST", "/v1/customers", `{}`)
+	card, err := e.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: cus["id"].(string), CardToken: card.Token,
+		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
+		Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/processor/cards/" + card.Token + "/updates"
+	body := fmt.Sprintf(`{"exp_month": 4, "exp_year": %d}`, time.Now().Year()+5)
+	if status, _ := e.call(t, e.key, "POST", path, body); status != 401 {
+		t.Fatalf("a merchant's key: %d; want 401", status)
+	}
+	if status, got := e.call(t, e.processorKey, "POST", path, body); status != 200 || got["updated"] != 1.0 {
+		t.Fatalf("the processor's notice: %d %v", status, got)
+	}
+	if status, got := e.call(t, e.processorKey, "POST", path, `{"exp_month": 13, "exp_year": 2031}`); status != 400 {
+		t.Fatalf("a bad expiry: %d %v", status, got)
+	}
+	_, cards := e.call(t, e.key, "GET", "/v1/customers/"+cus["id"].(string)+"/cards", "")
+	if c := cards["data"].([]any)[0].(map[string]any); c["exp_month"] != 4.0 {
+		t.Fatalf("the saved card after: %v", c)
 	}
 }

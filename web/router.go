@@ -202,6 +202,7 @@ func (s *server) routes() *gin.Engine {
 		if s.processor != nil {
 			processor := r.Group("/v1/processor", s.requireProcessor)
 			processor.POST("/payments/:id/chargebacks", s.recordChargeback)
+			processor.POST("/cards/:token/updates", s.updateCard)
 		}
 	}
 	if s.risk != nil {

@@ -122,3 +122,27 @@ func (db *DB) UseSavedCard(ctx context.Context, cardID string, at time.Time) err
 	}
 	return nil
 }
+
+// CardsByToken returns the saved cards kept under a vault token, with
+// their merchants.
+func (db *DB) CardsByToken(ctx context.Context, token string) ([]checkout.OwnedCard, error) {
+	return readList(ctx, db.pool, "cards by token", sqlstore.ScanOwnedCards, sqlstore.CardsByTokenQuery, token)
+}
+
+// UpdateCardExpiry sets a card's expiry in the vault and on its saved
+// cards, and stores events, in one transaction.
+func (db *DB) UpdateCardExpiry(ctx context.Context, token string, month, year int, events ...checkout.WebhookEvent) (n int, err error) {
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlstore.UpdateVaultCardExpiry, token, month, year); err != nil {
+			return wrap("update card expiry", err)
+		}
+		tag, err := tx.Exec(ctx, sqlstore.UpdateSavedCardExpiry, token, month, year)
+		if err != nil {
+			return wrap("update saved cards' expiry", err)
+		}
+		n = int(tag.RowsAffected())
+		_, err = enqueueEvents(ctx, tx, dropUnsubscribed, events...)
+		return err
+	})
+	return n, err
+}

@@ -126,3 +126,30 @@ func orMissing(err, missing error) error {
 	}
 	return missing
 }
+
+// CardsByToken returns the saved cards kept under a vault token, with
+// their merchants.
+func (db *DB) CardsByToken(ctx context.Context, token string) ([]checkout.OwnedCard, error) {
+	return readList(ctx, db, "cards by token", sqlstore.ScanOwnedCards, sqlstore.CardsByTokenQuery, token)
+}
+
+// UpdateCardExpiry sets a card's expiry in the vault and on its saved
+// cards, and stores events, in one transaction.
+func (db *DB) UpdateCardExpiry(ctx context.Context, token string, month, year int, events ...checkout.WebhookEvent) (n int, err error) {
+	err = db.write(ctx, func(tx *writeTx) error {
+		if _, err := tx.ExecContext(ctx, sqlstore.UpdateVaultCardExpiry, token, month, year); err != nil {
+			return fmt.Errorf("sqlite: update card expiry: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, sqlstore.UpdateSavedCardExpiry, token, month, year)
+		if err != nil {
+			return fmt.Errorf("sqlite: update saved cards' expiry: %w", err)
+		}
+		updated, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		n = int(updated)
+		return enqueueEvents(ctx, tx, events)
+	})
+	return n, err
+}

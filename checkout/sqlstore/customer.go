@@ -77,6 +77,41 @@ var UpsertSavedCard = `INSERT INTO saved_cards (` + SavedCardColumns + `) VALUES
 	ON CONFLICT (customer_id, fingerprint) DO UPDATE SET exp_month = excluded.exp_month, exp_year = excluded.exp_year
 	RETURNING ` + SavedCardColumns
 
+// CardsByTokenQuery reads the saved cards kept under a vault token ($1),
+// each with its customer's merchant (the last column).
+var CardsByTokenQuery = `SELECT ` + Qualified("s", SavedCardColumns) + `, c.merchant_id
+	FROM saved_cards s JOIN customers c ON c.id = s.customer_id WHERE s.card_token = $1 ORDER BY s.id`
+
+// ScanOwnedCards reads rows of CardsByTokenQuery.
+func ScanOwnedCards(rows Rows) ([]checkout.OwnedCard, error) {
+	var out []checkout.OwnedCard
+	for rows.Next() {
+		var o checkout.OwnedCard
+		var err error
+		if o.SavedCard, err = ScanSavedCard(merchantColumn{rows, &o.MerchantID}); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// merchantColumn scans a row of SavedCardColumns and one more column, the
+// merchant id, as ScanSavedCard's Row.
+type merchantColumn struct {
+	Row
+	merchantID *string
+}
+
+func (m merchantColumn) Scan(dest ...any) error { return m.Row.Scan(append(dest, m.merchantID)...) }
+
+// Updating a card's expiry (account updater): the vault's card ($1) and
+// the saved cards kept under it take month $2 and year $3.
+const (
+	UpdateVaultCardExpiry = `UPDATE cards SET exp_month = $2, exp_year = $3 WHERE token = $1`
+	UpdateSavedCardExpiry = `UPDATE saved_cards SET exp_month = $2, exp_year = $3 WHERE card_token = $1`
+)
+
 // MarkCardSaved marks the vault's card ($1) as a saved card's, in the
 // transaction that saves it: the retention sweep's index leaves it out.
 const MarkCardSaved = `UPDATE cards SET saved = TRUE WHERE token = $1`

@@ -141,6 +141,33 @@ func testCustomers(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("AccountUpdater", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		k := mustDataKey(t, s)
+		cus := mustCustomer(t, s, m, "")
+		saved := mustSavedCard(t, s, k, cus.ID, "fp_"+checkout.NewID("x"), base)
+		owned, err := s.CardsByToken(t.Context(), saved.CardToken)
+		if err != nil || len(owned) != 1 || owned[0].ID != saved.ID || owned[0].MerchantID != m.ID {
+			t.Fatalf("CardsByToken: %+v, %v", owned, err)
+		}
+		n, err := s.UpdateCardExpiry(t.Context(), saved.CardToken, 3, 2035)
+		if err != nil || n != 1 {
+			t.Fatalf("UpdateCardExpiry: %d, %v", n, err)
+		}
+		cards, err := s.SavedCards(t.Context(), cus.ID)
+		if err != nil || cards[0].ExpMonth != 3 || cards[0].ExpYear != 2035 {
+			t.Fatalf("the saved card after: %+v, %v", cards, err)
+		}
+		vc, err := s.Card(t.Context(), saved.CardToken)
+		if err != nil || vc.ExpMonth != 3 || vc.ExpYear != 2035 {
+			t.Fatalf("the vault's card after: %+v, %v", vc, err)
+		}
+		if n, err := s.UpdateCardExpiry(t.Context(), checkout.NewID("tok"), 3, 2035); err != nil || n != 0 {
+			t.Fatalf("an unknown token: %d, %v", n, err)
+		}
+	})
+
 	t.Run("SavedCards", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)
