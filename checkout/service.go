@@ -498,9 +498,14 @@ type Checkout struct {
 }
 
 // OpenCheckout loads a session for the shopper's page. The session id is the
-// shopper's capability: it is random and unguessable.
+// shopper's capability: it is random and unguessable. A merchant's charge
+// (Charge) is a session without a page: no shopper may open it.
 func (s *Service) OpenCheckout(ctx context.Context, id string) (Checkout, error) {
-	return s.Store.Checkout(ctx, id)
+	co, err := s.Store.Checkout(ctx, id)
+	if err == nil && co.Session.Pageless() {
+		return Checkout{}, &Error{Code: ENOTFOUND, Message: "no such session"}
+	}
+	return co, err
 }
 
 // PayRequest is one card submission from the shopper's page.

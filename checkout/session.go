@@ -68,6 +68,11 @@ const (
 	SaveCardRequired = "required" // the page says it will (subscriptions): paying is agreeing
 )
 
+// Pageless reports whether the session is a merchant's charge of a saved
+// card (Charge): made and paid by the merchant's call, with no page and no
+// return URL.
+func (s Session) Pageless() bool { return s.SuccessURL == "" }
+
 // StatusAt is the status as the shopper and merchant see it at now: an open
 // session past its expiry is expired even before anything rewrites it.
 func (s Session) StatusAt(now time.Time) SessionStatus {

@@ -158,6 +158,14 @@ func TestChargeAPI(t *testing.T) {
 	if n := env.auth.calls.Load(); n != 1 {
 		t.Fatalf("the issuer was asked %d times; want once", n)
 	}
+	// A charge has no page: its session cannot be opened or paid by a shopper.
+	session := got["session_id"].(string)
+	if w := env.do("GET", "/pay/"+session, ""); w.Code != 404 {
+		t.Fatalf("the charge's page: %d", w.Code)
+	}
+	if w := env.pay(session, "number=4242424242424242&expiry=12%2F40&name=TARO&cvc=123"); w.Code != 404 {
+		t.Fatalf("a card sent to the charge's session: %d %s", w.Code, w.Body)
+	}
 }
 
 // The shopper removes a saved card from the page: only from the session's
