@@ -48,7 +48,7 @@ func TestChargeASavedCard(t *testing.T) {
 	}
 	p := res.Payment
 	claims, err := h.verifier(t).Verify(ctx, res.Token)
-	if err != nil || claims.Subject != p.ID || claims.Amount != 980 {
+	if err != nil || claims.Subject != p.ID || claims.Amount != 980 || claims.Initiator != "merchant" || claims.Reason != "recurring" {
 		t.Fatalf("the charge's signed result: %+v, %v", claims, err)
 	}
 	if p.Status != checkout.PaymentSucceeded || p.Amount != 980 || p.CardToken != visa.CardToken || p.Initiator != checkout.InitiatorMerchant ||

@@ -283,7 +283,7 @@ func TestPayWithAJapanesePaymentMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pm := claims.PaymentMethod; pm.Type != "installments" || pm.Installments != 6 || pm.JCCACode != "61" {
+	if pm := claims.PaymentMethod; pm.Type != "installments" || pm.Installments != 6 || pm.JCCACode != "61" || claims.Initiator != "customer" {
 		t.Errorf("signed result's payment_method: %+v", pm)
 	}
 

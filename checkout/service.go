@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -1148,6 +1149,8 @@ func (s *Service) ResultClaims(co Checkout, p Payment) verify.Result {
 		Risk:          riskClaim(p.Risk),
 		ThreeDS:       p.ThreeDS.Claim(),
 		PaymentMethod: p.Method.View(),
+		Initiator:     cmp.Or(p.Initiator, InitiatorCustomer),
+		Reason:        p.MITReason,
 	}
 }
 

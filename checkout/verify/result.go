@@ -29,6 +29,11 @@ type Result struct {
 	// PaymentMethod is how the shopper pays the card back (Japan's 支払方法):
 	// lump sum unless the shopper chose otherwise.
 	PaymentMethod PaymentMethod `json:"payment_method"`
+	// Initiator is "customer" (the shopper paid on the page) or "merchant"
+	// (the merchant charged a saved card, for Reason: "unscheduled" or
+	// "recurring").
+	Initiator string `json:"initiator"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // PaymentMethod is the shopper's choice of how to pay the card back, with
