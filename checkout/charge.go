@@ -93,6 +93,16 @@ func (s *Service) charge(ctx context.Context, m Merchant, idempotencyKey string,
 		return Payment{}, Session{}, false, fmt.Errorf("checkout: hash charge request: %w", err)
 	}
 	requestHash := sha256.Sum256(append([]byte("charge\x00"), canonical...))
+	// A retry answers as the first request did, whatever changed since
+	// (the card deleted, the customer gone).
+	key := "charge:" + idempotencyKey
+	if prior, found, err := s.Store.IdempotentSession(ctx, m.ID, key, requestHash[:], s.now()); err != nil || found {
+		if err != nil {
+			return Payment{}, Session{}, false, err
+		}
+		p, err := s.chargedBefore(ctx, prior)
+		return p, prior, true, err
+	}
 	if _, err := s.Customer(ctx, m, req.Customer); ErrorCode(err) == ENOTFOUND {
 		return Payment{}, Session{}, false, &Error{Code: EINVALID, Field: "customer", Message: "customer must be the id of one of your customers"}
 	} else if err != nil {
@@ -106,7 +116,7 @@ func (s *Service) charge(ctx context.Context, m Merchant, idempotencyKey string,
 	sess = Session{ID: NewID("cs"), MerchantID: m.ID, Amount: req.Amount, Currency: req.Currency, OrderID: req.OrderID,
 		Locale: "auto", Status: SessionOpen, CreatedAt: now, ExpiresAt: now.Add(orDefault(s.SessionTTL, DefaultSessionTTL)),
 		CaptureMethod: CaptureAutomatic, AuthorizationDays: DefaultAuthorizationDays, CustomerID: req.Customer}
-	stored, created, err := s.Store.CreateSessionIdempotent(ctx, sess, "charge:"+idempotencyKey, requestHash[:])
+	stored, created, err := s.Store.CreateSessionIdempotent(ctx, sess, key, requestHash[:])
 	if err != nil {
 		return Payment{}, Session{}, false, err
 	}

@@ -71,6 +71,13 @@ func TestChargeASavedCard(t *testing.T) {
 	if err != nil || stored.Initiator != checkout.InitiatorMerchant || stored.MITReason != checkout.ReasonRecurring {
 		t.Fatalf("the charge as stored: %+v, %v", stored, err)
 	}
+	// A retry answers the first charge even once the card is gone.
+	if err := h.svc.DeleteSavedCard(ctx, h.merchant, cus.ID, visa.ID); err != nil {
+		t.Fatal(err)
+	}
+	if again, replayed, err := h.svc.Charge(ctx, h.merchant, "sub-2026-12", charge); err != nil || !replayed || again.Payment.ID != p.ID {
+		t.Fatalf("a retry after the card was deleted: %+v, replayed %v, %v; want the first payment", again.Payment, replayed, err)
+	}
 	// Refunds work on it as on any payment.
 	if _, _, err := h.svc.RefundPayment(ctx, h.merchant, p.ID, "", checkout.RefundRequest{}); err != nil {
 		t.Fatalf("refund the charge: %v", err)

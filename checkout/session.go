@@ -360,6 +360,11 @@ type SessionStore interface {
 	// key with another requestHash is EIDEMPOTENCY. Keys are kept for
 	// IdempotencyKeyTTL, counted from s.CreatedAt.
 	CreateSessionIdempotent(ctx context.Context, s Session, key string, requestHash []byte) (stored Session, created bool, err error)
+	// IdempotentSession returns the session stored under the merchant's
+	// idempotency key, if one is, within IdempotencyKeyTTL of now: found
+	// is false when none is. The same key with another requestHash is
+	// EIDEMPOTENCY.
+	IdempotentSession(ctx context.Context, merchantID, key string, requestHash []byte, now time.Time) (stored Session, found bool, err error)
 	// Session returns a session; ENOTFOUND when missing.
 	Session(ctx context.Context, id string) (Session, error)
 	// Checkout returns a session with its merchant, in one read (the page

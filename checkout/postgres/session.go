@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -138,4 +139,23 @@ func session(ctx context.Context, q querier, id string) (checkout.Session, error
 		return checkout.Session{}, wrap("session", err)
 	}
 	return s, nil
+}
+
+// IdempotentSession returns the session stored under the merchant's live
+// idempotency key, if any.
+func (db *DB) IdempotentSession(ctx context.Context, merchantID, key string, requestHash []byte, now time.Time) (checkout.Session, bool, error) {
+	var hash []byte
+	var sessionID string
+	err := db.pool.QueryRow(ctx, sqlstore.IdempotentSessionQuery, merchantID, key, ts(now.Add(-checkout.IdempotencyKeyTTL))).
+		Scan(&hash, &sessionID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return checkout.Session{}, false, nil
+	case err != nil:
+		return checkout.Session{}, false, wrap("idempotency key", err)
+	case !bytes.Equal(hash, requestHash):
+		return checkout.Session{}, false, &checkout.Error{Code: checkout.EIDEMPOTENCY, Message: "this Idempotency-Key was used with a different request body"}
+	}
+	s, err := session(ctx, db.pool, sessionID)
+	return s, err == nil, err
 }

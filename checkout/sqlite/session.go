@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hostedcheckout/hostedcheckout/checkout"
 	"github.com/hostedcheckout/hostedcheckout/checkout/sqlstore"
@@ -114,4 +115,23 @@ func (db *DB) Checkout(ctx context.Context, sessionID string) (checkout.Checkout
 		return checkout.Checkout{}, notFound("session")
 	}
 	return co, nil
+}
+
+// IdempotentSession returns the session stored under the merchant's live
+// idempotency key, if any.
+func (db *DB) IdempotentSession(ctx context.Context, merchantID, key string, requestHash []byte, now time.Time) (checkout.Session, bool, error) {
+	var hash []byte
+	var sessionID string
+	err := db.r.QueryRowContext(ctx, sqlstore.IdempotentSessionQuery, merchantID, key, unixNanos(now.Add(-checkout.IdempotencyKeyTTL))).
+		Scan(&hash, &sessionID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return checkout.Session{}, false, nil
+	case err != nil:
+		return checkout.Session{}, false, fmt.Errorf("sqlite: idempotency key: %w", err)
+	case !bytes.Equal(hash, requestHash):
+		return checkout.Session{}, false, &checkout.Error{Code: checkout.EIDEMPOTENCY, Message: "this Idempotency-Key was used with a different request body"}
+	}
+	s, err := session(ctx, db.r, sessionID)
+	return s, err == nil, err
 }

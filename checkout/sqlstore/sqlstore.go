@@ -179,6 +179,11 @@ func SessionValues(s checkout.Session, created, expires, processing any) ([]any,
 		customerID, s.SaveCard}, nil
 }
 
+// IdempotentSessionQuery reads the request hash and session of a
+// merchant's ($1) idempotency key ($2) stored after $3.
+const IdempotentSessionQuery = `SELECT request_hash, session_id FROM idempotency_keys
+	WHERE merchant_id = $1 AND key = $2 AND created_at > $3`
+
 // InsertSession stores a session's SessionValues.
 var InsertSession = `INSERT INTO sessions (` + SessionColumns + `) VALUES (` + Placeholders(22) + `)`
 

@@ -93,6 +93,32 @@ func testSession(t *testing.T, open func(t *testing.T) Store) {
 }
 
 func testIdempotency(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("ReadWithoutMaking", func(t *testing.T) {
+		s := open(t)
+		m := mustMerchant(t, s)
+		key, hash := checkout.NewID("idem"), hashOf(`{"amount":980}`)
+		if _, found, err := s.IdempotentSession(t.Context(), m.ID, key, hash, base); err != nil || found {
+			t.Fatalf("a key never used: found %v, %v", found, err)
+		}
+		first := newSession(m, base)
+		if _, _, err := s.CreateSessionIdempotent(t.Context(), first, key, hash); err != nil {
+			t.Fatal(err)
+		}
+		stored, found, err := s.IdempotentSession(t.Context(), m.ID, key, hash, base.Add(time.Minute))
+		if err != nil || !found {
+			t.Fatalf("the key just used: found %v, %v", found, err)
+		}
+		wantSession(t, stored, first)
+		_, _, err = s.IdempotentSession(t.Context(), m.ID, key, hashOf(`{"amount":1000}`), base.Add(time.Minute))
+		wantCode(t, err, checkout.EIDEMPOTENCY, "")
+		if _, found, err := s.IdempotentSession(t.Context(), mustMerchant(t, s).ID, key, hash, base.Add(time.Minute)); err != nil || found {
+			t.Fatalf("another merchant's key: found %v, %v", found, err)
+		}
+		if _, found, err := s.IdempotentSession(t.Context(), m.ID, key, hash, base.Add(checkout.IdempotencyKeyTTL+time.Minute)); err != nil || found {
+			t.Fatalf("a key past its TTL: found %v, %v", found, err)
+		}
+	})
+
 	t.Run("SameKeySameBody", func(t *testing.T) {
 		s := open(t)
 		m := mustMerchant(t, s)
