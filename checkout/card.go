@@ -303,6 +303,13 @@ type Expiry struct {
 	Year  int // four digits
 }
 
+// ExpiredAt reports whether the card has expired at now: a card is good
+// through the last day of its expiry month (UTC).
+func (e Expiry) ExpiredAt(now time.Time) bool {
+	now = now.UTC()
+	return e.Year < now.Year() || (e.Year == now.Year() && e.Month < int(now.Month()))
+}
+
 // ParseExpiry reads an expiry as shoppers type it: "MM/YY", "MM / YY",
 // "MM/YYYY" or "MMYY", and refuses a card that expired before now. Cards more
 // than 20 years ahead are refused as mistyped.
@@ -315,7 +322,7 @@ func ParseExpiry(s string, now time.Time) (Expiry, error) {
 		return Expiry{}, FieldError("expiry", "card.expiry.month", "The expiry month must be from 01 to 12.", nil)
 	}
 	now = now.UTC()
-	if year < now.Year() || (year == now.Year() && month < int(now.Month())) {
+	if (Expiry{Month: month, Year: year}).ExpiredAt(now) {
 		return Expiry{}, FieldError("expiry", "card.expiry.past", "This card has expired. Check the date or use another card.", nil)
 	}
 	if year > now.Year()+20 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -103,9 +104,7 @@ func (s *Service) charge(ctx context.Context, m Merchant, idempotencyKey string,
 		p, err := s.chargedBefore(ctx, prior)
 		return p, prior, true, err
 	}
-	if _, err := s.Customer(ctx, m, req.Customer); ErrorCode(err) == ENOTFOUND {
-		return Payment{}, Session{}, false, &Error{Code: EINVALID, Field: "customer", Message: "customer must be the id of one of your customers"}
-	} else if err != nil {
+	if err := s.requestedCustomer(ctx, m, req.Customer); err != nil {
 		return Payment{}, Session{}, false, err
 	}
 	card, err := s.chargedCard(ctx, req)
@@ -140,7 +139,7 @@ func (s *Service) chargedCard(ctx context.Context, req ChargeRequest) (SavedCard
 		if req.Card != "" && c.ID != req.Card {
 			continue
 		}
-		if c.ExpYear < now.Year() || (c.ExpYear == now.Year() && c.ExpMonth < int(now.Month())) {
+		if c.Expiry().ExpiredAt(now) {
 			if req.Card != "" {
 				return SavedCard{}, &Error{Code: EINVALID, Field: "card", Message: "this saved card has expired: bring the customer back to pay with the page"}
 			}
@@ -181,19 +180,15 @@ func (s *Service) chargeSession(ctx context.Context, co Checkout, card SavedCard
 	ctx = context.WithoutCancel(ctx)
 	attempt := Attempt{SessionID: co.Session.ID, N: before.Attempts + 1, Brand: card.Brand, Last4: card.Last4,
 		Fingerprint: card.Fingerprint, CardToken: card.CardToken, CreatedAt: now}
-	number, err := s.Vault.Reveal(ctx, card.CardToken)
-	defer wipe(number)
+	pan, err := s.savedPAN(ctx, card)
 	if err != nil {
 		attempt.Outcome = AttemptError
 		s.finish(ctx, attempt, nil)
+		if !errors.Is(err, errReveal) {
+			return Payment{}, err
+		}
 		s.log().Error("revealing a saved card failed", "session", co.Session.ID, "saved_card", card.ID, "err", err)
 		return Payment{}, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly"}
-	}
-	pan, err := ParsePAN(number)
-	if err != nil {
-		attempt.Outcome = AttemptError
-		s.finish(ctx, attempt, nil)
-		return Payment{}, fmt.Errorf("checkout: saved card %s holds no valid number: %w", card.ID, err)
 	}
 	defer pan.Wipe()
 	in := ScreenInput{MerchantID: co.Merchant.ID, SessionID: co.Session.ID, Amount: co.Session.Amount, Currency: co.Session.Currency,

@@ -128,6 +128,16 @@ func (s *Service) Customer(ctx context.Context, m Merchant, id string) (Customer
 	return c, err
 }
 
+// requestedCustomer checks a request's customer (field "customer"): one of
+// the merchant's live customers, or EINVALID.
+func (s *Service) requestedCustomer(ctx context.Context, m Merchant, id string) error {
+	_, err := s.Customer(ctx, m, id)
+	if ErrorCode(err) == ENOTFOUND {
+		return &Error{Code: EINVALID, Field: "customer", Message: "customer must be the id of one of your customers"}
+	}
+	return err
+}
+
 // Customers returns a page of the merchant's customers in id order, after
 // the customer id after ("" for the first page).
 func (s *Service) Customers(ctx context.Context, m Merchant, after string, limit int) ([]Customer, error) {
@@ -181,6 +191,9 @@ func (s *Service) RemoveSavedCard(ctx context.Context, sessionID, cardID string)
 	return s.Store.DeleteSavedCard(ctx, co.Session.CustomerID, card.ID, s.now())
 }
 
+// Expiry is the saved card's expiry.
+func (c SavedCard) Expiry() Expiry { return Expiry{Month: c.ExpMonth, Year: c.ExpYear} }
+
 // vaultCard is the saved card as the vault's Tokenize would have answered
 // it: a payment with a saved card stores nothing new.
 func (c SavedCard) vaultCard() (vault.Card, error) {
@@ -201,35 +214,57 @@ func (s *Service) cardOf(ctx context.Context, co Checkout, req PayRequest, now t
 	if err != nil {
 		return PAN{}, Expiry{}, "", nil, err
 	}
-	if now = now.UTC(); saved.ExpYear < now.Year() || (saved.ExpYear == now.Year() && saved.ExpMonth < int(now.Month())) {
+	if saved.Expiry().ExpiredAt(now) {
 		return PAN{}, Expiry{}, "", nil, FieldError("saved_card", "saved_card.expired", "This saved card has expired: use another card.", nil)
 	}
 	presence, err := CheckSecurityCode(req.CVC, saved.Brand)
 	if err != nil {
 		return PAN{}, Expiry{}, "", nil, err
 	}
-	number, err := s.Vault.Reveal(ctx, saved.CardToken)
-	defer wipe(number)
+	pan, err := s.savedPAN(ctx, saved)
 	switch {
 	case errors.Is(err, vault.ErrErased):
-		return PAN{}, Expiry{}, "", nil, FieldError("saved_card", "saved_card.unknown", "This saved card is no longer available: use another card.", nil)
-	case err != nil:
+		return PAN{}, Expiry{}, "", nil, unknownSavedCard()
+	case errors.Is(err, errReveal):
 		s.log().Error("revealing a saved card failed", "session", co.Session.ID, "saved_card", saved.ID, "err", err)
 		return PAN{}, Expiry{}, "", nil, &Error{Code: EUNAVAILABLE, Message: "the card vault is unavailable; nothing was charged, please try again shortly", MsgID: "pay.unavailable"}
+	case err != nil:
+		return PAN{}, Expiry{}, "", nil, err
 	}
-	pan, err := ParsePAN(number)
+	return pan, saved.Expiry(), presence, &saved, nil
+}
+
+// errReveal marks savedPAN's failures to get the number from the vault, as
+// opposed to a number that does not parse.
+var errReveal = errors.New("checkout: reveal saved card")
+
+// savedPAN is a saved card's number, from the vault for one authorization;
+// the caller wipes it. A failure of the vault is errReveal (with
+// vault.ErrErased for an erased number).
+func (s *Service) savedPAN(ctx context.Context, c SavedCard) (PAN, error) {
+	number, err := s.Vault.Reveal(ctx, c.CardToken)
+	defer wipe(number)
 	if err != nil {
-		return PAN{}, Expiry{}, "", nil, fmt.Errorf("checkout: saved card %s holds no valid number: %w", saved.ID, err)
+		return PAN{}, fmt.Errorf("%w: %w", errReveal, err)
 	}
-	return pan, Expiry{Month: saved.ExpMonth, Year: saved.ExpYear}, presence, &saved, nil
+	pan, err := ParsePAN(number) // copies the digits
+	if err != nil {
+		return PAN{}, fmt.Errorf("checkout: saved card %s holds no valid number: %w", c.ID, err)
+	}
+	return pan, nil
+}
+
+// unknownSavedCard refuses a saved card that is not the session's
+// customer's, or no longer exists.
+func unknownSavedCard() *Error {
+	return FieldError("saved_card", "saved_card.unknown", "This saved card is no longer available: use another card.", nil)
 }
 
 // chosenCard is the saved card of the session's customer the shopper
 // chose; a card that is not theirs is refused as unknown.
 func (s *Service) chosenCard(ctx context.Context, co Checkout, id string) (SavedCard, error) {
-	unknown := FieldError("saved_card", "saved_card.unknown", "This saved card is no longer available: use another card.", nil)
 	if co.Session.CustomerID == "" {
-		return SavedCard{}, unknown
+		return SavedCard{}, unknownSavedCard()
 	}
 	cards, err := s.Store.SavedCards(ctx, co.Session.CustomerID)
 	if err != nil {
@@ -240,7 +275,7 @@ func (s *Service) chosenCard(ctx context.Context, co Checkout, id string) (Saved
 			return c, nil
 		}
 	}
-	return SavedCard{}, unknown
+	return SavedCard{}, unknownSavedCard()
 }
 
 // usedSavedCard records that a saved card was just paid with; a failure
@@ -269,9 +304,9 @@ type SavedCardView struct {
 // View is the saved card as merchants see it.
 func (c SavedCard) View() SavedCardView {
 	v := SavedCardView{ID: c.ID, Object: "saved_card", Customer: c.CustomerID, Brand: string(c.Brand), Last4: c.Last4,
-		ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, CreatedAt: c.CreatedAt.UTC().Truncate(time.Second).Format(time.RFC3339)}
+		ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, CreatedAt: apiTime(c.CreatedAt)}
 	if !c.LastUsedAt.IsZero() {
-		used := c.LastUsedAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+		used := apiTime(c.LastUsedAt)
 		v.LastUsedAt = &used
 	}
 	return v
@@ -308,8 +343,7 @@ type CardUpdateStore interface {
 // update).
 func (s *Service) UpdateCard(ctx context.Context, token string, u CardUpdate) (int, error) {
 	now := s.now()
-	if u.ExpMonth < 1 || u.ExpMonth > 12 || u.ExpYear < now.Year() || u.ExpYear > now.Year()+20 ||
-		(u.ExpYear == now.Year() && u.ExpMonth < int(now.Month())) {
+	if u.ExpMonth < 1 || u.ExpMonth > 12 || u.ExpYear > now.Year()+20 || (Expiry{Month: u.ExpMonth, Year: u.ExpYear}).ExpiredAt(now) {
 		return 0, &Error{Code: EINVALID, Field: "exp_month", Message: "exp_month and exp_year must be a month from now to 20 years ahead"}
 	}
 	cards, err := s.Store.CardsByToken(ctx, token)

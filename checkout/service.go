@@ -176,9 +176,7 @@ func (s *Service) CreateSession(ctx context.Context, m Merchant, idempotencyKey 
 		return Session{}, false, err
 	}
 	if req.Customer != "" {
-		if _, err := s.Customer(ctx, m, req.Customer); ErrorCode(err) == ENOTFOUND {
-			return Session{}, false, &Error{Code: EINVALID, Field: "customer", Message: "customer must be the id of one of your customers"}
-		} else if err != nil {
+		if err := s.requestedCustomer(ctx, m, req.Customer); err != nil {
 			return Session{}, false, err
 		}
 	}

@@ -72,11 +72,11 @@ func (s *server) savedCardChoices(ctx context.Context, co checkout.Checkout) ([]
 		s.log.Error("reading the customer's saved cards failed", "session", co.Session.ID, "err", err)
 		return nil, ""
 	}
-	now := s.now().UTC()
+	now := s.now()
 	var out []savedCardChoice
 	chosen := ""
 	for _, c := range cards {
-		expired := c.ExpYear < now.Year() || (c.ExpYear == now.Year() && c.ExpMonth < int(now.Month()))
+		expired := c.Expiry().ExpiredAt(now)
 		out = append(out, savedCardChoice{ID: c.ID, Brand: string(c.Brand), Name: c.Brand.Name(), Last4: c.Last4,
 			Expiry: fmt.Sprintf("%02d/%02d", c.ExpMonth, c.ExpYear%100), Expired: expired})
 		if chosen == "" && !expired {
