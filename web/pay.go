@@ -331,7 +331,7 @@ func (s *server) removeSavedCard(c *gin.Context) {
 		return
 	}
 	card := c.Param("card")
-	if !validSavedCardID([]byte(card)) {
+	if !validSavedCardID(card) {
 		s.payError(c, tr, formInvalid)
 		return
 	}
@@ -495,7 +495,7 @@ var formInvalid = &checkout.Error{Code: checkout.EINVALID, Message: "the card fo
 
 // validSavedCardID accepts only the shape of a saved card's id: it is a
 // lookup key.
-func validSavedCardID(id []byte) bool { return checkout.IsID("card", id) }
+func validSavedCardID[T string | []byte](id T) bool { return checkout.IsID("card", id) }
 
 // consentOf is the shopper's agreement to save the card, as the page
 // worded it: the notice of a session that requires it (paying is

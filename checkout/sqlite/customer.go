@@ -28,7 +28,13 @@ func (db *DB) CreateCustomer(ctx context.Context, c checkout.Customer) error {
 
 // Customer returns a live customer; ENOTFOUND when missing or deleted.
 func (db *DB) Customer(ctx context.Context, id string) (checkout.Customer, error) {
-	c, err := sqlstore.ScanCustomer(db.r.QueryRowContext(ctx, sqlstore.CustomerQuery, id))
+	return customer(ctx, db.r, id)
+}
+
+// customer reads a live customer with q (the readers, or the caller's
+// write); ENOTFOUND when missing or deleted.
+func customer(ctx context.Context, q querier, id string) (checkout.Customer, error) {
+	c, err := sqlstore.ScanCustomer(q.QueryRowContext(ctx, sqlstore.CustomerQuery, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return checkout.Customer{}, notFound("customer")
 	}
@@ -68,10 +74,8 @@ func (db *DB) DeleteCustomer(ctx context.Context, id string, now time.Time) erro
 // customer's card with the same fingerprint.
 func (db *DB) SaveCard(ctx context.Context, c checkout.SavedCard) (stored checkout.SavedCard, created bool, err error) {
 	err = db.write(ctx, func(tx *writeTx) error {
-		if _, err := sqlstore.ScanCustomer(tx.QueryRowContext(ctx, sqlstore.CustomerQuery, c.CustomerID)); errors.Is(err, sql.ErrNoRows) {
-			return notFound("customer")
-		} else if err != nil {
-			return fmt.Errorf("sqlite: save card: %w", err)
+		if _, err := customer(ctx, tx, c.CustomerID); err != nil {
+			return err
 		}
 		s, err := sqlstore.ScanSavedCard(tx.QueryRowContext(ctx, sqlstore.UpsertSavedCard,
 			sqlstore.SavedCardValues(c, unixNanos(c.Consent.At), unixNanos(c.CreatedAt), unixNanos(c.LastUsedAt))...))
