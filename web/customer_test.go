@@ -74,31 +74,21 @@ func TestCustomersAPI(t *testing.T) {
 	}
 
 	// A saved card (saved by a payment, which this API does not make).
-	ctx := context.Background()
-	card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: id, CardToken: card.Token,
-		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
-		Consent: checkout.Consent{Text: "Save this card", Locale: "en", At: time.Now()}, CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	saved := env.mustSavedCard(t, id)
 	w, cards := env.api(t, env.key, "GET", "/v1/customers/"+id+"/cards", "")
 	data, _ := cards["data"].([]any)
 	if w.Code != 200 || len(data) != 1 {
 		t.Fatalf("cards: %d %v", w.Code, cards)
 	}
 	sameJSONValue(t, "a saved card", data[0], `{"id": "`+saved.ID+`", "object": "saved_card", "customer": "`+id+`", "brand": "visa", "last4": "4242",
-		"exp_month": 12, "exp_year": 2030, "fingerprint": "`+card.Fingerprint+`", "created_at": "`+timeJSON(saved.CreatedAt)+`", "last_used_at": null}`)
+		"exp_month": 12, "exp_year": 2030, "fingerprint": "`+saved.Fingerprint+`", "created_at": "`+timeJSON(saved.CreatedAt)+`", "last_used_at": null}`)
 	// The page of a session for the customer lists the card: brand, last
 	// 4 and expiry, never its token or fingerprint.
 	_, sess := env.api(t, env.key, "POST", "/v1/sessions", `{"amount": 1500, "currency": "JPY", "order_id": "o-1",
 		"success_url": "https://shop.example/done", "customer": "`+id+`"}`)
 	page := env.do("GET", "/pay/"+sess["id"].(string), "").Body.String()
 	if !strings.Contains(page, "Visa •••• 4242") || !strings.Contains(page, "12/30") || !strings.Contains(page, `"saved_cards":[{"id":"`+saved.ID+`"`) ||
-		strings.Contains(page, card.Token) || strings.Contains(page, card.Fingerprint) {
+		strings.Contains(page, saved.CardToken) || strings.Contains(page, saved.Fingerprint) {
 		t.Fatalf("the page's saved cards: %s", page)
 	}
 	if w, _ := env.api(t, env.otherKey, "GET", "/v1/customers/"+id+"/cards", ""); w.Code != 404 {
@@ -123,18 +113,9 @@ func TestCustomersAPI(t *testing.T) {
 // without a key, 402 with the issuer's reason.
 func TestChargeAPI(t *testing.T) {
 	env := MustEnv(t)
-	ctx := context.Background()
 	_, cus := env.api(t, env.key, "POST", "/v1/customers", `{}`)
 	id := cus["id"].(string)
-	card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: id, CardToken: card.Token,
-		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
-		Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, InitialPaymentID: "pay_first", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	env.mustSavedCard(t, id)
 	body := `{"customer": "` + id + `", "amount": 980, "currency": "JPY", "order_id": "sub-1", "reason": "recurring"}`
 	w := env.do("POST", "/v1/payments", body, "Authorization", "Bearer "+env.key, "Content-Type", "application/json")
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "Idempotency-Key") {
@@ -178,20 +159,7 @@ func TestShopperRemovesASavedCard(t *testing.T) {
 		return c["id"].(string)
 	}
 	mine, theirs := customer(), customer()
-	save := func(customerID string) checkout.SavedCard {
-		card, err := env.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _, err := env.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: customerID, CardToken: card.Token,
-			Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
-			Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, CreatedAt: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	card, strangers := save(mine), save(theirs)
+	card, strangers := env.mustSavedCard(t, mine), env.mustSavedCard(t, theirs)
 	_, sess := env.api(t, env.key, "POST", "/v1/sessions", `{"amount": 1500, "currency": "JPY", "order_id": "o-1",
 		"success_url": "https://shop.example/done", "customer": "`+mine+`"}`)
 	id := sess["id"].(string)
@@ -226,18 +194,9 @@ func TestShopperRemovesASavedCard(t *testing.T) {
 // merchant's, and answers how many saved cards took the new expiry.
 func TestAccountUpdaterRoute(t *testing.T) {
 	e := mustFraudEnv(t)
-	ctx := context.Background()
 	_, cus := e.call(t, e.key, "POST", "/v1/customers", `{}`)
-	card, err := e.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := e.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: cus["id"].(string), CardToken: card.Token,
-		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
-		Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	path := "/v1/processor/cards/" + card.Token + "/updates"
+	card := e.mustSavedCard(t, cus["id"].(string))
+	path := "/v1/processor/cards/" + card.CardToken + "/updates"
 	body := fmt.Sprintf(`{"exp_month": 4, "exp_year": %d}`, time.Now().Year()+5)
 	if status, _ := e.call(t, e.key, "POST", path, body); status != 401 {
 		t.Fatalf("a merchant's key: %d; want 401", status)
@@ -252,4 +211,22 @@ func TestAccountUpdaterRoute(t *testing.T) {
 	if c := cards["data"].([]any)[0].(map[string]any); c["exp_month"] != 4.0 {
 		t.Fatalf("the saved card after: %v", c)
 	}
+}
+
+// mustSavedCard saves a Visa for the customer as a payment would (the
+// number in the vault, the saved card referring to it by token).
+func (e *testEnv) mustSavedCard(tb testing.TB, customerID string) checkout.SavedCard {
+	tb.Helper()
+	ctx := context.Background()
+	card, err := e.vault.Tokenize(ctx, []byte("4242424242424242"), "visa", 12, 2030)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	saved, _, err := e.svc.Store.SaveCard(ctx, checkout.SavedCard{ID: checkout.NewID("card"), CustomerID: customerID, CardToken: card.Token,
+		Fingerprint: card.Fingerprint, Brand: checkout.BrandVisa, Last4: card.Last4, ExpMonth: 12, ExpYear: 2030,
+		Consent: checkout.Consent{Text: "saved", Locale: "en", At: time.Now()}, InitialPaymentID: "pay_first", CreatedAt: time.Now()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return saved
 }
