@@ -22,22 +22,11 @@ func TestChargeASavedCard(t *testing.T) {
 	}
 	save := func(number string) checkout.SavedCard {
 		t.Helper()
-		sess, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{Amount: 1500, Currency: "JPY", OrderID: "first",
-			SuccessURL: "https://shop.example/done", Customer: cus.ID, SaveCard: checkout.SaveCardRequired})
-		if err != nil {
-			t.Fatal(err)
+		first, card := h.mustSaveCard(t, cus.ID, number, "123")
+		if card.InitialPaymentID != first.ID {
+			t.Fatalf("the saved card's first payment: %s; want %s", card.InitialPaymentID, first.ID)
 		}
-		req := newShopper(sess.ID)
-		req.Number, req.Consent = []byte(number), &checkout.Consent{Text: "saved", Locale: "en"}
-		first, err := h.svc.Pay(ctx, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cards, _ := h.svc.SavedCards(ctx, h.merchant, cus.ID)
-		if len(cards) == 0 || cards[0].InitialPaymentID != first.Payment.ID {
-			t.Fatalf("the saved card's first payment: %+v; want %s", cards, first.Payment.ID)
-		}
-		return cards[0]
+		return card
 	}
 	visa := save(sandbox.CardVisa)
 	charge := checkout.ChargeRequest{Customer: cus.ID, Amount: 980, Currency: "JPY", OrderID: "sub-2026-12", Reason: checkout.ReasonRecurring}

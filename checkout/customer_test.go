@@ -210,21 +210,9 @@ func TestPayWithASavedCard(t *testing.T) {
 		}
 		return s
 	}
-	saveCard := func(customer, number, cvc string) checkout.SavedCard {
-		t.Helper()
-		req := newShopper(session(customer, checkout.SaveCardRequired).ID)
-		req.Number, req.CVC, req.Consent = []byte(number), []byte(cvc), &checkout.Consent{Text: "saved", Locale: "en"}
-		if _, err := h.svc.Pay(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		cards, err := h.svc.SavedCards(ctx, h.merchant, customer)
-		if err != nil || len(cards) == 0 {
-			t.Fatalf("saved cards: %+v, %v", cards, err)
-		}
-		return cards[0]
-	}
-	visa, amex := saveCard(cus.ID, sandbox.CardVisa, "123"), saveCard(cus.ID, sandbox.CardAmex, sandbox.CorrectAmexCode)
-	strangers := saveCard(other.ID, sandbox.CardMastercard, "123")
+	_, visa := h.mustSaveCard(t, cus.ID, sandbox.CardVisa, "123")
+	_, amex := h.mustSaveCard(t, cus.ID, sandbox.CardAmex, sandbox.CorrectAmexCode)
+	_, strangers := h.mustSaveCard(t, other.ID, sandbox.CardMastercard, "123")
 
 	withSaved := func(sessionID, cardID, cvc string) checkout.PayRequest {
 		req := newShopper(sessionID)
@@ -300,18 +288,8 @@ func TestAccountUpdaterUpdatesSavedCards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{Amount: 1500, Currency: "JPY", OrderID: "o-1",
-		SuccessURL: "https://shop.example/done", Customer: cus.ID, SaveCard: checkout.SaveCardRequired})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := newShopper(sess.ID)
-	req.Consent = &checkout.Consent{Text: "saved", Locale: "en"}
-	if _, err := h.svc.Pay(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	cards, _ := h.svc.SavedCards(ctx, h.merchant, cus.ID)
-	token := cards[0].CardToken
+	_, saved := h.mustSaveCard(t, cus.ID, sandbox.CardVisa, "123")
+	token := saved.CardToken
 	year := time.Now().Year() + 4
 
 	for _, bad := range []checkout.CardUpdate{{ExpMonth: 13, ExpYear: year}, {ExpMonth: 1, ExpYear: time.Now().Year() - 1}} {
@@ -326,7 +304,7 @@ func TestAccountUpdaterUpdatesSavedCards(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("update: %d, %v", n, err)
 	}
-	cards, _ = h.svc.SavedCards(ctx, h.merchant, cus.ID)
+	cards, _ := h.svc.SavedCards(ctx, h.merchant, cus.ID)
 	if cards[0].CardToken != token || cards[0].ExpMonth != 3 || cards[0].ExpYear != year {
 		t.Fatalf("the saved card after the update: %+v", cards[0])
 	}
@@ -334,4 +312,33 @@ func TestAccountUpdaterUpdatesSavedCards(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("card.updated deliveries: %+v, %v; want one", ds, err)
 	}
+}
+
+// mustSaveCard pays a session for the customer that saves the card (the
+// shopper agreeing to it), and returns the payment and the saved card.
+func (h *harness) mustSaveCard(t *testing.T, customerID, number, cvc string) (checkout.Payment, checkout.SavedCard) {
+	t.Helper()
+	ctx := context.Background()
+	sess, _, err := h.svc.CreateSession(ctx, h.merchant, "", checkout.SessionRequest{Amount: 1500, Currency: "JPY", OrderID: "save",
+		SuccessURL: "https://shop.example/done", Customer: customerID, SaveCard: checkout.SaveCardRequired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := newShopper(sess.ID)
+	req.Number, req.CVC, req.Consent = []byte(number), []byte(cvc), &checkout.Consent{Text: "saved", Locale: "en"}
+	res, err := h.svc.Pay(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := h.db.SavedCards(ctx, customerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cards {
+		if c.Fingerprint == res.Payment.Fingerprint {
+			return res.Payment, c
+		}
+	}
+	t.Fatalf("the card paid with is not among the customer's saved cards: %+v", cards)
+	return checkout.Payment{}, checkout.SavedCard{}
 }
